@@ -1,0 +1,172 @@
+"""EKU rules: can the chain be used as a TLS client and server certificate (OpenSSL semantics)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scanner.certs import CLIENT_AUTH
+from scanner.eku import eku_allows
+from scanner.models import Severity, TrustClass, Use
+from scanner.rules._engine import ChainUnderTest, Hit, RuleContext, day, rule
+
+NONE: Sequence[Hit] = ()
+
+
+def _eku_text(eku: tuple[str, ...] | None) -> str:
+    return ", ".join(eku) if eku else "(empty)"
+
+
+@rule(
+    "EKU_NO_CLIENTAUTH",
+    Severity.HIGH,
+    "leaf has an EKU extension without clientAuth: client use fails",
+    fix="Issue the certificate from a private CA (or a non-browser public hierarchy) with serverAuth and "
+    "clientAuth; on X15.5 and later, put such a certificate in the client certificate store.",
+)
+def eku_no_clientauth(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
+    """The leaf certificate has an extendedKeyUsage extension that does not list clientAuth.
+
+    Expressway uses one certificate as both its TLS server and TLS client certificate
+    (before X15.5). On every link where it dials out with mutual TLS (traversal zone C to E,
+    SSH tunnels on 2222, SIP TLS to CUCM, B2B federation, Webex hybrid, cluster) the peer's
+    OpenSSL rejects a client certificate whose EKU lacks clientAuth. Public CAs stopped putting
+    clientAuth in TLS certificates during 2025-2026, so a renewal silently produces this.
+    Not applicable to hosts whose role never presents the certificate as a client.
+    """
+    leaf = chain.leaf
+    if leaf is None or Use.CLIENT not in ctx.uses or eku_allows(leaf, Use.CLIENT):
+        return NONE
+    return (Hit(f"leaf EKU is {_eku_text(leaf.eku)}: no clientAuth", leaf.sha256),)
+
+
+@rule(
+    "EKU_NO_SERVERAUTH",
+    Severity.HIGH,
+    "leaf has an EKU extension without serverAuth: server use fails",
+    fix="Issue a certificate whose EKU lists serverAuth (and clientAuth where the host also dials out).",
+)
+def eku_no_serverauth(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
+    """The leaf certificate has an extendedKeyUsage extension that does not list serverAuth.
+
+    Every TLS client that checks purposes (OpenSSL's sslserver purpose, browsers, Expressway
+    traversal clients) rejects such a certificate as a server certificate. Microsoft and
+    Netscape Server Gated Crypto EKUs count as serverAuth, as in OpenSSL.
+    """
+    leaf = chain.leaf
+    if leaf is None or Use.SERVER not in ctx.uses or eku_allows(leaf, Use.SERVER):
+        return NONE
+    return (Hit(f"leaf EKU is {_eku_text(leaf.eku)}: no serverAuth", leaf.sha256),)
+
+
+@rule("EKU_ABSENT", Severity.INFO, "leaf has no EKU extension: any use allowed")
+def eku_absent(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
+    """The leaf certificate has no extendedKeyUsage extension.
+
+    OpenSSL, Go and pyca/cryptography all accept such a certificate for both client and
+    server use, so it does not break mutual TLS. Public CAs no longer issue leaves without an
+    EKU; this is typical of private CAs and self-signed certificates.
+    """
+    leaf = chain.leaf
+    if leaf is None or leaf.eku is not None:
+        return NONE
+    return (Hit("leaf has no extendedKeyUsage extension: usable as client and server", leaf.sha256),)
+
+
+def _chain_hits(chain: ChainUnderTest, use: Use, want: str) -> Sequence[Hit]:
+    return tuple(
+        Hit(f"CA certificate {ca.subject} has EKU {_eku_text(ca.eku)}: no {want}", ca.sha256)
+        for ca in chain.path[1:]
+        if not eku_allows(ca, use)
+    )
+
+
+@rule(
+    "CHAIN_EKU_NO_CLIENTAUTH",
+    Severity.HIGH,
+    "a CA certificate in the chain has an EKU without clientAuth (OpenSSL rejects client use)",
+    fix="Use a chain whose intermediates allow clientAuth (or have no EKU), such as a private CA; "
+    "a new leaf with clientAuth under the same intermediate does not help.",
+)
+def chain_eku_no_clientauth(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
+    """An intermediate (or presented root) has an extendedKeyUsage extension without clientAuth.
+
+    OpenSSL checks the purpose on every certificate of the path, not only the leaf, and it
+    does not accept anyExtendedKeyUsage in place of clientAuth. A chain through such a CA,
+    for example Let's Encrypt's Gen-Y intermediates YR1-YR3 and YE1-YE3 (serverAuth only),
+    is unusable for client authentication even when the leaf lists clientAuth.
+    """
+    if chain.leaf is None or Use.CLIENT not in ctx.uses:
+        return NONE
+    return _chain_hits(chain, Use.CLIENT, CLIENT_AUTH)
+
+
+@rule(
+    "CHAIN_EKU_NO_SERVERAUTH",
+    Severity.HIGH,
+    "a CA certificate in the chain has an EKU without serverAuth",
+    fix="Use a chain whose intermediates allow serverAuth (or have no EKU).",
+)
+def chain_eku_no_serverauth(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
+    """An intermediate (or presented root) has an extendedKeyUsage extension without serverAuth.
+
+    OpenSSL's sslserver purpose check fails on that CA certificate, so TLS clients reject the
+    server chain. Typical of a client-authentication-only hierarchy used for a server.
+    """
+    if chain.leaf is None or Use.SERVER not in ctx.uses:
+        return NONE
+    return _chain_hits(chain, Use.SERVER, "serverAuth")
+
+
+@rule(
+    "KEY_USAGE_MISMATCH",
+    Severity.HIGH,
+    "leaf keyUsage does not allow the TLS use (OpenSSL rejects it)",
+    fix="Issue the certificate with keyUsage digitalSignature (plus keyEncipherment for RSA).",
+)
+def key_usage_mismatch(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
+    """The leaf has a keyUsage extension that excludes what the TLS handshake needs.
+
+    OpenSSL requires digitalSignature or keyAgreement for a client certificate, and one of
+    digitalSignature, keyEncipherment or keyAgreement for a server certificate.
+    """
+    hits = []
+    for usab in (chain.client, chain.server):
+        if usab is not None and usab.use in ctx.uses and not usab.leaf_key_usage_ok and chain.leaf:
+            names = ", ".join(chain.leaf.key_usage or ())
+            hits.append(Hit(f"keyUsage {names} does not allow TLS {usab.use.value} use", chain.leaf.sha256))
+    return hits
+
+
+@rule(
+    "CLIENTAUTH_SUNSET",
+    Severity.MEDIUM,
+    "public-CA certificate that still carries clientAuth: its replacement will not",
+    fix="Before this certificate expires, move the host's client certificate to a private CA (or a "
+    "non-browser public hierarchy), or upgrade to X15.5 and use its separate client certificate store.",
+)
+def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
+    """A publicly trusted leaf that still works as a client certificate; its renewal will not.
+
+    Chrome's Root Program requires leaves issued from 2027-03-15 to assert serverAuth only,
+    and most public CAs stopped including clientAuth during 2025-2026. The mutual-TLS links
+    that use this certificate as a client keep working until it is replaced, then break
+    silently. ``breaks_on`` is the leaf's notAfter, the latest date the renewal can wait.
+    """
+    leaf = chain.leaf
+    if (
+        leaf is None
+        or Use.CLIENT not in ctx.uses
+        or chain.trust.trust is not TrustClass.PUBLIC
+        or chain.client is None
+        or not chain.client.usable
+        or leaf.not_after <= ctx.now
+    ):
+        return NONE
+    issuer = leaf.issuer_organization or leaf.issuer
+    return (
+        Hit(
+            f"public certificate from {issuer} carries clientAuth; its replacement will not: "
+            f"client links break when it expires on {day(leaf.not_after)}",
+            leaf.sha256,
+        ),
+    )

@@ -1,0 +1,118 @@
+"""Public / private / self-signed classification of a presented chain (pure).
+
+"Public" means: the chain, as the server presented it, links by name and signature up to a
+root in the public bundle (Mozilla's via certifi by default, or ``--public-roots``). Links
+are checked with ``verify_directly_issued_by``, so a forged issuer name does not make a
+chain public. The classifier does no path *validation* (dates, EKU, constraints): those are
+the rules' business, and judging a broken chain is the point of the tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from scanner.certs import ParsedCert, parse_der, split_certificates
+from scanner.models import CertFacts, TrustClass, TrustResult, UnparsedCert
+
+MAX_PATH_LENGTH = 10  # longer presented chains are pathological; stop walking there
+
+
+@dataclass(frozen=True)
+class RootStore:
+    """Roots indexed by subject (DER) and by SHA-256."""
+
+    by_subject: dict[bytes, tuple[ParsedCert, ...]] = field(default_factory=dict)
+    fingerprints: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_ders(cls, ders: Iterable[bytes]) -> RootStore:
+        by_subject: dict[bytes, list[ParsedCert]] = {}
+        prints: set[str] = set()
+        for der in ders:
+            parsed = parse_der(der)
+            if isinstance(parsed, UnparsedCert):
+                continue  # an odd root in a bundle must not stop a scan
+            by_subject.setdefault(parsed.facts.subject_der, []).append(parsed)
+            prints.add(parsed.facts.sha256)
+        return cls({k: tuple(v) for k, v in by_subject.items()}, frozenset(prints))
+
+    def __len__(self) -> int:
+        return len(self.fingerprints)
+
+    def issuers_of(self, cert: ParsedCert) -> tuple[ParsedCert, ...]:
+        return tuple(root for root in self.by_subject.get(cert.facts.issuer_der, ()) if issued_by(cert, root))
+
+
+def issued_by(child: ParsedCert, parent: ParsedCert) -> bool:
+    """True when ``parent``'s key signed ``child`` and the names chain."""
+    if child.facts.issuer_der != parent.facts.subject_der:
+        return False
+    try:
+        child.cert.verify_directly_issued_by(parent.cert)
+    except Exception:  # InvalidSignature, or an unsupported key/signature combination
+        return False
+    return True
+
+
+def classify(chain: Sequence[ParsedCert | UnparsedCert], roots: RootStore) -> TrustResult:
+    """Walk from the leaf towards a root through the presented certificates."""
+    if not chain or not isinstance(chain[0], ParsedCert):
+        return TrustResult(TrustClass.NONE, anchor=None, complete=False, path=())
+    leaf = chain[0]
+    if leaf.facts.self_issued and issued_by(leaf, leaf):
+        public = leaf.facts.sha256 in roots.fingerprints
+        return TrustResult(
+            TrustClass.PUBLIC if public else TrustClass.SELF_SIGNED,
+            anchor=leaf.facts.subject,
+            complete=True,
+            path=(0,),
+        )
+    path = [0]
+    current = leaf
+    while len(path) <= MAX_PATH_LENGTH:
+        if current.facts.sha256 in roots.fingerprints:
+            return TrustResult(TrustClass.PUBLIC, current.facts.subject, True, tuple(path))
+        public_issuers = roots.issuers_of(current)
+        if public_issuers:
+            root = public_issuers[0]
+            return TrustResult(
+                TrustClass.PUBLIC, root.facts.subject, True, tuple(path), anchor_eku=root.facts.eku
+            )
+        nxt = _presented_issuer(chain, current, exclude=path)
+        if nxt is None:
+            return TrustResult(TrustClass.PRIVATE, anchor=None, complete=False, path=tuple(path))
+        path.append(nxt)
+        current = _parsed(chain[nxt])
+        if current.facts.self_issued:
+            # A self-signed CA the server sent along: the chain is complete, and private
+            # unless that root is itself in the public bundle (checked at the loop top).
+            if current.facts.sha256 in roots.fingerprints:
+                continue
+            return TrustResult(TrustClass.PRIVATE, current.facts.subject, True, tuple(path))
+    return TrustResult(TrustClass.PRIVATE, anchor=None, complete=False, path=tuple(path))
+
+
+def _parsed(item: ParsedCert | UnparsedCert) -> ParsedCert:
+    assert isinstance(item, ParsedCert)
+    return item
+
+
+def _presented_issuer(
+    chain: Sequence[ParsedCert | UnparsedCert], cert: ParsedCert, exclude: list[int]
+) -> int | None:
+    for index, candidate in enumerate(chain):
+        if index in exclude or not isinstance(candidate, ParsedCert):
+            continue
+        if issued_by(cert, candidate):
+            return index
+    return None
+
+
+def load_pem_bundle(data: bytes) -> RootStore:
+    """A RootStore from PEM bytes (the caller reads the file)."""
+    return RootStore.from_ders(split_certificates(data))
+
+
+def facts_of(chain: Sequence[ParsedCert | UnparsedCert]) -> tuple[CertFacts | UnparsedCert, ...]:
+    return tuple(c.facts if isinstance(c, ParsedCert) else c for c in chain)

@@ -1,0 +1,104 @@
+"""Link verdicts and the endpoint verdict, from the chain's usability and dates (pure).
+
+DESIGN.md section 5: a link *breaks* when the chain cannot be used for the link's side of
+the handshake now (missing usage, expired, not yet valid); it is *at-risk* when it works
+now but has a known date of failure (a public certificate that still carries clientAuth,
+for the client side; expiry inside the warning window, for every link); it is *ok*
+otherwise, and *unknown* when there is no certificate to judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from scanner.eku import Usability
+from scanner.models import CertFacts, LinkVerdict, Use, Verdict
+from scanner.policy import GENERIC_SERVER_LINK, LinkSpec
+from scanner.rules._engine import day
+
+SUNSET_CODE = "CLIENTAUTH_SUNSET"
+
+
+def links_for_endpoint(links: Iterable[LinkSpec], port: int) -> tuple[tuple[str, Use], ...]:
+    """The links a certificate seen on ``port`` takes part in.
+
+    Server links are those listening on this port; until X15.5 the same certificate is the
+    host's client certificate, so every client link of the role counts wherever we saw it.
+    A port no server link names still serves TLS: it gets the generic ``tls-server`` link.
+    Port 0 (a certificate file) takes part in every server link of the role.
+    """
+    links = tuple(links)
+    server = [
+        (link.name, Use.SERVER)
+        for link in links
+        if link.uses is Use.SERVER and (port == 0 or link.applies_to_port(port))
+    ]
+    client = [(link.name, Use.CLIENT) for link in links if link.uses is Use.CLIENT]
+    if not server:
+        server = [(GENERIC_SERVER_LINK, Use.SERVER)]
+    return (*server, *client)
+
+
+def judge_links(
+    wanted: Iterable[tuple[str, Use]],
+    path: tuple[CertFacts, ...],
+    usability: dict[Use, Usability],
+    finding_codes: frozenset[str],
+    now: datetime,
+    warn: timedelta,
+    unknown_reason: str,
+) -> tuple[LinkVerdict, ...]:
+    """One verdict per link; ``path`` is empty when there is no certificate to judge."""
+    if not path:
+        return tuple(LinkVerdict(name, use, Verdict.UNKNOWN, unknown_reason) for name, use in wanted)
+    expiry = min(c.not_after for c in path)
+    expired = [c for c in path if c.not_after < now]
+    early = [c for c in path if c.not_before > now]
+    sunset = SUNSET_CODE in finding_codes
+    verdicts = []
+    for name, use in wanted:
+        usab = usability[use]
+        if not usab.usable:
+            verdict = LinkVerdict(name, use, Verdict.BREAKS, usab.reason(), now)
+        elif expired:
+            first = min(expired, key=lambda c: c.not_after)
+            verdict = LinkVerdict(
+                name,
+                use,
+                Verdict.BREAKS,
+                f"{first.subject} expired on {day(first.not_after)}",
+                first.not_after,
+            )
+        elif early:
+            verdict = LinkVerdict(
+                name,
+                use,
+                Verdict.BREAKS,
+                f"{early[0].subject} not valid before {day(early[0].not_before)}",
+                now,
+            )
+        elif use is Use.CLIENT and sunset:
+            verdict = LinkVerdict(
+                name,
+                use,
+                Verdict.AT_RISK,
+                f"public certificate carries clientAuth until {day(path[0].not_after)}; "
+                "its replacement will not",
+                expiry,
+            )
+        elif expiry - now <= warn:
+            verdict = LinkVerdict(name, use, Verdict.AT_RISK, f"chain expires on {day(expiry)}", expiry)
+        else:
+            verdict = LinkVerdict(name, use, Verdict.OK, usab.reason())
+        verdicts.append(verdict)
+    return tuple(verdicts)
+
+
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
+    return max(verdicts, key=lambda v: v.rank, default=Verdict.UNKNOWN)
+
+
+def earliest_break(links: Iterable[LinkVerdict]) -> datetime | None:
+    dates = [link.breaks_on for link in links if link.breaks_on is not None]
+    return min(dates) if dates else None

@@ -1,0 +1,31 @@
+"""What every writer shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TextIO
+
+from scanner.inventory import Inventory
+from scanner.models import EndpointReport
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    tool_version: str
+    started_at: datetime
+    evaluated_at: datetime
+
+
+class Writer:
+    """Receives each listed endpoint report once, then ``finish`` with the inventory."""
+
+    def __init__(self, out: TextIO, run: RunInfo) -> None:
+        self.out = out
+        self.run = run
+
+    def add(self, report: EndpointReport) -> None:
+        raise NotImplementedError
+
+    def finish(self, inventory: Inventory, duration_s: float) -> None:
+        raise NotImplementedError

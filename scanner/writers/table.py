@@ -1,0 +1,135 @@
+"""The human view: endpoints grouped by host, what breaks and why, in 120 columns."""
+
+from __future__ import annotations
+
+import re
+from typing import TextIO
+
+from tabulate import tabulate
+
+from scanner.inventory import HostReport, Inventory, Summary, endpoint_sort_key
+from scanner.models import EndpointReport, Verdict
+from scanner.writers._base import RunInfo, Writer
+
+WIDTH = 120
+_COLOURS = {Verdict.BREAKS: "31;1", Verdict.AT_RISK: "33;1", Verdict.OK: "32", Verdict.UNKNOWN: "2"}
+_CN = re.compile(r"(?:^|,)CN=((?:[^,\\]|\\.)*)")
+_COLUMN_LIMITS = {"leaf": 26, "eku": 22, "note": 26}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def common_name(subject: str) -> str:
+    match = _CN.search(subject)
+    return match.group(1).replace("\\", "") if match else subject
+
+
+class TableWriter(Writer):
+    def __init__(self, out: TextIO, run: RunInfo, *, color: bool = False) -> None:
+        super().__init__(out, run)
+        self.color = color
+        self._reports: list[EndpointReport] = []
+
+    def add(self, report: EndpointReport) -> None:
+        self._reports.append(report)
+
+    def _paint(self, verdict: Verdict, text: str | None = None) -> str:
+        text = text if text is not None else verdict.value
+        return f"\x1b[{_COLOURS[verdict]}m{text}\x1b[0m" if self.color else text
+
+    def finish(self, inventory: Inventory, duration_s: float) -> None:
+        by_host: dict[str, list[EndpointReport]] = {}
+        for report in sorted(self._reports, key=endpoint_sort_key):
+            by_host.setdefault(report.endpoint.host, []).append(report)
+        for host in inventory.hosts():
+            self.out.write(self._host_block(host, by_host.get(host.host, [])))
+            self.out.write("\n")
+        self.out.write(summary_line(inventory.summary(), self.run, duration_s) + "\n")
+
+    def _host_block(self, host: HostReport, reports: list[EndpointReport]) -> str:
+        when = f", breaks on {host.breaks_on.date().isoformat()}" if host.breaks_on else ""
+        addresses = ", ".join(a for a in host.addresses if a != host.host)
+        head = f"{host.host}" + (f" ({addresses})" if addresses else "")
+        lines = [f"{head}  role {host.role.value}  verdict {self._paint(host.verdict)}{when}"]
+        if host.certificate_mismatch:
+            lines.append("  note: this host presents different certificates on different ports")
+        rows = [self._row(r) for r in reports]
+        table = tabulate(
+            rows,
+            headers=["port", "status", "tls", "trust", "leaf", "eku", "not after", "verdict", "note"],
+            tablefmt="simple",
+            disable_numparse=True,
+        )
+        lines.extend("  " + line for line in table.splitlines())
+        for verdict in (Verdict.BREAKS, Verdict.AT_RISK):
+            groups: dict[str, list[str]] = {}
+            for link in host.links:
+                if link.verdict is verdict:
+                    groups.setdefault(link.reason, []).append(f"{link.name} ({link.uses.value})")
+            for reason, names in groups.items():
+                text = f"  {verdict.value}: {', '.join(names)}: {reason}"
+                lines.append(
+                    self._paint(verdict, text) if len(text) <= WIDTH else self._paint(verdict, _wrap(text))
+                )
+        return "\n".join(lines) + "\n"
+
+    def _row(self, report: EndpointReport) -> list[str]:
+        obs, leaf = report.observation, report.leaf
+        if leaf is not None:
+            eku = ",".join(_short(e) for e in leaf.eku) if leaf.eku is not None else "(none)"
+            leaf_name, not_after = common_name(leaf.subject), leaf.not_after.date().isoformat()
+        else:
+            eku = leaf_name = not_after = ""
+            if report.chain:
+                leaf_name = "(unparseable)"
+        notes = []
+        if obs.status.value != "ok" and obs.error:
+            notes.append(obs.error)
+        if obs.client_cert_requested:
+            notes.append("asks client cert")
+        if obs.sip_server:
+            notes.append(obs.sip_server)
+        ip = obs.endpoint.ip if obs.endpoint.ip and obs.endpoint.ip != obs.endpoint.host else ""
+        port = f"{obs.endpoint.port}" + (
+            f" {ip}" if ip and ":" not in ip and len(report.endpoint.host) > 15 else ""
+        )
+        return [
+            port,
+            obs.status.value,
+            (obs.tls_version or "").replace("TLSv", ""),
+            report.trust.trust.value if leaf else "",
+            _cut(leaf_name, _COLUMN_LIMITS["leaf"]),
+            _cut(eku, _COLUMN_LIMITS["eku"]),
+            not_after,
+            self._paint(report.verdict),
+            _cut("; ".join(notes), _COLUMN_LIMITS["note"]),
+        ]
+
+
+def _short(eku: str) -> str:
+    return {"serverAuth": "server", "clientAuth": "client", "anyExtendedKeyUsage": "any"}.get(eku, eku)
+
+
+def _wrap(text: str) -> str:
+    words, lines, current = text.split(" "), [], ""
+    for word in words:
+        if current and len(current) + 1 + len(word) > WIDTH:
+            lines.append(current)
+            current = "      " + word
+        else:
+            current = f"{current} {word}" if current else word
+    lines.append(current)
+    return "\n".join(lines)
+
+
+def summary_line(summary: Summary, run: RunInfo, duration_s: float) -> str:
+    hv = summary.hosts_by_verdict
+    earliest = summary.earliest_breaks_on
+    return (
+        f"{summary.hosts} hosts, {summary.endpoints} endpoints ({summary.probes} probes, {duration_s:.1f}s), "
+        f"evaluated at {run.evaluated_at.date().isoformat()}: "
+        f"{hv['breaks']} break, {hv['at-risk']} at risk, {hv['ok']} ok, {hv['unknown']} unknown"
+        + (f"; earliest break {earliest.date().isoformat()}" if earliest else "")
+    )
