@@ -26,7 +26,7 @@ from scanner.inventory import Inventory
 from scanner.models import Endpoint, Observation, Role, Status, Verdict
 from scanner.net import ProbeConfig
 from scanner.policy import Policy, load_packaged_policy
-from scanner.pool import DEFAULT_CONCURRENCY, PoolConfig, ensure_fd_limit, run_scan
+from scanner.pool import DEFAULT_CONCURRENCY, PoolConfig, ensure_fd_limit, run_scan, run_trio
 from scanner.rules import ALL_RULES, RULES_BY_CODE
 from scanner.targets import (
     DEFAULT_PORTS,
@@ -549,7 +549,7 @@ def lab(
                 _announce(lab_plan, services, write_targets, public_root_out)
 
     try:
-        trio.run(main)
+        run_trio(main)
     except KeyboardInterrupt:
         print("ekuscan lab: stopped", file=sys.stderr)
     except OSError as exc:

@@ -138,6 +138,7 @@ class LabPKI:
 
     @classmethod
     def generate(cls, now: datetime) -> LabPKI:
+        now = now.replace(microsecond=0)  # certificates hold whole seconds
         day = timedelta(days=1)
         public_root = issue(
             "EKUSCAN LAB Public Root R1",

@@ -18,7 +18,7 @@ instead of being lost.
 from __future__ import annotations
 
 import resource
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import trio
@@ -114,4 +114,17 @@ def run_scan(
                 async for observation in receive:
                     consume(observation)
 
-    trio.run(main)
+    run_trio(main)
+
+
+def run_trio(main: Callable[[], Awaitable[None]]) -> None:
+    """``trio.run`` that lets Ctrl-C out as a plain KeyboardInterrupt.
+
+    Ctrl-C lands in whichever task was running, so it can arrive wrapped in an exception group.
+    """
+    try:
+        trio.run(main)
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            raise KeyboardInterrupt from None
+        raise

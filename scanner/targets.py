@@ -130,17 +130,17 @@ def _split_port(text: str) -> tuple[str, int | None]:
             return host, None
         if not rest.startswith(":"):
             raise TargetError(f"bad target {text!r}")
-        return host, parse_ports(rest[1:])[0] if rest[1:].isdigit() else _bad_port(text)
+        return host, _port_of(text, rest[1:])
     if text.count(":") == 1:
         host, _, port = text.partition(":")
-        if not port.isdigit():
-            _bad_port(text)
-        return host, parse_ports(port)[0]
+        return host, _port_of(text, port)
     return text, None
 
 
-def _bad_port(text: str) -> int:
-    raise TargetError(f"bad target {text!r}: the port must be a number 1-65535")
+def _port_of(target: str, text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise TargetError(f"bad target {target!r}: the port must be a number 1-65535")
+    return int(text)
 
 
 def _range(

@@ -28,8 +28,13 @@ def policy():
 
 
 def context(roots: RootStore | None = None, *, now=NOW, warn_days: int = 30, **kw) -> AnalysisContext:
-    return AnalysisContext(now=now, warn=timedelta(days=warn_days), roots=roots or RootStore(),
-                           policy=load_packaged_policy(), **kw)
+    return AnalysisContext(
+        now=now,
+        warn=timedelta(days=warn_days),
+        roots=roots or RootStore(),
+        policy=load_packaged_policy(),
+        **kw,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from scanner.models import Observation, Endpoint, Status
+from scanner.models import Endpoint, Observation, Status
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -65,7 +65,7 @@ def make_cert(
     *,
     issuer: Made | None = None,
     ca: bool = False,
-    eku: Sequence[x509.ObjectIdentifier] | None | str = "both",
+    eku: Sequence[x509.ObjectIdentifier] | str | None = "both",
     not_before: datetime = NOW - 30 * DAY,
     not_after: datetime = NOW + 300 * DAY,
     key_kind: str | None = None,
@@ -81,7 +81,9 @@ def make_cert(
     private = (
         ec.generate_private_key(ec.SECP256R1()) if unique_key and key_kind is None else key(key_kind or "ec")
     )
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -100,30 +102,60 @@ def make_cert(
         builder = builder.add_extension(ku, critical=True)
     elif key_usage == "keyCertSign-only":
         builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, False, False, False), critical=True)
+            x509.KeyUsage(False, False, False, False, False, True, False, False, False), critical=True
+        )
     if eku is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
     if dns:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False
+        )
     signer = issuer.key if issuer else private
     cert = builder.sign(signer, hash_alg or hashes.SHA256())
     return Made(cert, private)
 
 
-def make_chain(leaf_eku: str = "both", int_eku: str = "none", root_eku: str = "none", *,
-               leaf_cn: str = "host.example.test", **leaf_kw: object) -> tuple[Made, Made, Made]:
+def make_chain(
+    leaf_eku: str = "both",
+    int_eku: str = "none",
+    root_eku: str = "none",
+    *,
+    leaf_cn: str = "host.example.test",
+    **leaf_kw: object,
+) -> tuple[Made, Made, Made]:
     """root -> intermediate -> leaf, each with the named EKU set."""
-    root = make_cert("Test Root", ca=True, eku=root_eku, not_before=NOW - 1000 * DAY, not_after=NOW + 5000 * DAY)
-    inter = make_cert("Test Intermediate", issuer=root, ca=True, eku=int_eku, not_before=NOW - 900 * DAY,
-                      not_after=NOW + 3000 * DAY)
+    root = make_cert(
+        "Test Root", ca=True, eku=root_eku, not_before=NOW - 1000 * DAY, not_after=NOW + 5000 * DAY
+    )
+    inter = make_cert(
+        "Test Intermediate",
+        issuer=root,
+        ca=True,
+        eku=int_eku,
+        not_before=NOW - 900 * DAY,
+        not_after=NOW + 3000 * DAY,
+    )
     leaf = make_cert(leaf_cn, issuer=inter, eku=leaf_eku, dns=[leaf_cn], **leaf_kw)  # type: ignore[arg-type]
     return root, inter, leaf
 
 
-def observation(*certs: Made | bytes, host: str = "192.0.2.10", port: int = 5061, sni: str | None = None,
-                requested: bool = False, ca_names: tuple[str, ...] = (), role=None) -> Observation:
+def observation(
+    *certs: Made | bytes,
+    host: str = "192.0.2.10",
+    port: int = 5061,
+    sni: str | None = None,
+    requested: bool = False,
+    ca_names: tuple[str, ...] = (),
+    role=None,
+) -> Observation:
     """An Observation as if a server had presented ``certs`` (leaf first)."""
     ders = tuple(c if isinstance(c, bytes) else c.der for c in certs)
     endpoint = Endpoint(target=host, host=host, ip=host, port=port, role=role, sni=sni)
-    return Observation(endpoint, Status.OK, connected=True, chain_der=ders, client_cert_requested=requested,
-                       client_ca_names=ca_names)
+    return Observation(
+        endpoint,
+        Status.OK,
+        connected=True,
+        chain_der=ders,
+        client_cert_requested=requested,
+        client_ca_names=ca_names,
+    )

@@ -14,7 +14,7 @@ from scanner.writers._base import RunInfo, Writer
 WIDTH = 120
 _COLOURS = {Verdict.BREAKS: "31;1", Verdict.AT_RISK: "33;1", Verdict.OK: "32", Verdict.UNKNOWN: "2"}
 _CN = re.compile(r"(?:^|,)CN=((?:[^,\\]|\\.)*)")
-_COLUMN_LIMITS = {"leaf": 26, "eku": 22, "note": 26}
+_COLUMN_LIMITS = {"leaf": 24, "eku": 13, "note": 22}  # with the fixed columns: 117 wide
 
 
 def _cut(text: str, limit: int) -> str:
@@ -58,7 +58,7 @@ class TableWriter(Writer):
         rows = [self._row(r) for r in reports]
         table = tabulate(
             rows,
-            headers=["port", "status", "tls", "trust", "leaf", "eku", "not after", "verdict", "note"],
+            headers=["port", "status", "trust", "leaf", "eku", "expires", "verdict", "note"],
             tablefmt="simple",
             disable_numparse=True,
         )
@@ -98,7 +98,6 @@ class TableWriter(Writer):
         return [
             port,
             obs.status.value,
-            (obs.tls_version or "").replace("TLSv", ""),
             report.trust.trust.value if leaf else "",
             _cut(leaf_name, _COLUMN_LIMITS["leaf"]),
             _cut(eku, _COLUMN_LIMITS["eku"]),
@@ -127,9 +126,10 @@ def _wrap(text: str) -> str:
 def summary_line(summary: Summary, run: RunInfo, duration_s: float) -> str:
     hv = summary.hosts_by_verdict
     earliest = summary.earliest_breaks_on
-    return (
-        f"{summary.hosts} hosts, {summary.endpoints} endpoints ({summary.probes} probes, {duration_s:.1f}s), "
-        f"evaluated at {run.evaluated_at.date().isoformat()}: "
+    text = (
+        f"{summary.hosts} hosts, {summary.endpoints} endpoints, {summary.probes} probes in {duration_s:.1f}s "
+        f"at {run.evaluated_at.date().isoformat()}: "
         f"{hv['breaks']} break, {hv['at-risk']} at risk, {hv['ok']} ok, {hv['unknown']} unknown"
         + (f"; earliest break {earliest.date().isoformat()}" if earliest else "")
     )
+    return _wrap(text)

@@ -1,0 +1,89 @@
+"""Loopback servers for live tests: real sockets, real TLS, only on 127.0.0.0/8 and ::1."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+
+import trio
+from cryptography import x509
+from OpenSSL import SSL
+
+from scanner.lab import Behaviour, Issued, LabPKI, LabService, handle_connection, issue, server_context
+from scanner.models import Endpoint, Observation
+from scanner.net import ProbeConfig
+from scanner.pool import PoolConfig, scan_endpoints
+
+Handler = Callable[[trio.SocketStream], Awaitable[None]]
+
+
+async def serve(nursery: trio.Nursery, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> int:
+    """Start a server on loopback; returns the port it listens on."""
+    assert host.startswith("127.") or host == "::1", "tests serve on loopback only"
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    nursery.start_soon(trio.serve_listeners, handler, listeners)
+    return int(listeners[0].socket.getsockname()[1])
+
+
+def tls_handler(ctx: SSL.Context | None, behaviour: Behaviour, banner: str = "") -> Handler:
+    service = LabService(0, behaviour, banner=banner)
+
+    async def handler(stream: trio.SocketStream) -> None:
+        await handle_connection(stream, ctx, service)
+
+    return handler
+
+
+def context_for(
+    pki: LabPKI,
+    leaf: Issued,
+    chain: Iterable[Issued] = (),
+    *,
+    behaviour: Behaviour = Behaviour.TLS,
+    tls_max: int | None = None,
+    tls_min: int | None = None,
+) -> SSL.Context:
+    ctx = server_context(leaf, tuple(chain), pki, LabService(0, behaviour, tls_max=tls_max))
+    if tls_min is not None:
+        ctx.set_min_proto_version(tls_min)
+    return ctx
+
+
+def lab_leaf(
+    pki: LabPKI,
+    cn: str = "live.lab.ekuscan.test",
+    *,
+    eku: list[x509.ObjectIdentifier] | None = None,
+    raw_eku: bytes | None = None,
+) -> Issued:
+    """A leaf under the lab's private issuing CA, valid for a year either side of the lab's now."""
+    year = timedelta(days=365)
+    return issue(
+        cn,
+        "Example Corp",
+        issuer=pki.private_ca,
+        not_before=pki.now - year,
+        not_after=pki.now + year,
+        ca=False,
+        eku=eku,
+        dns_names=[cn],
+        raw_eku=raw_eku,
+    )
+
+
+async def scan(
+    endpoints: Iterable[Endpoint], *, seconds: float = 2.0, concurrency: int = 64
+) -> list[Observation]:
+    """Run the real pool over endpoints and collect every observation."""
+    config = PoolConfig(concurrency=concurrency, probe=ProbeConfig(connect_timeout=seconds, timeout=seconds))
+    send, receive = trio.open_memory_channel[Observation](concurrency)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(scan_endpoints, endpoints, config, send)
+            async with receive:
+                return [observation async for observation in receive]
+
+
+def endpoint(host: str, port: int, **kw: object) -> Endpoint:
+    ip = host if host[0].isdigit() or ":" in host else None
+    return Endpoint(target=f"{host}:{port}", host=host, ip=ip, port=port, **kw)  # type: ignore[arg-type]
