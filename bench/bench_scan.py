@@ -407,8 +407,11 @@ def bench(args: argparse.Namespace) -> int:
     started = time.monotonic()
     addresses = -(-max(ns) // len(BENCH_PORTS))
     print("ekuscan scan benchmark: targets -> trio pool (TCP + TLS handshake) -> parse -> trust -> rules")
-    print("  -> verdicts -> Inventory -> JSON writer (in memory); loopback only")
-    print(f"machine: {os.cpu_count()} cores (os.cpu_count()), {platform.system()} {platform.machine()}")
+    print("  -> verdicts -> Inventory -> JSON writer (to /dev/null); loopback only")
+    print(
+        f"machine: {os.cpu_count()} cores (os.cpu_count()), {platform.system()} {platform.machine()}, "
+        f"load average (1 min) at start {os.getloadavg()[0]:.2f}"
+    )
     print(f"versions: {_versions()}")
     server = start_server(addresses, args.server_seconds)
     try:
@@ -442,19 +445,20 @@ def bench(args: argparse.Namespace) -> int:
 
     print()
     header = (
-        f"{'N':>6}  {'endpoints/s (wall)':<22}  {'client CPU ms/endpoint':<22}  {'(of it sys)':<11}  "
-        f"{'peak RSS MiB':<20}  {'server CPU ms/ep':<18}  status ok"
+        f"{'N':>6}  {'endpoints/s (wall)':<18}  {'client CPU ms/ep':<18}  {'(sys)':<5}  {'CPU/wall':<8}  "
+        f"{'peak RSS MiB':<18}  {'server CPU ms/ep':<17}  status ok"
     )
     print(header)
     print("-" * len(header))
     for n, samples in results.items():
         server_ms = [s.server_cpu_ms for s in samples if s.server_cpu_ms is not None]
         print(
-            f"{n:>6}  {_spread([s.rate for s in samples], '.0f'):<22}  "
-            f"{_spread([s.cpu_ms for s in samples], '.2f'):<22}  "
-            f"{statistics.median(1000 * s.sys_s / s.probes for s in samples):<11.2f}  "
-            f"{_spread([s.peak_rss_mib for s in samples], '.1f'):<20}  "
-            f"{_spread(server_ms, '.2f'):<18}  "
+            f"{n:>6}  {_spread([s.rate for s in samples], '.0f'):<18}  "
+            f"{_spread([s.cpu_ms for s in samples], '.2f'):<18}  "
+            f"{statistics.median(1000 * s.sys_s / s.probes for s in samples):<5.2f}  "
+            f"{statistics.median(s.cpu_s / s.wall_s for s in samples):<8.0%}  "
+            f"{_spread([s.peak_rss_mib for s in samples], '.1f'):<18}  "
+            f"{_spread(server_ms, '.2f'):<17}  "
             f"{min(s.ok for s in samples)}/{n}"
         )
     verdicts = results[max(ns)][0].verdicts
@@ -472,7 +476,14 @@ def bench(args: argparse.Namespace) -> int:
         f"peak RSS MiB {_spread([s.peak_rss_mib for s in refused], '.1f')}; "
         f"status closed {min(s.closed for s in refused)}/{probes}"
     )
-    print(f"\ntotal bench time {time.monotonic() - started:.1f}s")
+    print(
+        f"\ncolumns: median (min-max) over {args.repeat} runs; (sys) = kernel part of the client CPU; "
+        "CPU/wall = client CPU time / scan wall time"
+    )
+    print(
+        f"total bench time {time.monotonic() - started:.1f}s; "
+        f"load average (1 min) at end {os.getloadavg()[0]:.2f}"
+    )
     return 0
 
 

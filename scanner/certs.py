@@ -13,11 +13,13 @@ import base64
 import binascii
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from scanner.models import CertFacts, KeyFacts, UnparsedCert
@@ -84,8 +86,13 @@ def parse_der(der: bytes) -> ParsedCert | UnparsedCert:
     """Parse one DER certificate; never raises for bad input."""
     fingerprint = sha256_hex(der)
     try:
-        cert = x509.load_der_x509_certificate(der)
-        return ParsedCert(facts=_facts(cert, fingerprint), cert=cert)
+        with warnings.catch_warnings():
+            # Roots in Mozilla's bundle (Go Daddy and Starfield G2, ...) have serial number 0,
+            # which cryptography warns about. The warning is not ours to show, and under
+            # ``-W error`` it would turn a trusted root into an UnparsedCert.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            cert = x509.load_der_x509_certificate(der)
+            return ParsedCert(facts=_facts(cert, fingerprint), cert=cert)
     except Exception as exc:  # cryptography raises ValueError, but also others for odd DER
         return UnparsedCert(sha256=fingerprint, error=_describe(exc))
 

@@ -77,7 +77,9 @@ def parse_response(data: bytes) -> SipResponse:
     lines = text.replace("\r\n", "\n").split("\n")
     status_line = lines[0].strip()
     parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("SIP/") or not parts[1].isdigit() or len(parts[1]) != 3:
+    code = parts[1] if len(parts) > 1 else ""
+    # isascii(): str.isdigit() is also true for "²" or "٣", which int() refuses or misreads
+    if not parts[0].startswith("SIP/") or not (code.isascii() and code.isdigit() and len(code) == 3):
         raise SipParseError(f"not a SIP response: {status_line[:80]!r}")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+
 from scanner.certs import ParsedCert, parse_der, split_certificates
 from scanner.models import CertFacts, TrustClass, TrustResult, UnparsedCert
 
@@ -50,7 +53,31 @@ def issued_by(child: ParsedCert, parent: ParsedCert) -> bool:
         return False
     try:
         child.cert.verify_directly_issued_by(parent.cert)
+    except ValueError:
+        # cryptography refuses SHA-1 and MD5 here ("Unsupported signature algorithm"), but
+        # weak chains are exactly what we must judge: check those signatures by hand.
+        return _legacy_signature_ok(child.cert, parent.cert)
     except Exception:  # InvalidSignature, or an unsupported key/signature combination
+        return False
+    return True
+
+
+def _legacy_signature_ok(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """Check an RSA PKCS#1 v1.5, ECDSA or DSA signature whose hash the X.509 layer refuses."""
+    hash_alg = child.signature_hash_algorithm
+    if hash_alg is None:
+        return False
+    key = parent.public_key()
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), hash_alg)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(hash_alg))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, hash_alg)
+        else:
+            return False
+    except Exception:  # InvalidSignature, or a hash even the primitives refuse
         return False
     return True
 

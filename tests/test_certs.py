@@ -204,7 +204,9 @@ def test_malformed_eku_extension_gives_unparsed_cert():
         .serial_number(1234)
         .not_valid_before(NOW - DAY)
         .not_valid_after(NOW + 30 * DAY)
-        .add_extension(x509.UnrecognizedExtension(ExtensionOID.EXTENDED_KEY_USAGE, b"\x00garbage"), critical=False)
+        .add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.EXTENDED_KEY_USAGE, b"\x00garbage"), critical=False
+        )
         .sign(private, hashes.SHA256())
     )
     der = cert.public_bytes(Encoding.DER)

@@ -149,7 +149,14 @@ def test_compact_headers():
     parsed = parse_response(
         response("v: SIP/2.0/TLS a:5061", "f: <sip:a@b>;tag=1", "t: <sip:c>", "i: xyz", "m: <sip:d>", "l: 0")
     )
-    assert [name for name, _ in parsed.headers] == ["via", "from", "to", "call-id", "contact", "content-length"]
+    assert [name for name, _ in parsed.headers] == [
+        "via",
+        "from",
+        "to",
+        "call-id",
+        "contact",
+        "content-length",
+    ]
     assert parsed.header("Call-ID") == "xyz"
     assert parsed.header("content-length") == "0"
 
@@ -190,7 +197,9 @@ def test_status_line(status_line, status, reason):
 
 
 def test_body_is_not_read_as_headers():
-    data = response("Content-Type: application/sdp", "Content-Length: 30") + b"v=0\r\nServer: not-a-header\r\n"
+    data = (
+        response("Content-Type: application/sdp", "Content-Length: 30") + b"v=0\r\nServer: not-a-header\r\n"
+    )
     parsed = parse_response(data)
     assert parsed.server is None
     assert len(parsed.headers) == 2
@@ -261,7 +270,9 @@ _STATUS_PREFIXES = st.sampled_from([b"", b"SIP/2.0 ", b"SIP/2.0 200 ", b"SIP/2.0
         st.binary(max_size=512),
         st.builds(lambda prefix, tail: prefix + tail, _STATUS_PREFIXES, st.binary(max_size=256)),
         st.builds(
-            lambda prefix, tail: prefix + tail.encode("utf-8", "surrogatepass"), _STATUS_PREFIXES, st.text(max_size=64)
+            lambda prefix, tail: prefix + tail.encode("utf-8", "surrogatepass"),
+            _STATUS_PREFIXES,
+            st.text(max_size=64),
         ),
     )
 )

@@ -84,11 +84,25 @@ def points(specs: list[TargetSpec]) -> list[tuple[str, int, str | None]]:
             id="host:port",
         ),
         pytest.param(
-            "192.0.2.10", SpecKind.ADDRESS, None, v4("192.0.2.10"), v4("192.0.2.10"), 4, DEFAULT_PORTS, None,
+            "192.0.2.10",
+            SpecKind.ADDRESS,
+            None,
+            v4("192.0.2.10"),
+            v4("192.0.2.10"),
+            4,
+            DEFAULT_PORTS,
+            None,
             id="ipv4",
         ),
         pytest.param(
-            "192.0.2.10:7001", SpecKind.ADDRESS, None, v4("192.0.2.10"), v4("192.0.2.10"), 4, (7001,), None,
+            "192.0.2.10:7001",
+            SpecKind.ADDRESS,
+            None,
+            v4("192.0.2.10"),
+            v4("192.0.2.10"),
+            4,
+            (7001,),
+            None,
             id="ipv4:port",
         ),
         pytest.param(
@@ -125,11 +139,25 @@ def points(specs: list[TargetSpec]) -> list[tuple[str, int, str | None]]:
             id="[ipv6]-no-port",
         ),
         pytest.param(
-            "10.20.0.0/22", SpecKind.RANGE, None, v4("10.20.0.0"), v4("10.20.3.255"), 4, DEFAULT_PORTS, None,
+            "10.20.0.0/22",
+            SpecKind.RANGE,
+            None,
+            v4("10.20.0.0"),
+            v4("10.20.3.255"),
+            4,
+            DEFAULT_PORTS,
+            None,
             id="cidr-v4",
         ),
         pytest.param(
-            "10.20.0.5/22", SpecKind.RANGE, None, v4("10.20.0.0"), v4("10.20.3.255"), 4, DEFAULT_PORTS, None,
+            "10.20.0.5/22",
+            SpecKind.RANGE,
+            None,
+            v4("10.20.0.0"),
+            v4("10.20.3.255"),
+            4,
+            DEFAULT_PORTS,
+            None,
             id="cidr-v4-non-strict",
         ),
         pytest.param(
@@ -155,7 +183,14 @@ def points(specs: list[TargetSpec]) -> list[tuple[str, int, str | None]]:
             id="range",
         ),
         pytest.param(
-            "10.1.1.10-90", SpecKind.RANGE, None, v4("10.1.1.10"), v4("10.1.1.90"), 4, DEFAULT_PORTS, None,
+            "10.1.1.10-90",
+            SpecKind.RANGE,
+            None,
+            v4("10.1.1.10"),
+            v4("10.1.1.90"),
+            4,
+            DEFAULT_PORTS,
+            None,
             id="range-short",
         ),
         pytest.param(
@@ -183,7 +218,9 @@ def test_parse_target_forms(text, kind, name, first, last, version, ports, sni):
 
 
 def test_parse_target_keeps_role_sni_label_and_ports():
-    spec = parse_target("192.0.2.7", ports=(5061, 7001), role=Role.EXPRESSWAY_E, sni="Edge.Example.COM", label="dmz")
+    spec = parse_target(
+        "192.0.2.7", ports=(5061, 7001), role=Role.EXPRESSWAY_E, sni="Edge.Example.COM", label="dmz"
+    )
     assert spec.ports == (5061, 7001)
     assert spec.role is Role.EXPRESSWAY_E
     assert spec.sni == "edge.example.com"
@@ -352,8 +389,12 @@ def test_parse_csv_only_header_gives_no_specs():
     [
         pytest.param("host.example,50x61,,,", r"^t\.csv:4: bad port '50x61'", id="bad-port"),
         pytest.param("host.example,70000,,,", r"^t\.csv:4: bad port '70000'", id="port-out-of-range"),
-        pytest.param("host.example,,gatekeeper,,", r"^t\.csv:4: unknown role 'gatekeeper'", id="unknown-role"),
-        pytest.param("host.example,5061,cucm,,lab,extra", r"^t\.csv:4: 6 fields, the header has 5", id="too-many"),
+        pytest.param(
+            "host.example,,gatekeeper,,", r"^t\.csv:4: unknown role 'gatekeeper'", id="unknown-role"
+        ),
+        pytest.param(
+            "host.example,5061,cucm,,lab,extra", r"^t\.csv:4: 6 fields, the header has 5", id="too-many"
+        ),
         pytest.param("bad!name,,,,", r"^t\.csv:4: bad target 'bad!name'", id="bad-target"),
         pytest.param("host.example,,,bad!sni,", r"^t\.csv:4: .*'bad!sni'", id="bad-sni"),
         pytest.param(",5061,,,", r"^t\.csv:4: empty target", id="empty-target"),
@@ -369,7 +410,9 @@ def test_parse_csv_errors_name_file_and_line(bad_row, match):
 @pytest.mark.parametrize(
     ("lines", "match"),
     [
-        pytest.param(["# only comments", "10.0.0.1,5061"], r"^t\.csv:2: the header must name", id="data-first"),
+        pytest.param(
+            ["# only comments", "10.0.0.1,5061"], r"^t\.csv:2: the header must name", id="data-first"
+        ),
         pytest.param(["host,ports"], r"^t\.csv:1: the header must name", id="no-target-column"),
         pytest.param(["target,port"], r"^t\.csv:1: the header must name", id="unknown-column"),
         pytest.param([], r"^t\.csv: empty file", id="empty-file"),
@@ -403,8 +446,12 @@ def test_expand_order_and_fields():
     ]
     endpoints = list(expand(specs))
     assert endpoints == [
-        Endpoint("expc.example.com", "expc.example.com", None, 5061, Role.EXPRESSWAY_C, "expc.example.com", "core"),
-        Endpoint("expc.example.com", "expc.example.com", None, 7001, Role.EXPRESSWAY_C, "expc.example.com", "core"),
+        Endpoint(
+            "expc.example.com", "expc.example.com", None, 5061, Role.EXPRESSWAY_C, "expc.example.com", "core"
+        ),
+        Endpoint(
+            "expc.example.com", "expc.example.com", None, 7001, Role.EXPRESSWAY_C, "expc.example.com", "core"
+        ),
         Endpoint("192.0.2.1-3", "192.0.2.1", "192.0.2.1", 5061, swept=True),
         Endpoint("192.0.2.1-3", "192.0.2.2", "192.0.2.2", 5061, swept=True),
         Endpoint("192.0.2.1-3", "192.0.2.3", "192.0.2.3", 5061, swept=True),
@@ -414,11 +461,19 @@ def test_expand_order_and_fields():
 
 def test_expand_address_before_port():
     specs = [parse_target("192.0.2.0/31", ports=(1, 2))]
-    assert points(specs) == [("192.0.2.0", 1, None), ("192.0.2.0", 2, None), ("192.0.2.1", 1, None), ("192.0.2.1", 2, None)]
+    assert points(specs) == [
+        ("192.0.2.0", 1, None),
+        ("192.0.2.0", 2, None),
+        ("192.0.2.1", 1, None),
+        ("192.0.2.1", 2, None),
+    ]
 
 
 def test_port_in_target_overrides_default_ports():
-    specs = [parse_target("host.example:7001", ports=(5061, 443)), parse_target("192.0.2.9:8443", ports=(5061,))]
+    specs = [
+        parse_target("host.example:7001", ports=(5061, 443)),
+        parse_target("192.0.2.9:8443", ports=(5061,)),
+    ]
     assert points(specs) == [("host.example", 7001, "host.example"), ("192.0.2.9", 8443, None)]
 
 
@@ -501,7 +556,10 @@ def test_swept_only_for_ranges(target, swept):
 
 
 def test_ip_targets_have_ip_and_no_sni_names_have_sni_and_no_ip():
-    by_host = {e.host: e for e in expand([parse_target("192.0.2.1", ports=(1,)), parse_target("h.example", ports=(1,))])}
+    by_host = {
+        e.host: e
+        for e in expand([parse_target("192.0.2.1", ports=(1,)), parse_target("h.example", ports=(1,))])
+    }
     assert (by_host["192.0.2.1"].ip, by_host["192.0.2.1"].sni) == ("192.0.2.1", None)
     assert (by_host["h.example"].ip, by_host["h.example"].sni) == (None, "h.example")
 

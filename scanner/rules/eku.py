@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scanner.certs import CLIENT_AUTH
-from scanner.eku import eku_allows
+from scanner.eku import ACCEPTED_EKU, eku_allows
 from scanner.models import Severity, TrustClass, Use
 from scanner.rules._engine import ChainUnderTest, Hit, RuleContext, day, rule
 
@@ -73,11 +73,16 @@ def eku_absent(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
 
 
 def _chain_hits(chain: ChainUnderTest, use: Use, want: str) -> Sequence[Hit]:
-    return tuple(
+    hits = [
         Hit(f"CA certificate {ca.subject} has EKU {_eku_text(ca.eku)}: no {want}", ca.sha256)
         for ca in chain.path[1:]
         if not eku_allows(ca, use)
-    )
+    ]
+    anchor_eku = chain.trust.anchor_eku
+    if anchor_eku is not None and ACCEPTED_EKU[use].isdisjoint(anchor_eku):
+        # The public root that completes the path was not sent, but OpenSSL checks its EKU too.
+        hits.append(Hit(f"public root {chain.trust.anchor} has EKU {_eku_text(anchor_eku)}: no {want}"))
+    return tuple(hits)
 
 
 @rule(
@@ -159,7 +164,7 @@ def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
         or chain.trust.trust is not TrustClass.PUBLIC
         or chain.client is None
         or not chain.client.usable
-        or leaf.not_after <= ctx.now
+        or leaf.not_after < ctx.now
     ):
         return NONE
     issuer = leaf.issuer_organization or leaf.issuer

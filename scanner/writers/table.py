@@ -70,9 +70,7 @@ class TableWriter(Writer):
                     groups.setdefault(link.reason, []).append(f"{link.name} ({link.uses.value})")
             for reason, names in groups.items():
                 text = f"  {verdict.value}: {', '.join(names)}: {reason}"
-                lines.append(
-                    self._paint(verdict, text) if len(text) <= WIDTH else self._paint(verdict, _wrap(text))
-                )
+                lines.append(self._paint(verdict, _wrap(text)))
         return "\n".join(lines) + "\n"
 
     def _row(self, report: EndpointReport) -> list[str]:
@@ -112,13 +110,15 @@ def _short(eku: str) -> str:
 
 
 def _wrap(text: str) -> str:
-    words, lines, current = text.split(" "), [], ""
-    for word in words:
-        if current and len(current) + 1 + len(word) > WIDTH:
+    """Fold a long line at spaces to WIDTH, keeping its indent and indenting what follows."""
+    indent = text[: len(text) - len(text.lstrip(" "))]
+    lines, current = [], indent
+    for word in text.split():
+        if current.strip() and len(current) + 1 + len(word) > WIDTH:
             lines.append(current)
-            current = "      " + word
+            current = indent + "    " + word
         else:
-            current = f"{current} {word}" if current else word
+            current = f"{current} {word}" if current.strip() else current + word
     lines.append(current)
     return "\n".join(lines)
 

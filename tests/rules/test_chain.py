@@ -37,10 +37,23 @@ def build_chain(
     inter: dict[str, object] | None = None,
     root: dict[str, object] | None = None,
 ) -> tuple[Made, Made, Made]:
-    r = make_cert("Test Root", ca=True, eku=None, not_before=NOW - 1000 * DAY, not_after=NOW + 5000 * DAY,
-                  **(root or {}))  # type: ignore[arg-type]
-    i = make_cert("Test Intermediate", issuer=r, ca=True, eku=None, not_before=NOW - 900 * DAY,
-                  not_after=NOW + 3000 * DAY, **(inter or {}))  # type: ignore[arg-type]
+    r = make_cert(
+        "Test Root",
+        ca=True,
+        eku=None,
+        not_before=NOW - 1000 * DAY,
+        not_after=NOW + 5000 * DAY,
+        **(root or {}),
+    )  # type: ignore[arg-type]
+    i = make_cert(
+        "Test Intermediate",
+        issuer=r,
+        ca=True,
+        eku=None,
+        not_before=NOW - 900 * DAY,
+        not_after=NOW + 3000 * DAY,
+        **(inter or {}),
+    )  # type: ignore[arg-type]
     kw: dict[str, object] = {"dns": ["host.example.test"], **(leaf or {})}
     return r, i, make_cert("host.example.test", issuer=i, **kw)  # type: ignore[arg-type]
 
@@ -68,8 +81,9 @@ def public(**kw: object) -> Scenario:
     return scenario(("leaf", leaf.der), ("int", i.der), roots=(r.der,))
 
 
-def named(host: str, *, dns: tuple[str, ...] = ("host.example.test",), sni: str | None = None,
-          port: int = 5061) -> Scenario:
+def named(
+    host: str, *, dns: tuple[str, ...] = ("host.example.test",), sni: str | None = None, port: int = 5061
+) -> Scenario:
     r, i, leaf = build_chain(leaf={"dns": list(dns)})
     return scenario(("leaf", leaf.der), ("int", i.der), roots=(r.der,), host=host, sni=sni, port=port)
 
@@ -111,8 +125,10 @@ _SHA1_RSA = bytes.fromhex("300d06092a864886f70d0101050500")
 
 def _tlv(tag: int, body: bytes) -> bytes:
     n = len(body)
-    length = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes(
-        (n.bit_length() + 7) // 8, "big"
+    length = (
+        bytes([n])
+        if n < 0x80
+        else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
     )
     return bytes([tag]) + length + body
 
@@ -141,15 +157,41 @@ def sha1_signed(cn: str, *, signer: Made | None = None, **kw: object) -> tuple[M
 @cache
 def sha1_chains() -> dict[str, bytes]:
     """DERs: a SHA-1 leaf, a SHA-1 intermediate, a SHA-1 self-signed root and leaf, and SHA-256 peers."""
-    root = make_cert("SHA1 Root", ca=True, eku=None, key_kind="rsa2048", not_before=NOW - 1000 * DAY,
-                     not_after=NOW + 5000 * DAY)
-    root_made, root_sha1 = sha1_signed("SHA1 Root", ca=True, eku=None, key_kind="rsa2048",
-                                       not_before=NOW - 1000 * DAY, not_after=NOW + 5000 * DAY)
+    root = make_cert(
+        "SHA1 Root",
+        ca=True,
+        eku=None,
+        key_kind="rsa2048",
+        not_before=NOW - 1000 * DAY,
+        not_after=NOW + 5000 * DAY,
+    )
+    root_made, root_sha1 = sha1_signed(
+        "SHA1 Root",
+        ca=True,
+        eku=None,
+        key_kind="rsa2048",
+        not_before=NOW - 1000 * DAY,
+        not_after=NOW + 5000 * DAY,
+    )
     assert root_made.key is root.key  # the same cached RSA key: both roots sign the same children
-    inter = make_cert("RSA Intermediate", issuer=root, ca=True, eku=None, key_kind="rsa2048",
-                      not_before=NOW - 900 * DAY, not_after=NOW + 3000 * DAY)
-    _, inter_sha1 = sha1_signed("RSA Intermediate", signer=root, ca=True, eku=None, key_kind="rsa2048",
-                                not_before=NOW - 900 * DAY, not_after=NOW + 3000 * DAY)
+    inter = make_cert(
+        "RSA Intermediate",
+        issuer=root,
+        ca=True,
+        eku=None,
+        key_kind="rsa2048",
+        not_before=NOW - 900 * DAY,
+        not_after=NOW + 3000 * DAY,
+    )
+    _, inter_sha1 = sha1_signed(
+        "RSA Intermediate",
+        signer=root,
+        ca=True,
+        eku=None,
+        key_kind="rsa2048",
+        not_before=NOW - 900 * DAY,
+        not_after=NOW + 3000 * DAY,
+    )
     leaf = make_cert("host.example.test", issuer=inter)
     _, leaf_sha1 = sha1_signed("host.example.test", signer=inter)
     _, self_sha1 = sha1_signed("self.example.test", key_kind="rsa2048")
@@ -157,8 +199,15 @@ def sha1_chains() -> dict[str, bytes]:
         parsed = parse_der(der)
         assert isinstance(parsed, ParsedCert)
         assert parsed.facts.signature_hash == "sha1"
-    return {"root": root.der, "root-sha1": root_sha1, "int": inter.der, "int-sha1": inter_sha1,
-            "leaf": leaf.der, "leaf-sha1": leaf_sha1, "self-sha1": self_sha1}
+    return {
+        "root": root.der,
+        "root-sha1": root_sha1,
+        "int": inter.der,
+        "int-sha1": inter_sha1,
+        "leaf": leaf.der,
+        "leaf-sha1": leaf_sha1,
+        "self-sha1": self_sha1,
+    }
 
 
 def sha1(*labels: str, roots: tuple[str, ...] = ()) -> Scenario:
@@ -244,9 +293,7 @@ def shuffled_order() -> Scenario:
         pytest.param(public, (), id="public-complete"),
         pytest.param(public_root_also_sent, (), id="public-root-also-sent"),
         pytest.param(shuffled_order, (), id="out-of-order-still-links"),
-        pytest.param(
-            lambda: sha1("leaf", "int-sha1", "root"), (), id="private-sha1-intermediate-complete"
-        ),
+        pytest.param(lambda: sha1("leaf", "int-sha1", "root"), (), id="private-sha1-intermediate-complete"),
         pytest.param(self_signed, (), id="self-signed-is-another-rule"),
         pytest.param(unparseable_leaf, (), id="leaf-unparseable-not-applicable"),
         pytest.param(no_certificate, (), id="no-certificate-not-applicable"),
@@ -270,7 +317,9 @@ def test_chain_incomplete(build: Build, expected: tuple[str, ...]) -> None:
             lambda: named("192.0.2.10", sni="other.example.test"), ("leaf",), id="ip-host-with-sni-mismatch"
         ),
         pytest.param(
-            lambda: named("a.b.example.test", dns=("*.example.test",)), ("leaf",), id="wildcard-one-label-only"
+            lambda: named("a.b.example.test", dns=("*.example.test",)),
+            ("leaf",),
+            id="wildcard-one-label-only",
         ),
         pytest.param(
             lambda: named("example.test", dns=("*.example.test",)), ("leaf",), id="wildcard-not-the-apex"
@@ -283,7 +332,9 @@ def test_chain_incomplete(build: Build, expected: tuple[str, ...]) -> None:
             lambda: named("192.0.2.10", sni="host.example.test"), (), id="ip-host-with-matching-sni"
         ),
         pytest.param(lambda: named("192.0.2.10"), (), id="ip-host-without-sni-not-applicable"),
-        pytest.param(lambda: named("other.example.test", port=0), (), id="file-port-0-without-sni-not-applicable"),
+        pytest.param(
+            lambda: named("other.example.test", port=0), (), id="file-port-0-without-sni-not-applicable"
+        ),
         pytest.param(unparseable_leaf, (), id="leaf-unparseable-not-applicable"),
     ],
 )

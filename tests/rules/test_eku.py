@@ -19,13 +19,13 @@ from cryptography import x509
 from scanner.analysis import AnalysisContext, analyze
 from scanner.certs import ParsedCert, parse_der, sha256_hex, split_certificates
 from scanner.eku import usability
-from scanner.models import CertFacts, Observation, Role, TrustClass, TrustResult, Use
+from scanner.models import CertFacts, Observation, Role, TrustClass, TrustResult, Use, Verdict
 from scanner.policy import POLICY_SCHEMA, parse_policy
 from scanner.rules import RULES_BY_CODE, ChainUnderTest, RuleContext, evaluate
 from scanner.rules._engine import day
 from scanner.trust import RootStore
 from tests.conftest import context
-from tests.factories import DAY, NOW, make_chain, make_cert, observation
+from tests.factories import DAY, NOW, make_cert, make_chain, observation
 
 GARBAGE = b"\x30\x82\x01\x00 this is not a certificate"
 MS_SGC = x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.3")
@@ -119,9 +119,7 @@ Build = Callable[[], Scenario]
         pytest.param(lambda: chain("clientAuth"), (), id="leaf-clientAuth-only"),
         pytest.param(lambda: chain("none"), (), id="leaf-no-eku"),
         pytest.param(lambda: chain("both", "serverAuth"), (), id="int-serverAuth-is-another-rule"),
-        pytest.param(
-            lambda: chain("serverAuth", role=Role.SERVER), (), id="role-server-not-applicable"
-        ),
+        pytest.param(lambda: chain("serverAuth", role=Role.SERVER), (), id="role-server-not-applicable"),
         pytest.param(lambda: unparseable_leaf(Role.EXPRESSWAY_C), (), id="leaf-unparseable-not-applicable"),
     ],
 )
@@ -196,7 +194,9 @@ def test_eku_absent(build: Build, expected: tuple[str, ...]) -> None:
             lambda: chain("both", "serverAuth", "serverAuth"), ("int", "root"), id="int-and-root-serverAuth"
         ),
         pytest.param(
-            lambda: chain("both", "serverAuth", role=Role.EXPRESSWAY_C), ("int",), id="role-expressway-c-applies"
+            lambda: chain("both", "serverAuth", role=Role.EXPRESSWAY_C),
+            ("int",),
+            id="role-expressway-c-applies",
         ),
         pytest.param(lambda: chain("both", "none"), (), id="private-both-int-no-eku"),
         pytest.param(lambda: chain("both", "both"), (), id="int-both"),
@@ -213,6 +213,25 @@ def test_chain_eku_no_clientauth(build: Build, expected: tuple[str, ...]) -> Non
     assert flagged(s, "CHAIN_EKU_NO_CLIENTAUTH") == expected
     for message in messages(s, "CHAIN_EKU_NO_CLIENTAUTH"):
         assert "no clientAuth" in message
+
+
+@pytest.mark.parametrize(
+    ("root_eku", "code", "expected"),
+    [
+        pytest.param("serverAuth", "CHAIN_EKU_NO_CLIENTAUTH", True, id="public-root-not-sent-serverAuth"),
+        pytest.param("clientAuth", "CHAIN_EKU_NO_SERVERAUTH", True, id="public-root-not-sent-clientAuth"),
+        pytest.param("both", "CHAIN_EKU_NO_CLIENTAUTH", False, id="public-root-not-sent-both-client"),
+        pytest.param("both", "CHAIN_EKU_NO_SERVERAUTH", False, id="public-root-not-sent-both-server"),
+    ],
+)
+def test_chain_eku_rules_cover_the_public_anchor(root_eku: str, code: str, expected: bool) -> None:
+    """A public root from the bundle (not sent by the server) whose EKU lacks the usage blocks the
+    links in OpenSSL, and the engine's usability already says so; the chain-EKU rule must explain it."""
+    root, inter, leaf = make_chain("both", "none", root_eku)
+    report = analyze(observation(leaf, inter, role=Role.EXPRESSWAY), context(RootStore.from_ders([root.der])))
+    assert report.trust.anchor_eku is not None
+    assert (report.verdict is Verdict.BREAKS) is expected
+    assert (code in {f.code for f in report.findings}) is expected
 
 
 # --- CHAIN_EKU_NO_SERVERAUTH ------------------------------------------------------------
@@ -252,7 +271,9 @@ def test_chain_eku_no_serverauth(build: Build, expected: tuple[str, ...]) -> Non
     ("build", "uses"),
     [
         pytest.param(
-            lambda: chain("both", key_usage="keyCertSign-only"), ("client", "server"), id="leaf-keyCertSign-only"
+            lambda: chain("both", key_usage="keyCertSign-only"),
+            ("client", "server"),
+            id="leaf-keyCertSign-only",
         ),
         pytest.param(
             lambda: chain("both", key_usage="keyCertSign-only", public=True),
@@ -293,17 +314,19 @@ def test_key_usage_mismatch(build: Build, uses: tuple[str, ...]) -> None:
         pytest.param(lambda: chain("clientAuth", public=True), ("leaf",), id="public-clientAuth-only"),
         pytest.param(lambda: chain("none", public=True), ("leaf",), id="public-leaf-no-eku"),
         pytest.param(
-            lambda: chain("both", public=True, role=Role.EXPRESSWAY_C), ("leaf",), id="role-expressway-c-applies"
+            lambda: chain("both", public=True, role=Role.EXPRESSWAY_C),
+            ("leaf",),
+            id="role-expressway-c-applies",
         ),
         pytest.param(lambda: chain("both"), (), id="private-both"),
         pytest.param(lambda: self_signed("both"), (), id="self-signed-both"),
-        pytest.param(lambda: chain("serverAuth", public=True), (), id="public-serverAuth-only-already-broken"),
+        pytest.param(
+            lambda: chain("serverAuth", public=True), (), id="public-serverAuth-only-already-broken"
+        ),
         pytest.param(
             lambda: chain("both", "serverAuth", public=True), (), id="public-int-serverAuth-already-broken"
         ),
-        pytest.param(
-            lambda: chain("both", public=True, not_after=NOW - DAY), (), id="public-both-expired"
-        ),
+        pytest.param(lambda: chain("both", public=True, not_after=NOW - DAY), (), id="public-both-expired"),
         pytest.param(
             lambda: chain("both", public=True, role=Role.SERVER), (), id="role-server-not-applicable"
         ),
@@ -369,7 +392,10 @@ REAL_INTERMEDIATES = [
     pytest.param("letsencrypt-ye1.pem", ("serverAuth",), False, id="letsencrypt-ye1-serverAuth-only"),
     pytest.param("letsencrypt-r11.pem", ("clientAuth", "serverAuth"), True, id="letsencrypt-r11-both"),
     pytest.param(
-        "digicert-global-g2-tls-rsa-sha256-2020-ca1.pem", ("serverAuth", "clientAuth"), True, id="digicert-both"
+        "digicert-global-g2-tls-rsa-sha256-2020-ca1.pem",
+        ("serverAuth", "clientAuth"),
+        True,
+        id="digicert-both",
     ),
     pytest.param("hydrantid-server-ca-o1.pem", ("serverAuth", "clientAuth"), True, id="hydrantid-both"),
     pytest.param("godaddy-secure-ca-g2.pem", None, True, id="godaddy-no-eku"),
@@ -377,7 +403,9 @@ REAL_INTERMEDIATES = [
 
 
 @pytest.mark.parametrize(("name", "eku", "client_ok"), REAL_INTERMEDIATES)
-def test_real_intermediate_usability(realcerts: Path, name: str, eku: tuple[str, ...] | None, client_ok: bool):
+def test_real_intermediate_usability(
+    realcerts: Path, name: str, eku: tuple[str, ...] | None, client_ok: bool
+):
     inter = real_facts(realcerts, name)
     assert inter.is_ca
     assert inter.eku == eku

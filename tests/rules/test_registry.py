@@ -67,7 +67,11 @@ def test_design_code_is_registered(code: str) -> None:
 
 def _rule_test_sources() -> dict[str, str]:
     here = Path(__file__).resolve().parent
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted(here.glob("*.py")) if p.name != Path(__file__).name}
+    return {
+        p.name: p.read_text(encoding="utf-8")
+        for p in sorted(here.glob("*.py"))
+        if p.name != Path(__file__).name
+    }
 
 
 @pytest.mark.parametrize("code", RULE_IDS)
@@ -75,7 +79,9 @@ def test_every_rule_code_is_tested(code: str) -> None:
     sources = _rule_test_sources()
     assert sources, "no rule test files found next to this one"
     literal = re.compile(rf"""["']{code}["']""")
-    assert [name for name, text in sources.items() if literal.search(text)], f"{code} is in no tests/rules file"
+    assert [name for name, text in sources.items() if literal.search(text)], (
+        f"{code} is in no tests/rules file"
+    )
 
 
 # --- engine error isolation -----------------------------------------------------------------------
@@ -102,7 +108,9 @@ def _chain_under_test() -> ChainUnderTest:
     )
 
 
-@pytest.mark.parametrize("boom_first", [pytest.param(True, id="failing-rule-first"), pytest.param(False, id="failing-rule-last")])
+@pytest.mark.parametrize(
+    "boom_first", [pytest.param(True, id="failing-rule-first"), pytest.param(False, id="failing-rule-last")]
+)
 def test_rule_that_raises_becomes_engine_error(boom_first: bool) -> None:
     real = RULES_BY_CODE["EKU_ABSENT"]
     rules = [boom, real] if boom_first else [real, boom]
@@ -114,7 +122,9 @@ def test_rule_that_raises_becomes_engine_error(boom_first: bool) -> None:
     assert "TEST_BOOM" in error.message
     assert "kaboom" in error.message
     # findings keep rule order
-    assert [f.code for f in findings] == ([ENGINE_ERROR, "EKU_ABSENT"] if boom_first else ["EKU_ABSENT", ENGINE_ERROR])
+    assert [f.code for f in findings] == (
+        [ENGINE_ERROR, "EKU_ABSENT"] if boom_first else ["EKU_ABSENT", ENGINE_ERROR]
+    )
 
 
 def test_boom_rule_keeps_its_docstring() -> None:

@@ -41,7 +41,11 @@ def chain(
 ) -> Scenario:
     """root -> intermediate -> leaf with explicit validity windows (keyword overrides per certificate)."""
     root = make_cert("Test Root", ca=True, eku=None, not_before=NOW - 1000 * DAY, not_after=NOW + 5000 * DAY)
-    int_kw: dict[str, object] = {"not_before": NOW - 900 * DAY, "not_after": NOW + 3000 * DAY, **(inter or {})}
+    int_kw: dict[str, object] = {
+        "not_before": NOW - 900 * DAY,
+        "not_after": NOW + 3000 * DAY,
+        **(inter or {}),
+    }
     intermediate = make_cert("Test Intermediate", issuer=root, ca=True, eku=None, **int_kw)  # type: ignore[arg-type]
     end = make_cert("host.example.test", issuer=intermediate, **(leaf or {}))  # type: ignore[arg-type]
     certs = {"leaf": end.der, "int": intermediate.der, "root": root.der}
@@ -168,14 +172,18 @@ def test_expired_real_leaf(realcerts: Path, name: str) -> None:
     [
         pytest.param(lambda: chain(leaf={"not_before": NOW + DAY}), ("leaf",), id="leaf-starts-tomorrow"),
         pytest.param(
-            lambda: chain(leaf={"not_before": NOW + DAY}, public=True), ("leaf",), id="public-leaf-starts-tomorrow"
+            lambda: chain(leaf={"not_before": NOW + DAY}, public=True),
+            ("leaf",),
+            id="public-leaf-starts-tomorrow",
         ),
         pytest.param(lambda: chain(inter={"not_before": NOW + DAY}), ("int",), id="int-starts-tomorrow"),
         pytest.param(lambda: chain(now=NOW - 31 * DAY), ("leaf",), id="at-before-leaf-not_before"),
         pytest.param(lambda: chain(), (), id="private-valid"),
         pytest.param(lambda: chain(leaf={"not_before": NOW}), (), id="not_before-equals-now-valid"),
         pytest.param(
-            lambda: chain(leaf={"not_before": NOW + DAY}, now=NOW + 2 * DAY), (), id="at-after-leaf-not_before"
+            lambda: chain(leaf={"not_before": NOW + DAY}, now=NOW + 2 * DAY),
+            (),
+            id="at-after-leaf-not_before",
         ),
         pytest.param(unparseable_leaf, (), id="leaf-unparseable-not-applicable"),
         pytest.param(no_certificate, (), id="no-certificate-not-applicable"),
@@ -203,7 +211,9 @@ def test_not_yet_valid(build: Build, expected: tuple[str, ...]) -> None:
             lambda: chain(inter={"not_after": NOW + 10 * DAY}), ("int",), id="int-10-days-leaf-later"
         ),
         pytest.param(
-            lambda: chain(leaf={"not_after": NOW + 10 * DAY}, public=True), ("leaf",), id="public-leaf-10-days"
+            lambda: chain(leaf={"not_after": NOW + 10 * DAY}, public=True),
+            ("leaf",),
+            id="public-leaf-10-days",
         ),
         pytest.param(
             lambda: chain(leaf={"not_after": NOW + 100 * DAY}, warn_days=120), ("leaf",), id="warn-days-120"
