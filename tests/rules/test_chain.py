@@ -4,8 +4,6 @@ CHAIN_INCOMPLETE, HOSTNAME_MISMATCH, WEAK_KEY, WEAK_SIGNATURE, CERT_UNPARSEABLE.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 
 import pytest
@@ -13,22 +11,13 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from scanner.analysis import AnalysisContext, analyze
-from scanner.certs import ParsedCert, parse_der, sha256_hex
-from scanner.models import Endpoint, Observation, Role, Status, TrustClass
-from scanner.rules import RULES_BY_CODE
+from scanner.analysis import analyze
+from scanner.certs import ParsedCert, parse_der
+from scanner.models import Role, TrustClass
 from scanner.trust import RootStore
 from tests.conftest import context
 from tests.factories import DAY, NOW, Made, make_cert, observation
-
-GARBAGE = b"\x30\x82\x01\x00 this is not a certificate"
-
-
-@dataclass(frozen=True)
-class Scenario:
-    obs: Observation
-    ctx: AnalysisContext
-    certs: dict[str, bytes]
+from tests.rules.scenarios import GARBAGE, Build, Scenario, flagged, messages, no_certificate
 
 
 def build_chain(
@@ -90,27 +79,6 @@ def named(
 
 def unparseable_leaf() -> Scenario:
     return scenario(("garbage", GARBAGE))
-
-
-def no_certificate() -> Scenario:
-    endpoint = Endpoint(target="192.0.2.10", host="192.0.2.10", ip="192.0.2.10", port=5061)
-    return Scenario(Observation(endpoint, Status.TIMEOUT), context(), {})
-
-
-def flagged(s: Scenario, code: str) -> tuple[str, ...]:
-    report = analyze(s.obs, s.ctx)
-    labels = {sha256_hex(der): label for label, der in s.certs.items()}
-    found = [f for f in report.findings if f.code == code]
-    for f in found:
-        assert f.severity is RULES_BY_CODE[code].severity
-    return tuple(labels.get(f.cert_sha256 or "", "?") for f in found)
-
-
-def messages(s: Scenario, code: str) -> list[str]:
-    return [f.message for f in analyze(s.obs, s.ctx).findings if f.code == code]
-
-
-Build = Callable[[], Scenario]
 
 
 # --- SHA-1 signatures ------------------------------------------------------------------------

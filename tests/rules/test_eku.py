@@ -9,25 +9,23 @@ because the rule does not apply (role, policy, no parsable leaf).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
-from scanner.analysis import AnalysisContext, analyze
-from scanner.certs import ParsedCert, parse_der, sha256_hex, split_certificates
+from scanner.analysis import analyze
+from scanner.certs import ParsedCert, parse_der, split_certificates
 from scanner.eku import usability
-from scanner.models import CertFacts, Observation, Role, TrustClass, TrustResult, Use, Verdict
+from scanner.models import CertFacts, Role, TrustClass, TrustResult, Use, Verdict
 from scanner.policy import POLICY_SCHEMA, parse_policy
 from scanner.rules import RULES_BY_CODE, ChainUnderTest, RuleContext, evaluate
 from scanner.rules._engine import day
 from scanner.trust import RootStore
 from tests.conftest import context
 from tests.factories import DAY, NOW, make_cert, make_chain, observation
+from tests.rules.scenarios import GARBAGE, Build, Scenario, flagged, messages
 
-GARBAGE = b"\x30\x82\x01\x00 this is not a certificate"
 MS_SGC = x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.3")
 
 # A policy in which expressway-c only ever dials out: no server use at all.
@@ -37,13 +35,6 @@ CLIENT_ONLY_POLICY = parse_policy(
         "links": [{"role": "expressway-c", "name": "traversal-zone", "uses": "client", "ports": [7001]}],
     }
 )
-
-
-@dataclass(frozen=True)
-class Scenario:
-    obs: Observation
-    ctx: AnalysisContext
-    certs: dict[str, bytes]  # label -> DER, to name the certificate a finding points at
 
 
 def chain(
@@ -76,24 +67,6 @@ def self_signed(eku: object = "both", **kw: object) -> Scenario:
 
 def unparseable_leaf(role: Role | None = None) -> Scenario:
     return Scenario(observation(GARBAGE, role=role), context(), {"garbage": GARBAGE})
-
-
-def flagged(s: Scenario, code: str) -> tuple[str, ...]:
-    """Labels of the certificates the rule flagged, in finding order; checks the severity too."""
-    report = analyze(s.obs, s.ctx)
-    labels = {sha256_hex(der): label for label, der in s.certs.items()}
-    found = [f for f in report.findings if f.code == code]
-    for f in found:
-        assert f.severity is RULES_BY_CODE[code].severity
-        assert f.message
-    return tuple(labels.get(f.cert_sha256 or "", "?") for f in found)
-
-
-def messages(s: Scenario, code: str) -> list[str]:
-    return [f.message for f in analyze(s.obs, s.ctx).findings if f.code == code]
-
-
-Build = Callable[[], Scenario]
 
 
 # --- EKU_NO_CLIENTAUTH -------------------------------------------------------------------

@@ -11,8 +11,9 @@ from scanner.models import Endpoint, Observation, Role, Severity, Status
 from scanner.rules import RULES_BY_CODE
 from tests.conftest import context
 from tests.factories import make_chain, observation
+from tests.rules.scenarios import GARBAGE
 
-GARBAGE = b"\x30\x82\x01\x00 this is not a certificate"
+
 CA_NAMES = ("CN=Corp Issuing CA,O=Corp", "CN=Corp Root,O=Corp")
 
 

@@ -4,30 +4,18 @@ EXPIRED, NOT_YET_VALID, EXPIRES_SOON.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from scanner.analysis import AnalysisContext, analyze
-from scanner.certs import ParsedCert, parse_der, sha256_hex, split_certificates
-from scanner.models import Endpoint, Observation, Status
-from scanner.rules import RULES_BY_CODE
+from scanner.analysis import analyze
+from scanner.certs import ParsedCert, parse_der, split_certificates
 from scanner.rules._engine import day
 from scanner.trust import RootStore
 from tests.conftest import context
 from tests.factories import DAY, NOW, make_cert, observation
-
-GARBAGE = b"\x30\x82\x01\x00 this is not a certificate"
-
-
-@dataclass(frozen=True)
-class Scenario:
-    obs: Observation
-    ctx: AnalysisContext
-    certs: dict[str, bytes]
+from tests.rules.scenarios import GARBAGE, Build, Scenario, flagged, messages, no_certificate
 
 
 def chain(
@@ -61,25 +49,6 @@ def unparseable_leaf() -> Scenario:
     return Scenario(observation(GARBAGE), context(), {"garbage": GARBAGE})
 
 
-def no_certificate() -> Scenario:
-    endpoint = Endpoint(target="192.0.2.10", host="192.0.2.10", ip="192.0.2.10", port=5061)
-    return Scenario(Observation(endpoint, Status.TIMEOUT), context(), {})
-
-
-def flagged(s: Scenario, code: str) -> tuple[str, ...]:
-    report = analyze(s.obs, s.ctx)
-    labels = {sha256_hex(der): label for label, der in s.certs.items()}
-    found = [f for f in report.findings if f.code == code]
-    for f in found:
-        assert f.severity is RULES_BY_CODE[code].severity
-    return tuple(labels.get(f.cert_sha256 or "", "?") for f in found)
-
-
-def messages(s: Scenario, code: str) -> list[str]:
-    return [f.message for f in analyze(s.obs, s.ctx).findings if f.code == code]
-
-
-Build = Callable[[], Scenario]
 LEAF_END = NOW + 300 * DAY  # the factories' default leaf notAfter
 
 
