@@ -10,6 +10,7 @@ endpoint is a finding on that endpoint, not the end of a sweep.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import hashlib
 import re
@@ -43,6 +44,8 @@ EKU_NAMES: dict[str, str] = {
     "1.3.6.1.4.1.311.10.3.3": "msSGC",
     "2.16.840.1.113730.4.1": "nsSGC",
 }
+
+PARSE_CACHE_SIZE = 1024  # bounded: leaves are unique, so they only pass through
 
 SERVER_AUTH = "serverAuth"
 CLIENT_AUTH = "clientAuth"
@@ -82,8 +85,13 @@ def sha256_hex(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest().upper()
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def parse_der(der: bytes) -> ParsedCert | UnparsedCert:
-    """Parse one DER certificate; never raises for bad input."""
+    """Parse one DER certificate; never raises for bad input.
+
+    Memoised: a sweep sees the same intermediates on every endpoint, and parsed
+    certificates are immutable values.
+    """
     fingerprint = sha256_hex(der)
     try:
         with warnings.catch_warnings():

@@ -47,10 +47,29 @@ class RootStore:
         return tuple(root for root in self.by_subject.get(cert.facts.issuer_der, ()) if issued_by(cert, root))
 
 
+SIGNATURE_CACHE_SIZE = 4096
+_signature_checks: dict[tuple[str, str], bool] = {}  # (child, parent) fingerprints -> verified
+
+
 def issued_by(child: ParsedCert, parent: ParsedCert) -> bool:
-    """True when ``parent``'s key signed ``child`` and the names chain."""
+    """True when ``parent``'s key signed ``child`` and the names chain.
+
+    Memoised by fingerprint pair: across a sweep the intermediate-to-root check is the same
+    on every endpoint of an estate.
+    """
     if child.facts.issuer_der != parent.facts.subject_der:
         return False
+    key = (child.facts.sha256, parent.facts.sha256)
+    known = _signature_checks.get(key)
+    if known is None:
+        known = _signature_verifies(child, parent)
+        if len(_signature_checks) >= SIGNATURE_CACHE_SIZE:
+            del _signature_checks[next(iter(_signature_checks))]  # oldest first
+        _signature_checks[key] = known
+    return known
+
+
+def _signature_verifies(child: ParsedCert, parent: ParsedCert) -> bool:
     try:
         child.cert.verify_directly_issued_by(parent.cert)
     except ValueError:

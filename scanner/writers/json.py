@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TextIO
+import tempfile
+from typing import Any, TextIO
 
 from scanner.inventory import Inventory, endpoint_sort_key
 from scanner.models import EndpointReport
@@ -11,28 +12,50 @@ from scanner.writers._base import RunInfo, Writer
 from scanner.writers._serialize import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
 
 
+def _line(value: Any) -> str:
+    # One object per line, with the C encoder: json.dump(indent=...) falls back to the slow
+    # pure-Python encoder, and a sweep's inventory is read by jq and scripts, not by eye.
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
 class JsonWriter(Writer):
-    """The whole inventory as one JSON document (DESIGN.md section 7)."""
+    """The whole inventory as one JSON document (DESIGN.md section 7).
+
+    The endpoints must come out sorted, but a sweep must not hold every report in memory:
+    each endpoint is serialised as it arrives into an anonymous spool file, and only its
+    sort key and position are kept. ``finish`` copies them out in order.
+    """
 
     def __init__(self, out: TextIO, run: RunInfo) -> None:
         super().__init__(out, run)
-        self._reports: list[EndpointReport] = []
+        self._spool = tempfile.TemporaryFile()
+        self._index: list[tuple[Any, int, int]] = []
 
     def add(self, report: EndpointReport) -> None:
-        self._reports.append(report)
+        data = _line(endpoint_dict(report)).encode()
+        self._index.append((endpoint_sort_key(report), self._spool.tell(), len(data)))
+        self._spool.write(data)
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:
-        document = {
-            "schema": SCHEMA,
-            "tool_version": self.run.tool_version,
-            "started_at": iso(self.run.started_at),
-            "evaluated_at": iso(self.run.evaluated_at),
-            "endpoints": [endpoint_dict(r) for r in sorted(self._reports, key=endpoint_sort_key)],
-            "hosts": [host_dict(h) for h in inventory.hosts()],
-            "summary": summary_dict(inventory.summary(), duration_s),
-        }
-        json.dump(document, self.out, indent=2, ensure_ascii=False)
-        self.out.write("\n")
+        out = self.out
+        out.write("{\n")
+        for key, value in (
+            ("schema", SCHEMA),
+            ("tool_version", self.run.tool_version),
+            ("started_at", iso(self.run.started_at)),
+            ("evaluated_at", iso(self.run.evaluated_at)),
+        ):
+            out.write(f'  "{key}": {json.dumps(value)},\n')
+        out.write('  "endpoints": [')
+        self._index.sort(key=lambda entry: entry[0])
+        for n, (_, offset, length) in enumerate(self._index):
+            self._spool.seek(offset)
+            out.write(("\n    " if n == 0 else ",\n    ") + self._spool.read(length).decode())
+        self._spool.close()
+        out.write("\n  ],\n" if self._index else "],\n")
+        hosts = [_line(host_dict(h)) for h in inventory.hosts()]
+        out.write('  "hosts": [' + ("\n    " + ",\n    ".join(hosts) + "\n  ]" if hosts else "]") + ",\n")
+        out.write(f'  "summary": {_line(summary_dict(inventory.summary(), duration_s))}\n}}\n')
 
 
 class JsonlWriter(Writer):

@@ -123,11 +123,16 @@ def _wrap(text: str) -> str:
     return "\n".join(lines)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def summary_line(summary: Summary, run: RunInfo, duration_s: float) -> str:
     hv = summary.hosts_by_verdict
     earliest = summary.earliest_breaks_on
     text = (
-        f"{summary.hosts} hosts, {summary.endpoints} endpoints, {summary.probes} probes in {duration_s:.1f}s "
+        f"{_count(summary.hosts, 'host')}, {_count(summary.endpoints, 'endpoint')}, "
+        f"{_count(summary.probes, 'probe')} in {duration_s:.1f}s "
         f"at {run.evaluated_at.date().isoformat()}: "
         f"{hv['breaks']} break, {hv['at-risk']} at risk, {hv['ok']} ok, {hv['unknown']} unknown"
         + (f"; earliest break {earliest.date().isoformat()}" if earliest else "")

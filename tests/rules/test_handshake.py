@@ -13,7 +13,6 @@ from tests.conftest import context
 from tests.factories import make_chain, observation
 from tests.rules.scenarios import GARBAGE
 
-
 CA_NAMES = ("CN=Corp Issuing CA,O=Corp", "CN=Corp Root,O=Corp")
 
 
