@@ -10,8 +10,8 @@ endpoint is a finding on that endpoint, not the end of a sweep.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import hashlib
 import re
 import warnings

@@ -78,6 +78,7 @@ app = typer.Typer(
     "lose the clientAuth EKU, and when.",
     add_completion=False,
     invoke_without_command=True,
+    rich_markup_mode=None,  # help texts hold literal brackets: [v6]:port, [default: ...]
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
 )
@@ -189,6 +190,27 @@ class Run:
             self.writer.add(report)
 
 
+@contextmanager
+def reporting(
+    ctx: AnalysisContext,
+    fmt: OutputFormat | None,
+    output: Path | None,
+    started: datetime,
+    *,
+    show_all: bool = False,
+) -> Iterator[Run]:
+    """A Run whose writer is finished, and whose output file is committed, when the block ends."""
+    chosen = pick_format(fmt, output)
+    clock = time.monotonic()
+    with open_output(output) as out:
+        writer = make_writer(
+            chosen, out, RunInfo(__version__, started, ctx.now), color=use_color(chosen, output)
+        )
+        run = Run(ctx, writer, Inventory(show_all=show_all))
+        yield run
+        writer.finish(run.inventory, time.monotonic() - clock)
+
+
 # --- scan ---------------------------------------------------------------------------------
 
 RoleOption = Annotated[
@@ -258,7 +280,7 @@ def scan(
     targets: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[TARGET]...",
+            metavar="TARGET",
             help="host, host:port, "
             "[v6]:port, address, CIDR block (10.20.0.0/22) or "
             "range (10.1.1.10-10.1.1.90).",
@@ -363,27 +385,16 @@ def scan(
     config = PoolConfig(
         concurrency=usable, probe=ProbeConfig(connect_timeout=connect_timeout or timeout, timeout=timeout)
     )
-    fmt_ = pick_format(fmt, output)
-    inventory = Inventory(show_all=show_all)
     interrupted = False
-    clock = time.monotonic()
-    with open_output(output) as out:
-        run = Run(
-            ctx,
-            make_writer(fmt_, out, RunInfo(__version__, started, ctx.now), color=use_color(fmt_, output)),
-            inventory,
-        )
+    with reporting(ctx, fmt, output, started, show_all=show_all) as run:
         try:
             run_scan(expand(specs), config, run.consume)
         except KeyboardInterrupt:
-            interrupted = True
-        except trio.TrioInternalError as exc:  # pragma: no cover - a bug in the driver
-            raise ScanFailed(f"the scan failed: {exc}") from exc
-        run.writer.finish(inventory, time.monotonic() - clock)
+            interrupted = True  # fall through: what was found is written, and the file is valid
     if interrupted:
         print("ekuscan: interrupted; the output holds what was found so far", file=sys.stderr)
         return ExitCode.INTERRUPTED
-    return exit_code_for(inventory.worst_verdict(), fail_on)
+    return exit_code_for(run.inventory.worst_verdict(), fail_on)
 
 
 def _specs(
@@ -457,17 +468,9 @@ def inspect(
         target=" ".join(str(f) for f in files), host=str(files[0]), ip=None, port=0, role=role, sni=name
     )
     observation = Observation(endpoint, Status.OK, chain_der=tuple(chain))
-    fmt_ = pick_format(fmt, output)
-    inventory = Inventory()
-    with open_output(output) as out:
-        run = Run(
-            ctx,
-            make_writer(fmt_, out, RunInfo(__version__, started, ctx.now), color=use_color(fmt_, output)),
-            inventory,
-        )
+    with reporting(ctx, fmt, output, started) as run:
         run.consume(observation)
-        run.writer.finish(inventory, 0.0)
-    return exit_code_for(inventory.worst_verdict(), fail_on)
+    return exit_code_for(run.inventory.worst_verdict(), fail_on)
 
 
 # --- rules --------------------------------------------------------------------------------
