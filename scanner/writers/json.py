@@ -28,7 +28,7 @@ class JsonWriter(Writer):
 
     def __init__(self, out: TextIO, run: RunInfo) -> None:
         super().__init__(out, run)
-        self._spool = tempfile.TemporaryFile()
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives until finish(), which closes it
         self._index: list[tuple[Any, int, int]] = []
 
     def add(self, report: EndpointReport) -> None:
