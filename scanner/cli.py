@@ -26,7 +26,7 @@ from scanner.inventory import Inventory
 from scanner.models import Endpoint, Observation, Role, Status, Verdict
 from scanner.net import ProbeConfig
 from scanner.policy import Policy, load_packaged_policy
-from scanner.pool import DEFAULT_CONCURRENCY, PoolConfig, ensure_fd_limit, run_scan, run_trio
+from scanner.pool import DEFAULT_CONCURRENCY, PoolConfig, ScanTerminated, ensure_fd_limit, run_scan, run_trio
 from scanner.rules import ALL_RULES, RULES_BY_CODE
 from scanner.targets import (
     DEFAULT_PORTS,
@@ -49,6 +49,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad arguments or input; one line on stderr
     FAILED = 3  # the scan could not run, or its output could not be written
     INTERRUPTED = 130  # Ctrl-C: what was found is still written
+    TERMINATED = 143  # SIGTERM: likewise
 
 
 class FailOn(enum.StrEnum):
@@ -385,15 +386,17 @@ def scan(
     config = PoolConfig(
         concurrency=usable, probe=ProbeConfig(connect_timeout=connect_timeout or timeout, timeout=timeout)
     )
-    interrupted = False
+    stopped: ExitCode | None = None
     with reporting(ctx, fmt, output, started, show_all=show_all) as run:
         try:
             run_scan(expand(specs), config, run.consume)
         except KeyboardInterrupt:
-            interrupted = True  # fall through: what was found is written, and the file is valid
-    if interrupted:
-        print("ekuscan: interrupted; the output holds what was found so far", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+            stopped = ExitCode.INTERRUPTED  # fall through: what was found is written, and is valid
+        except ScanTerminated:
+            stopped = ExitCode.TERMINATED
+    if stopped is not None:
+        print("ekuscan: stopped; the output holds what was found so far", file=sys.stderr)
+        return stopped
     return exit_code_for(run.inventory.worst_verdict(), fail_on)
 
 

@@ -18,6 +18,8 @@ instead of being lost.
 from __future__ import annotations
 
 import resource
+import signal
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -101,20 +103,43 @@ async def scan_endpoints(
             nursery.start_soon(one, endpoint, token)
 
 
+class ScanTerminated(Exception):
+    """SIGTERM stopped the scan; what was consumed before it is complete and consistent."""
+
+
 def run_scan(
     endpoints: Iterable[Endpoint], config: PoolConfig, consume: Callable[[Observation], None]
 ) -> None:
-    """Run a whole scan in trio, handing each Observation to ``consume`` as it arrives."""
+    """Run a whole scan in trio, handing each Observation to ``consume`` as it arrives.
+
+    SIGTERM (cron's timeout, systemd stopping a unit) cancels the probes in flight and raises
+    ScanTerminated, so the caller can still write what was found; Ctrl-C raises
+    KeyboardInterrupt for the same purpose.
+    """
+    terminated = False
+
+    async def watch_sigterm(scope: trio.CancelScope) -> None:
+        nonlocal terminated
+        with trio.open_signal_receiver(signal.SIGTERM) as signals:
+            async for _ in signals:
+                terminated = True
+                scope.cancel()
+                return
 
     async def main() -> None:
         send, receive = trio.open_memory_channel[Observation](config.concurrency)
         async with trio.open_nursery() as nursery:
+            if threading.current_thread() is threading.main_thread():  # signals go to the main thread
+                nursery.start_soon(watch_sigterm, nursery.cancel_scope)
             nursery.start_soon(scan_endpoints, endpoints, config, send)
             async with receive:
                 async for observation in receive:
                     consume(observation)
+            nursery.cancel_scope.cancel()  # the scan is complete: stop the watcher
 
     run_trio(main)
+    if terminated:
+        raise ScanTerminated
 
 
 def run_trio(main: Callable[[], Awaitable[None]]) -> None:

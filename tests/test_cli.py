@@ -166,7 +166,10 @@ def test_exit_3_when_the_output_cannot_be_written(lab, tmp_path):
     assert "cannot write" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_exit_130_on_ctrl_c_with_valid_output(lab, tmp_path):
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_exit_130_or_143_when_stopped_with_valid_output(lab, tmp_path, sig, code):
     out = tmp_path / "partial.json"
     targets = [lab_target(lab, "expc-private", 5061), lab_target(lab, "silent", 7001)]
     proc = subprocess.Popen(
@@ -176,9 +179,9 @@ def test_exit_130_on_ctrl_c_with_valid_output(lab, tmp_path):
         text=True,
     )
     time.sleep(2.5)  # the healthy endpoint is done; the silent one holds the scan
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     document = json.loads(out.read_text())
     assert [e["verdict"] for e in document["endpoints"]] == ["ok"]
     assert not list(tmp_path.glob(".partial.json.*"))  # no temporary file left behind
