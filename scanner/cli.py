@@ -158,6 +158,15 @@ def open_output(output: Path | None) -> Iterator[TextIO]:
         yield sys.stdout
         sys.stdout.flush()
         return
+    if output.exists() and not output.is_file():
+        # /dev/null, a FIFO, a terminal: there is nothing to rename over, write straight in.
+        try:
+            handle = output.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise ScanFailed(f"cannot write {output}: {exc.strerror or exc}") from None
+        with handle:
+            yield handle
+        return
     directory = output.parent if str(output.parent) else Path(".")
     try:
         fd, temp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)

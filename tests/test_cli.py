@@ -473,3 +473,8 @@ def test_console_script_and_module_agree():
         [str(script), "--version"], capture_output=True, text=True, check=False, timeout=30
     )
     assert via_script.stdout == ekuscan("--version").stdout and via_script.stdout.startswith("ekuscan ")
+
+
+def test_output_to_a_device_is_written_straight(tmp_path):
+    result = ekuscan("inspect", str(REALCERTS / "letsencrypt-yr1.pem"), "-f", "json", "-o", os.devnull)
+    assert result.returncode in (0, 1) and not result.stderr
