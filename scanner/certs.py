@@ -18,7 +18,6 @@ import warnings
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -219,7 +218,3 @@ def split_certificates(data: bytes) -> list[bytes]:
     if data[:1] == b"\x30" and len(data) > 16:
         return [data]
     raise NoCertificateError("no PEM certificate block and not DER")
-
-
-def der_to_pem(der: bytes) -> str:
-    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode()

@@ -24,10 +24,9 @@ import errno
 import io
 import ipaddress
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import trio
 from cryptography import x509
@@ -621,10 +620,6 @@ def targets_csv(services: Sequence[BoundService]) -> str:
     return out.getvalue()
 
 
-def write_public_root(pki: LabPKI, path: Path) -> None:
-    path.write_bytes(pki.public_root.pem)
-
-
 class BackgroundLab:
     """The lab in a background thread, for tests and benchmarks (a context manager)."""
 
@@ -673,6 +668,3 @@ class BackgroundLab:
 
     def find(self, host: str, port: int) -> BoundService:
         return next(s for s in self.services if s.host.name == host and s.service.port == port)
-
-    def iter_targets(self) -> Iterator[str]:
-        return (s.target for s in self.services)

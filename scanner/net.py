@@ -39,10 +39,6 @@ class ProbeConfig:
     sip_ports: frozenset[int] = field(default_factory=lambda: sip.DEFAULT_SIP_PORTS)
 
 
-class _PeerGone(Exception):
-    """The connection broke under us (reset, EOF while sending)."""
-
-
 async def probe(endpoint: Endpoint, ip: str, ssl_ctx: SSL.Context, config: ProbeConfig) -> Observation:
     """Probe one address; the result says what happened, whatever happened."""
     started = trio.current_time()

@@ -53,9 +53,6 @@ class Policy:
                 result.append(link)
         return tuple(result)
 
-    def uses_of(self, role: Role) -> frozenset[Use]:
-        return frozenset(link.uses for link in self.links_for(role))
-
 
 def parse_policy(document: Any) -> Policy:
     if not isinstance(document, dict):
