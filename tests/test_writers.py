@@ -93,6 +93,18 @@ def test_table_groups_by_host_within_width(report):
     assert "breaks: traversal-zone (client)" in flat and "leaf EKU lacks clientAuth" in flat
 
 
+def test_table_names_the_address_when_a_name_has_several(report):
+    def at(ip):
+        ep = Endpoint(
+            target="expe.example.test", host="expe.example.test", ip=ip, port=5061, sni="expe.example.test"
+        )
+        return replace(report, observation=replace(report.observation, endpoint=ep))
+
+    text = render(OutputFormat.TABLE, [at("192.0.2.7"), at("2001:db8:1234:5678:9abc:def0:1234:5678")])
+    assert "192.0.2.7:5061" in text and "[2001:db8:" in text
+    assert max(len(line) for line in text.splitlines()) <= WIDTH
+
+
 @pytest.mark.parametrize("indent", ["", "  "])
 def test_wrap_keeps_indent_and_width(indent):
     text = indent + "breaks: " + ", ".join(f"link-number-{n} (client)" for n in range(30))

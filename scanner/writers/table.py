@@ -14,7 +14,7 @@ from scanner.writers._base import RunInfo, Writer
 WIDTH = 120
 _COLOURS = {Verdict.BREAKS: "31;1", Verdict.AT_RISK: "33;1", Verdict.OK: "32", Verdict.UNKNOWN: "2"}
 _CN = re.compile(r"(?:^|,)CN=((?:[^,\\]|\\.)*)")
-_COLUMN_LIMITS = {"leaf": 24, "eku": 13, "note": 22}  # with the fixed columns: 117 wide
+_COLUMN_LIMITS = {"leaf": 24, "eku": 13, "note": 22, "port": 22}  # with the fixed columns: 117 wide
 
 
 def _cut(text: str, limit: int) -> str:
@@ -55,7 +55,7 @@ class TableWriter(Writer):
         lines = [f"{head}  role {host.role.value}  verdict {self._paint(host.verdict)}{when}"]
         if host.certificate_mismatch:
             lines.append("  note: this host presents different certificates on different ports")
-        rows = [self._row(r) for r in reports]
+        rows = [self._row(r, len(host.addresses) > 1) for r in reports]
         table = tabulate(
             rows,
             headers=["port", "status", "trust", "leaf", "eku", "expires", "verdict", "note"],
@@ -73,7 +73,7 @@ class TableWriter(Writer):
                 lines.append(self._paint(verdict, _wrap(text)))
         return "\n".join(lines) + "\n"
 
-    def _row(self, report: EndpointReport) -> list[str]:
+    def _row(self, report: EndpointReport, several_addresses: bool) -> list[str]:
         obs, leaf = report.observation, report.leaf
         if leaf is not None:
             eku = ",".join(_short(e) for e in leaf.eku) if leaf.eku is not None else "(none)"
@@ -89,10 +89,12 @@ class TableWriter(Writer):
             notes.append("asks client cert")
         if obs.sip_server:
             notes.append(obs.sip_server)
-        ip = obs.endpoint.ip if obs.endpoint.ip and obs.endpoint.ip != obs.endpoint.host else ""
-        port = f"{obs.endpoint.port}" + (
-            f" {ip}" if ip and ":" not in ip and len(report.endpoint.host) > 15 else ""
-        )
+        ep = obs.endpoint
+        port = str(ep.port)
+        if several_addresses and ep.ip:  # a name on IPv4 and IPv6: say which row is which
+            port = _cut(
+                f"[{ep.ip}]:{ep.port}" if ":" in ep.ip else f"{ep.ip}:{ep.port}", _COLUMN_LIMITS["port"]
+            )
         return [
             port,
             obs.status.value,
