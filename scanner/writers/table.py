@@ -50,9 +50,10 @@ class TableWriter(Writer):
 
     def _host_block(self, host: HostReport, reports: list[EndpointReport]) -> str:
         when = f", breaks on {host.breaks_on.date().isoformat()}" if host.breaks_on else ""
-        addresses = ", ".join(a for a in host.addresses if a != host.host)
-        head = f"{host.host}" + (f" ({addresses})" if addresses else "")
-        lines = [f"{head}  role {host.role.value}  verdict {self._paint(host.verdict)}{when}"]
+        lines = [f"{host.host}  role {host.role.value}  verdict {self._paint(host.verdict)}{when}"]
+        addresses = [a for a in host.addresses if a != host.host]
+        if addresses:
+            lines.append(_wrap("  addresses: " + ", ".join(addresses)))
         if host.certificate_mismatch:
             lines.append("  note: this host presents different certificates on different ports")
         rows = [self._row(r, len(host.addresses) > 1) for r in reports]
