@@ -1,0 +1,58 @@
+"""The lab's address and port plan for machines without many loopback addresses or privileges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from scanner.lab import ESTATE, SINGLE_ADDRESS_PORT_BASE, UNPRIVILEGED_OFFSET, LabPKI, plan, targets_csv
+from scanner.targets import parse_csv
+
+
+@pytest.fixture(scope="module")
+def pki() -> LabPKI:
+    return LabPKI.generate(datetime(2026, 11, 27, tzinfo=UTC))
+
+
+def test_one_address_per_host_with_the_expressway_ports(pki):
+    lab = plan(pki, "127.0.2.0")
+    assert {(s.address, s.port) for s in lab.services if s.host.name == "expe-public"} == {
+        ("127.0.2.1", 5061),
+        ("127.0.2.1", 7001),
+        ("127.0.2.1", 8443),
+        ("127.0.2.1", 443),
+    }
+    assert not lab.notes
+
+
+def test_without_privileges_low_ports_move_up_and_the_lab_says_so(pki):
+    lab = plan(pki, "127.0.2.0", privileged=False)
+    ports = {s.port for s in lab.services}
+    assert 443 not in ports and 443 + UNPRIVILEGED_OFFSET in ports
+    assert any(str(UNPRIVILEGED_OFFSET) in note for note in lab.notes)
+
+
+def test_single_address_mode_gives_every_service_its_own_port(pki):
+    lab = plan(pki, "127.0.0.1", single_address=True)
+    assert {s.address for s in lab.services} == {"127.0.0.1"}
+    ports = [s.port for s in lab.services]
+    assert len(set(ports)) == len(ports) == sum(len(h.services) for h in ESTATE)
+    assert min(ports) >= SINGLE_ADDRESS_PORT_BASE and lab.notes
+
+
+def test_targets_csv_round_trips(pki):
+    lab = plan(pki, "127.0.2.0")
+    specs = parse_csv(targets_csv(lab.services).splitlines(), "lab.csv")
+    assert [(s.text, s.ports[0], s.role, s.sni) for s in specs] == [
+        (b.address, b.port, b.host.role, b.sni) for b in lab.services
+    ]
+
+
+def test_every_lab_host_has_a_leaf_that_matches_its_story(pki):
+    for host in ESTATE:
+        if host.leaf is None:
+            continue
+        leaf, chain = pki.leaf(host.name, host.leaf)
+        assert leaf.cert.subject.rfc4514_string().startswith(f"CN={host.name}.")
+        assert chain  # every lab host sends at least its issuing CA
