@@ -121,21 +121,33 @@ def make_chain(
     root_eku: str = "none",
     *,
     leaf_cn: str = "host.example.test",
+    root_kw: dict[str, object] | None = None,
+    int_kw: dict[str, object] | None = None,
     **leaf_kw: object,
 ) -> tuple[Made, Made, Made]:
-    """root -> intermediate -> leaf, each with the named EKU set."""
+    """root -> intermediate -> leaf, each with the named EKU set; ``*_kw`` override make_cert arguments."""
     root = make_cert(
-        "Test Root", ca=True, eku=root_eku, not_before=NOW - 1000 * DAY, not_after=NOW + 5000 * DAY
+        "Test Root",
+        **{
+            "ca": True,
+            "eku": root_eku,
+            "not_before": NOW - 1000 * DAY,
+            "not_after": NOW + 5000 * DAY,
+            **(root_kw or {}),
+        },  # type: ignore[arg-type]
     )
     inter = make_cert(
         "Test Intermediate",
-        issuer=root,
-        ca=True,
-        eku=int_eku,
-        not_before=NOW - 900 * DAY,
-        not_after=NOW + 3000 * DAY,
+        **{
+            "issuer": root,
+            "ca": True,
+            "eku": int_eku,
+            "not_before": NOW - 900 * DAY,
+            "not_after": NOW + 3000 * DAY,
+            **(int_kw or {}),
+        },  # type: ignore[arg-type]
     )
-    leaf = make_cert(leaf_cn, issuer=inter, eku=leaf_eku, dns=[leaf_cn], **leaf_kw)  # type: ignore[arg-type]
+    leaf = make_cert(leaf_cn, **{"issuer": inter, "eku": leaf_eku, "dns": [leaf_cn], **leaf_kw})  # type: ignore[arg-type]
     return root, inter, leaf
 
 

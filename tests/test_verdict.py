@@ -19,7 +19,7 @@ from scanner.policy import GENERIC_SERVER_LINK, load_packaged_policy
 from scanner.trust import RootStore
 from scanner.verdict import worst
 from tests.conftest import context
-from tests.factories import DAY, NOW, make_cert, make_chain, observation
+from tests.factories import DAY, NOW, make_chain, observation
 
 POLICY = load_packaged_policy()
 ROLES = [Role.EXPRESSWAY_C, Role.EXPRESSWAY_E, Role.EXPRESSWAY, Role.CUCM, Role.CUBE, Role.SERVER]
@@ -168,16 +168,7 @@ def test_endpoint_verdict_is_worst_and_breaks_on_is_earliest() -> None:
 
 def test_breaks_on_is_the_earliest_expiry_of_the_path() -> None:
     """An intermediate that expires before the leaf sets the date."""
-    root = make_cert("Test Root", ca=True, eku=None, not_before=NOW - 1000 * DAY, not_after=NOW + 5000 * DAY)
-    inter = make_cert(
-        "Test Intermediate",
-        issuer=root,
-        ca=True,
-        eku=None,
-        not_before=NOW - 900 * DAY,
-        not_after=NOW + 20 * DAY,
-    )
-    leaf = make_cert("host.example.test", issuer=inter, eku="both")
+    root, inter, leaf = make_chain("both", int_kw={"not_after": NOW + 20 * DAY})
     report = analyze(observation(leaf, inter, root, role=Role.EXPRESSWAY_C), context())
     assert {link.verdict for link in report.links} == {AT_RISK}
     assert {link.breaks_on for link in report.links} == {NOW + 20 * DAY}

@@ -16,7 +16,7 @@ from scanner.certs import ParsedCert, parse_der
 from scanner.models import Role, TrustClass
 from scanner.trust import RootStore
 from tests.conftest import context
-from tests.factories import DAY, NOW, Made, make_cert, observation
+from tests.factories import DAY, NOW, Made, make_cert, make_chain, observation
 from tests.rules.scenarios import GARBAGE, Build, Scenario, flagged, messages, no_certificate
 
 
@@ -26,25 +26,8 @@ def build_chain(
     inter: dict[str, object] | None = None,
     root: dict[str, object] | None = None,
 ) -> tuple[Made, Made, Made]:
-    r = make_cert(
-        "Test Root",
-        ca=True,
-        eku=None,
-        not_before=NOW - 1000 * DAY,
-        not_after=NOW + 5000 * DAY,
-        **(root or {}),
-    )  # type: ignore[arg-type]
-    i = make_cert(
-        "Test Intermediate",
-        issuer=r,
-        ca=True,
-        eku=None,
-        not_before=NOW - 900 * DAY,
-        not_after=NOW + 3000 * DAY,
-        **(inter or {}),
-    )  # type: ignore[arg-type]
-    kw: dict[str, object] = {"dns": ["host.example.test"], **(leaf or {})}
-    return r, i, make_cert("host.example.test", issuer=i, **kw)  # type: ignore[arg-type]
+    """A chain without EKUs on the CAs; the dicts override make_cert arguments per certificate."""
+    return make_chain("both", "none", "none", root_kw=root, int_kw=inter, **(leaf or {}))
 
 
 def scenario(
