@@ -54,7 +54,7 @@ class _HostAccumulator:
     role: Role
     addresses: list[str] = field(default_factory=list)
     ports: set[int] = field(default_factory=set)
-    verdicts: list[Verdict] = field(default_factory=list)
+    verdict: Verdict = Verdict.UNKNOWN  # the worst so far
     breaks_on: datetime | None = None
     certs: dict[str, tuple[str, TrustClass, datetime | None, set[int]]] = field(default_factory=dict)
     links: dict[tuple[str, Use], HostLink] = field(default_factory=dict)
@@ -64,8 +64,7 @@ class _HostAccumulator:
         if ep.ip and ep.ip not in self.addresses:
             self.addresses.append(ep.ip)
         self.ports.add(ep.port)
-        self.verdicts.append(report.verdict)
-        self.verdicts[:] = [worst(self.verdicts)]  # keep one: the worst so far
+        self.verdict = worst((self.verdict, report.verdict))
         if report.breaks_on and (self.breaks_on is None or report.breaks_on < self.breaks_on):
             self.breaks_on = report.breaks_on
         leaf = report.leaf
@@ -90,7 +89,7 @@ class _HostAccumulator:
             role=self.role,
             addresses=tuple(self.addresses),
             ports=tuple(sorted(self.ports)),
-            verdict=worst(self.verdicts),
+            verdict=self.verdict,
             breaks_on=self.breaks_on,
             certificates=tuple(
                 HostCert(sha, subject, trust, not_after, tuple(sorted(ports)))
