@@ -23,6 +23,7 @@ import enum
 import errno
 import io
 import ipaddress
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -409,7 +410,6 @@ def plan(
     *,
     single_address: bool = False,
     privileged: bool = True,
-    port_offset: int = 0,
     estate: Sequence[LabHost] = ESTATE,
 ) -> LabPlan:
     """Addresses and ports for the estate: one address per host from ``base`` + 1."""
@@ -420,7 +420,7 @@ def plan(
             if single_address:
                 address, port = str(base_ip), SINGLE_ADDRESS_PORT_BASE + 100 * i + j
             else:
-                address, port = str(base_ip + i + 1), service.port + port_offset
+                address, port = str(base_ip + i + 1), service.port
                 if port < 1024 and not privileged:
                     port += UNPRIVILEGED_OFFSET
             lab.services.append(BoundService(host, service, address, port))
@@ -559,8 +559,6 @@ async def _drain(stream: trio.SocketStream, conn: SSL.Connection) -> None:
 
 
 def _can_bind(address: str, port: int) -> bool:
-    import socket
-
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe_sock:
         try:
@@ -570,17 +568,16 @@ def _can_bind(address: str, port: int) -> bool:
     return True
 
 
-def make_plan(pki: LabPKI, base: str = DEFAULT_BASE, port_offset: int = 0) -> LabPlan:
+def make_plan(pki: LabPKI, base: str = DEFAULT_BASE) -> LabPlan:
     """A plan that fits this machine: many loopback addresses if we have them, else one."""
     base_ip = ipaddress.ip_address(base)
     single = not _can_bind(str(base_ip + 1), 0)
-    privileged = _can_bind(str(base_ip if single else base_ip + 1), 443) if port_offset == 0 else True
+    privileged = _can_bind(str(base_ip if single else base_ip + 1), 443)
     return plan(
         pki,
         str(base_ip if not single else ipaddress.ip_address("127.0.0.1")),
         single_address=single,
         privileged=privileged,
-        port_offset=port_offset,
     )
 
 
@@ -623,11 +620,9 @@ def targets_csv(services: Sequence[BoundService]) -> str:
 class BackgroundLab:
     """The lab in a background thread, for tests and benchmarks (a context manager)."""
 
-    def __init__(
-        self, base: str = DEFAULT_BASE, *, now: datetime | None = None, port_offset: int = 0
-    ) -> None:
+    def __init__(self, base: str = DEFAULT_BASE, *, now: datetime | None = None) -> None:
         self.pki = LabPKI.generate(now or datetime.now(UTC))
-        self.plan = make_plan(self.pki, base, port_offset)
+        self.plan = make_plan(self.pki, base)
         self.services: list[BoundService] = []
         self._thread: threading.Thread | None = None
         self._token: trio.lowlevel.TrioToken | None = None
