@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from OpenSSL import SSL
 
 from scanner.handshake import (
@@ -134,3 +136,32 @@ def test_ip_literal_gets_no_sni(pki):
     server = server_conn(context_for(pki, leaf, [pki.private_ca]))
     assert isinstance(run(ClientHandshake(make_client_context(), server_name=None), server), HandshakeDone)
     assert server.get_servername() is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks=st.lists(st.binary(min_size=0, max_size=300), min_size=1, max_size=6))
+def test_any_bytes_from_a_hostile_server_give_an_event_never_an_exception(chunks):
+    client = ClientHandshake(make_client_context(), server_name="x.example.test")
+    client.next_event()
+    client.data_to_send()
+    for chunk in chunks:
+        client.receive_data(chunk)
+        event = client.next_event()
+        client.data_to_send()
+        assert event is NEED_DATA or isinstance(event, HandshakeFailed)
+        if event is not NEED_DATA:
+            break
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(min_size=0, max_size=400), content_type=st.sampled_from([0x14, 0x15, 0x16, 0x17]))
+def test_tls_shaped_garbage_fails_cleanly(body, content_type):
+    record = bytes([content_type, 3, 3]) + len(body).to_bytes(2, "big") + body
+    client = ClientHandshake(make_client_context(), server_name=None)
+    client.next_event()
+    client.data_to_send()
+    client.receive_data(record)
+    client.receive_data(b"")  # and then the server hangs up
+    event = client.next_event()
+    assert isinstance(event, HandshakeFailed) and event.kind in (FailureKind.ALERT, FailureKind.EOF)
+    assert event.facts.chain_der == ()
