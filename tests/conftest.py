@@ -22,11 +22,6 @@ REALCERTS = REPO / "tests" / "data" / "realcerts"
 TEST_LAB_BASE = "127.0.42.0"
 
 
-@pytest.fixture(scope="session")
-def policy():
-    return load_packaged_policy()
-
-
 def context(roots: RootStore | None = None, *, now=NOW, warn_days: int = 30, **kw) -> AnalysisContext:
     return AnalysisContext(
         now=now,
