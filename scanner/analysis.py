@@ -7,13 +7,23 @@ same chain get the same findings, links and verdict.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scanner.certs import ParsedCert, parse_der
 from scanner.eku import usability
-from scanner.models import CertFacts, EndpointReport, Observation, Role, Status, UnparsedCert, Use
+from scanner.hosts import EXPRESSWAY_PRODUCTS, EXPRESSWAY_ROLES, HostContext, HostGrouper, host_context
+from scanner.models import (
+    CertFacts,
+    EndpointReport,
+    Observation,
+    Role,
+    RoleSource,
+    Status,
+    UnparsedCert,
+    Use,
+)
 from scanner.policy import Policy
 from scanner.rules import ALL_RULES, ChainUnderTest, Rule, RuleContext, evaluate
 from scanner.trust import RootStore, classify, facts_of
@@ -47,9 +57,21 @@ def expected_name(host: str, sni: str | None, port: int) -> str | None:
     return None
 
 
-def analyze(observation: Observation, ctx: AnalysisContext) -> EndpointReport:
+def analyze(
+    observation: Observation, ctx: AnalysisContext, host: HostContext | None = None
+) -> EndpointReport:
+    """Judge one endpoint; ``host`` is what its host's other endpoints showed (``analyze_host``)."""
     endpoint = observation.endpoint
-    role = endpoint.role or ctx.default_role
+    host = host or host_context((observation,), ctx.default_role)
+    role = endpoint.role or host.role
+    role_source = RoleSource.GIVEN if endpoint.role is not None else host.role_source
+    software = host.software
+    version = (
+        software.version
+        if software is not None and software.product in EXPRESSWAY_PRODUCTS and role in EXPRESSWAY_ROLES
+        else None
+    )
+    separate_store = role in EXPRESSWAY_ROLES and ctx.policy.releases.separate_client_store(version)
     parsed = [parse_der(der) for der in observation.chain_der]
     trust = classify(parsed, ctx.roots)
     path: tuple[CertFacts, ...] = tuple(
@@ -65,18 +87,36 @@ def analyze(observation: Observation, ctx: AnalysisContext) -> EndpointReport:
         hostname=expected_name(endpoint.host, endpoint.sni, endpoint.port),
         client_cert_requested=observation.client_cert_requested,
         client_ca_names=observation.client_ca_names,
+        public_client_ca_names=public_ca_names(observation.client_ca_names, ctx.roots, ctx.policy),
     )
-    role_links = ctx.policy.links_for(role)
-    rule_ctx = RuleContext(now=ctx.now, warn=ctx.warn, role=role, uses=frozenset(s.uses for s in role_links))
+    role_links = ctx.policy.links_for(role, version)
+    uses = frozenset(s.uses for s in role_links)
+    rule_ctx = RuleContext(
+        now=ctx.now,
+        warn=ctx.warn,
+        role=role,
+        # On X15.5+ this certificate is the server certificate only: client rules do not apply.
+        uses=uses - {Use.CLIENT} if separate_store else uses,
+        policy=ctx.policy,
+        software=software,
+        expressway_version=version,
+        separate_client_store=separate_store,
+    )
     findings = evaluate(chain, rule_ctx, ctx.rules)
     links = judge_links(
         links_for_endpoint(role_links, endpoint.port),
         path,
         usab,
-        frozenset(f.code for f in findings),
+        findings,
         ctx.now,
         ctx.warn,
         unknown_reason=_unknown_reason(observation, parsed),
+        client_unknown_reason=(
+            f"Expressway {version} keeps the client certificate in a separate store; "
+            "a server-side scan cannot see it"
+            if separate_store
+            else None
+        ),
     )
     return EndpointReport(
         observation=observation,
@@ -87,7 +127,48 @@ def analyze(observation: Observation, ctx: AnalysisContext) -> EndpointReport:
         links=links,
         verdict=worst(link.verdict for link in links),
         breaks_on=earliest_break(links),
+        role_source=role_source,
+        software=software,
     )
+
+
+def analyze_host(observations: Sequence[Observation], ctx: AnalysisContext) -> list[EndpointReport]:
+    """Judge the endpoints of one host together: its banners and listeners set its role."""
+    host = host_context(observations, ctx.default_role)
+    return [analyze(observation, ctx, host) for observation in observations]
+
+
+def analyze_stream(observations: Iterable[Observation], ctx: AnalysisContext) -> Iterator[EndpointReport]:
+    """Judge observations as they come, each host once all of its endpoints have reported."""
+    grouper = HostGrouper()
+    for observation in observations:
+        group = grouper.add(observation)
+        if group is not None:
+            yield from analyze_host(group, ctx)
+    for group in grouper.flush():
+        yield from analyze_host(group, ctx)
+
+
+def _rdn_attributes(name: str) -> dict[str, str]:
+    """CN and O of a CA name as the handshake reports it (``CN=R11,O=Let's Encrypt,C=US``)."""
+    attributes: dict[str, str] = {}
+    for part in name.split(","):
+        key, sep, value = part.partition("=")
+        if sep:
+            attributes.setdefault(key.strip().upper(), value.strip())
+    return attributes
+
+
+def public_ca_names(names: Sequence[str], roots: RootStore, policy: Policy) -> tuple[str, ...]:
+    """The client CA names a server sent that denote public CAs: a root of the public bundle,
+    or a CA (issuing or root) of the policy's public CA table."""
+    public = []
+    for name in names:
+        attrs = _rdn_attributes(name)
+        cn, org = attrs.get("CN"), attrs.get("O")
+        if roots.has_root_named(cn, org) or any(ca.matches(org, cn) for ca in policy.public_cas):
+            public.append(name)
+    return tuple(public)
 
 
 def _unknown_reason(observation: Observation, parsed: Sequence[ParsedCert | UnparsedCert]) -> str:

@@ -151,6 +151,9 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
         issuer_organization=_first_attribute(cert.issuer, NameOID.ORGANIZATION_NAME),
         subject_der=subject_der,
         issuer_der=issuer_der,
+        issuer_common_name=_first_attribute(cert.issuer, NameOID.COMMON_NAME),
+        subject_common_name=_first_attribute(cert.subject, NameOID.COMMON_NAME),
+        subject_organization=_first_attribute(cert.subject, NameOID.ORGANIZATION_NAME),
     )
 
 

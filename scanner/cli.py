@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import json
 import os
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,14 +22,15 @@ import typer
 
 from scanner import __version__
 from scanner import lab as labmod
-from scanner.analysis import AnalysisContext, analyze
+from scanner.analysis import AnalysisContext, analyze_host
 from scanner.certs import NoCertificateError, split_certificates
+from scanner.hosts import HostGrouper
 from scanner.inventory import Inventory
 from scanner.models import Endpoint, Observation, Role, Status, Verdict
 from scanner.net import ProbeConfig
-from scanner.policy import Policy, load_packaged_policy
+from scanner.policy import Policy, PolicyError, load_packaged_policy, load_policy_file, packaged_policy_text
 from scanner.pool import DEFAULT_CONCURRENCY, PoolConfig, ScanTerminated, ensure_fd_limit, run_scan, run_trio
-from scanner.rules import ALL_RULES, RULES_BY_CODE
+from scanner.rules import EVERY_RULE, RULES_BY_CODE
 from scanner.targets import (
     DEFAULT_PORTS,
     TargetError,
@@ -63,7 +66,14 @@ class ScanFailed(Exception):
 
 
 class UsageFailure(Exception):
-    """Bad arguments or input (exit 2); the message is one line that names the culprit."""
+    """Bad arguments or input (exit 2); the message is one line that names the culprit.
+
+    ``problems`` (a bad policy file) are printed one per line after it.
+    """
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 def exit_code_for(worst: Verdict, fail_on: FailOn) -> ExitCode:
@@ -189,15 +199,30 @@ def open_output(output: Path | None) -> Iterator[TextIO]:
 
 
 class Run:
-    """Analysis and writing of one scan or inspection, fed one Observation at a time."""
+    """Analysis and writing of one scan or inspection, fed one Observation at a time.
+
+    Observations wait in a ``HostGrouper`` until every endpoint of their host has reported,
+    then the host is judged as a whole (its banners and listeners set its role).
+    """
 
     def __init__(self, ctx: AnalysisContext, writer: Writer, inventory: Inventory) -> None:
         self.ctx, self.writer, self.inventory = ctx, writer, inventory
+        self.grouper = HostGrouper()
 
     def consume(self, observation: Observation) -> None:
-        report = analyze(observation, self.ctx)
-        if self.inventory.add(report):
-            self.writer.add(report)
+        group = self.grouper.add(observation)
+        if group is not None:
+            self._judge(group)
+
+    def flush(self) -> None:
+        """Judge the hosts still waiting for endpoints (an interrupted scan): what came is kept."""
+        for group in self.grouper.flush():
+            self._judge(group)
+
+    def _judge(self, group: list[Observation]) -> None:
+        for report in analyze_host(group, self.ctx):
+            if self.inventory.add(report):
+                self.writer.add(report)
 
 
 @contextmanager
@@ -216,8 +241,12 @@ def reporting(
         writer = make_writer(
             chosen, out, RunInfo(__version__, started, ctx.now), color=use_color(chosen, output)
         )
-        run = Run(ctx, writer, Inventory(show_all=show_all))
+        inventory = Inventory(
+            show_all=show_all, now=ctx.now, last_public_clientauth_day=ctx.policy.last_public_clientauth_day
+        )
+        run = Run(ctx, writer, inventory)
         yield run
+        run.flush()
         writer.finish(run.inventory, time.monotonic() - clock)
 
 
@@ -277,6 +306,16 @@ OutputOption = Annotated[
         "--output",
         metavar="FILE",
         help="Write here (atomically) instead of stdout.",
+        show_default=False,
+    ),
+]
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        metavar="FILE",
+        help="Policy data (links, releases, dates, CA cut-offs) to use instead of the packaged one; "
+        "same schema as 'ekuscan policy show' prints.",
         show_default=False,
     ),
 ]
@@ -357,6 +396,7 @@ def scan(
     fmt: FormatOption = None,
     output: OutputOption = None,
     fail_on: FailOnOption = FailOn.BREAKS,
+    policy_file: PolicyOption = None,
     show_all: Annotated[
         bool,
         typer.Option(
@@ -383,7 +423,7 @@ def scan(
         specs = _specs(targets or [], input_csv, default_ports, role, sni)
     except TargetError as exc:
         raise UsageFailure(str(exc)) from None
-    policy = load_packaged_policy()
+    policy = load_policy(policy_file)
     ctx = _analysis_context(public_roots, at, warn_days, policy, started)
     usable = ensure_fd_limit(concurrency)
     if usable < concurrency:
@@ -424,6 +464,24 @@ def _specs(
     return specs
 
 
+def load_policy(path: Path | None) -> Policy:
+    """The packaged policy, or a user's file: every problem in it is reported, one per line."""
+    if path is None:
+        return load_packaged_policy()
+    try:
+        return load_policy_file(path)
+    except OSError as exc:
+        raise UsageFailure(f"--policy: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageFailure(f"--policy: {path} is not a UTF-8 text file") from None
+    except PolicyError as exc:
+        count = len(exc.problems)
+        raise UsageFailure(
+            f"--policy: {path} is not a valid policy ({count} problem{'s' if count != 1 else ''}):",
+            tuple(f"{path}: {problem}" for problem in exc.problems),
+        ) from None
+
+
 def _analysis_context(
     public_roots: Path | None, at: str | None, warn_days: int | None, policy: Policy, now: datetime
 ) -> AnalysisContext:
@@ -461,6 +519,7 @@ def inspect(
     fmt: FormatOption = None,
     output: OutputOption = None,
     fail_on: FailOnOption = FailOn.BREAKS,
+    policy_file: PolicyOption = None,
 ) -> int:
     """Judge certificate files offline, with the same rules as a live scan.
 
@@ -475,7 +534,7 @@ def inspect(
             raise UsageFailure(f"{path}: {exc.strerror or exc}") from None
         except NoCertificateError:
             raise UsageFailure(f"{path}: no certificate found (expected PEM or DER)") from None
-    ctx = _analysis_context(public_roots, at, warn_days, load_packaged_policy(), started)
+    ctx = _analysis_context(public_roots, at, warn_days, load_policy(policy_file), started)
     endpoint = Endpoint(
         target=" ".join(str(f) for f in files), host=str(files[0]), ip=None, port=0, role=role, sni=name
     )
@@ -492,11 +551,14 @@ def inspect(
 def rules(
     code: Annotated[str | None, typer.Argument(help="Show one rule in full.", show_default=False)] = None,
 ) -> int:
-    """List every finding code with its severity, or explain one."""
+    """List every finding code with its severity and what it means, or explain one with its fix."""
     if code is None:
-        width = max(len(r.code) for r in ALL_RULES)
-        for r in ALL_RULES:
-            print(f"{r.code:<{width}}  {r.severity.label:<8}  {r.summary}")
+        for r in EVERY_RULE:
+            print(f"{r.code}  ({r.severity.label}): {r.summary}")
+            for paragraph in _paragraphs(r.doc):
+                print(textwrap.indent(textwrap.fill(paragraph, 100), "    "))
+            print()
+        print("'ekuscan rules CODE' shows one rule in full, with its fix.")
         return ExitCode.OK
     found = RULES_BY_CODE.get(code.upper())
     if found is None:
@@ -505,6 +567,41 @@ def rules(
     print(found.doc)
     if found.fix:
         print(f"\nFix: {found.fix}")
+    return ExitCode.OK
+
+
+def _paragraphs(doc: str) -> list[str]:
+    return [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
+
+
+# --- policy -------------------------------------------------------------------------------
+
+policy_app = typer.Typer(
+    help="The policy data in force: links per role, releases, dates, CA cut-offs.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.callback()
+def _policy_root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+        raise typer.Exit(ExitCode.USAGE)
+
+
+@policy_app.command("show")
+def policy_show(policy_file: PolicyOption = None) -> int:
+    """Print the policy in force (the packaged one, or --policy FILE after validation) as JSON.
+
+    Save it, edit it, and pass it back with --policy FILE.
+    """
+    if policy_file is None:
+        print(packaged_policy_text(), end="")
+        return ExitCode.OK
+    policy = load_policy(policy_file)
+    print(json.dumps(policy.document, indent=1, ensure_ascii=False))
     return ExitCode.OK
 
 
@@ -613,6 +710,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         result = command.main(args=argv, prog_name="ekuscan", standalone_mode=False)
     except UsageFailure as exc:
         print(f"ekuscan: error: {_one_line(str(exc))}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"ekuscan: error: {_one_line(problem)}", file=sys.stderr)
         sys.exit(ExitCode.USAGE)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

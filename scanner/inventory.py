@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from scanner.models import EndpointReport, Role, Status, TrustClass, Use, Verdict
+from scanner.models import EndpointReport, Finding, Role, RoleSource, Status, TrustClass, Use, Verdict
+from scanner.rules import ESTATE_RULES, EstateRule, HostIdentity, evaluate_estate
+from scanner.software import Fingerprint
 from scanner.verdict import worst
+
+TIMELINE_DAYS = (30, 90)  # the summary counts links that break within these many days
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,9 @@ class HostCert:
 class HostReport:
     host: str
     role: Role
+    role_source: RoleSource
+    software: Fingerprint | None
+    label: str
     addresses: tuple[str, ...]
     ports: tuple[int, ...]
     verdict: Verdict
@@ -52,6 +60,9 @@ class HostReport:
 @dataclass
 class _HostAccumulator:
     role: Role
+    role_source: RoleSource
+    label: str
+    software: Fingerprint | None = None
     addresses: list[str] = field(default_factory=list)
     ports: set[int] = field(default_factory=set)
     verdict: Verdict = Verdict.UNKNOWN  # the worst so far
@@ -61,6 +72,8 @@ class _HostAccumulator:
 
     def add(self, report: EndpointReport) -> None:
         ep = report.endpoint
+        if self.software is None or (self.software.version is None and report.software is not None):
+            self.software = report.software
         if ep.ip and ep.ip not in self.addresses:
             self.addresses.append(ep.ip)
         self.ports.add(ep.port)
@@ -87,6 +100,9 @@ class _HostAccumulator:
         return HostReport(
             host=host,
             role=self.role,
+            role_source=self.role_source,
+            software=self.software,
+            label=self.label,
             addresses=tuple(self.addresses),
             ports=tuple(sorted(self.ports)),
             verdict=self.verdict,
@@ -104,6 +120,17 @@ def _earlier(a: datetime | None, b: datetime | None) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeline:
+    """How many host links are broken by a day: now, in 30 and 90 days, and by the last day
+    a public certificate can carry clientAuth (cumulative counts)."""
+
+    now: datetime
+    broken: tuple[tuple[date, int], ...]  # (day, links broken by then), in day order
+    last_public_clientauth_day: date | None
+    by_last_public_clientauth_day: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     probes: int
     endpoints: int  # listed in the output
@@ -113,13 +140,25 @@ class Summary:
     hosts_by_verdict: dict[str, int]
     links_by_verdict: dict[str, int]
     earliest_breaks_on: datetime | None
+    timeline: Timeline | None = None
+    findings: tuple[Finding, ...] = ()  # estate findings (several hosts together)
 
 
 class Inventory:
     """Accumulates endpoint reports into hosts and counters."""
 
-    def __init__(self, show_all: bool = False) -> None:
+    def __init__(
+        self,
+        show_all: bool = False,
+        *,
+        now: datetime | None = None,
+        last_public_clientauth_day: date | None = None,
+        estate_rules: Sequence[EstateRule] = ESTATE_RULES,
+    ) -> None:
         self.show_all = show_all
+        self.now = now
+        self.last_public_clientauth_day = last_public_clientauth_day
+        self.estate_rules = estate_rules
         self._hosts: dict[str, _HostAccumulator] = {}
         self._status: Counter[str] = Counter()
         self._verdict: Counter[str] = Counter()
@@ -146,7 +185,9 @@ class Inventory:
             self._earliest = report.breaks_on
         host = self._hosts.get(report.endpoint.host)
         if host is None:
-            host = self._hosts[report.endpoint.host] = _HostAccumulator(role=report.role)
+            host = self._hosts[report.endpoint.host] = _HostAccumulator(
+                report.role, report.role_source, report.endpoint.label
+            )
         host.add(report)
         return True
 
@@ -166,6 +207,37 @@ class Inventory:
             hosts_by_verdict={v.value: sum(1 for h in hosts if h.verdict is v) for v in Verdict},
             links_by_verdict={v.value: self._links[v.value] for v in Verdict},
             earliest_breaks_on=self._earliest,
+            timeline=self._timeline(hosts),
+            findings=evaluate_estate(
+                [HostIdentity(h.host, h.role, h.software, h.label) for h in hosts], self.estate_rules
+            ),
+        )
+
+    def _timeline(self, hosts: list[HostReport]) -> Timeline | None:
+        if self.now is None:
+            return None
+        dates = [
+            link.breaks_on
+            for h in hosts
+            for link in h.links
+            if link.verdict in (Verdict.BREAKS, Verdict.AT_RISK) and link.breaks_on is not None
+        ]
+        now = self.now
+
+        def by(moment: datetime) -> int:
+            return sum(1 for d in dates if d <= moment)
+
+        last = self.last_public_clientauth_day
+        return Timeline(
+            now=now,
+            broken=tuple(
+                (moment.date(), by(moment))
+                for moment in (now, *(now + timedelta(days=n) for n in TIMELINE_DAYS))
+            ),
+            last_public_clientauth_day=last,
+            by_last_public_clientauth_day=(
+                by(datetime.combine(last, datetime.max.time(), now.tzinfo)) if last is not None else None
+            ),
         )
 
     def worst_verdict(self) -> Verdict:

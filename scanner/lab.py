@@ -284,15 +284,25 @@ class LabService:
 @dataclass(frozen=True)
 class LabHost:
     name: str
-    role: Role
+    role: Role  # what the host is; the targets CSV says so only if role_in_csv
     leaf: LeafKind | None
     services: tuple[LabService, ...]
     about: str
+    role_in_csv: bool = True  # False: the scan must infer the role from banners and listeners
+    pair: str = ""  # CSV label shared by a C/E pair (their releases are compared); default: name
+
+    @property
+    def label(self) -> str:
+        return self.pair or self.name
 
 
 T12 = SSL.TLS1_2_VERSION
-EXPRESSWAY_E_BANNER = "TANDBERG/4137 (X14.3.2)"
+EXPRESSWAY_E_BANNER = "TANDBERG/4137 (X14.3.2)"  # an affected release (FN74362)
 EXPRESSWAY_C_BANNER = "TANDBERG/4137 (X14.3.2)"
+EXPRESSWAY_C_NEWER_BANNER = "TANDBERG/4137 (X15.3.2)"  # upgraded without its E: a mismatch
+EXPRESSWAY_X155_BANNER = "TANDBERG/4139 (X15.5.1)"  # fixed: separate client certificate store
+CUCM_BANNER = "Cisco-CUCM14.0"
+CUBE_BANNER = "Cisco-SIPGateway/IOS-17.6.5"
 
 ESTATE: tuple[LabHost, ...] = (
     LabHost(
@@ -306,6 +316,8 @@ ESTATE: tuple[LabHost, ...] = (
             LabService(443, Behaviour.HTTP, banner="Apache", expect_verdict=Verdict.BREAKS),
         ),
         "Expressway-E renewed with a public serverAuth-only certificate: its client links break now",
+        role_in_csv=False,
+        pair="pair-public",
     ),
     LabHost(
         "expc-public",
@@ -316,6 +328,7 @@ ESTATE: tuple[LabHost, ...] = (
             LabService(443, Behaviour.HTTP, banner="Apache", expect_verdict=Verdict.AT_RISK),
         ),
         "Expressway-C with a public serverAuth+clientAuth certificate: the renewal will drop clientAuth",
+        pair="pair-public",
     ),
     LabHost(
         "expe-private",
@@ -326,16 +339,18 @@ ESTATE: tuple[LabHost, ...] = (
             LabService(7001, Behaviour.MTLS_ABORT, tls_max=T12),
         ),
         "Expressway-E on a private CA: fine; its traversal port demands a client certificate (TLS 1.2)",
+        pair="pair-private",
     ),
     LabHost(
         "expc-private",
         Role.EXPRESSWAY_C,
         LeafKind.PRIVATE_BOTH,
         (
-            LabService(5061, Behaviour.SIP, banner=EXPRESSWAY_C_BANNER),
+            LabService(5061, Behaviour.SIP, banner=EXPRESSWAY_C_NEWER_BANNER),
             LabService(443, Behaviour.HTTP, banner="Apache"),
         ),
-        "Expressway-C on a private CA: fine",
+        "Expressway-C on a private CA: fine, but upgraded to X15.3.2 while its E runs X14.3.2",
+        pair="pair-private",
     ),
     LabHost(
         "expc-geny",
@@ -350,6 +365,35 @@ ESTATE: tuple[LabHost, ...] = (
         LeafKind.PRIVATE_EXPIRED,
         (LabService(443, Behaviour.HTTP, banner="Apache", expect_verdict=Verdict.BREAKS),),
         "a certificate that expired ten days ago",
+    ),
+    LabHost(
+        "expe-x155",
+        Role.EXPRESSWAY_E,
+        LeafKind.PUBLIC_SERVER_ONLY,
+        (
+            LabService(5061, Behaviour.SIP, banner=EXPRESSWAY_X155_BANNER),
+            LabService(7001, Behaviour.MTLS_ABORT, expect_verdict=Verdict.AT_RISK),
+            LabService(8443, Behaviour.HTTP, banner="CE_E"),
+        ),
+        "Expressway-E on X15.5 with a public serverAuth-only certificate: fine as a server; its client "
+        "certificate is in a separate store; its traversal zone trusts a public root",
+        role_in_csv=False,
+    ),
+    LabHost(
+        "cucm",
+        Role.CUCM,
+        LeafKind.PUBLIC_SERVER_ONLY,
+        (LabService(5061, Behaviour.SIP, banner=CUCM_BANNER, expect_verdict=Verdict.BREAKS),),
+        "CUCM whose CallManager certificate was renewed public serverAuth-only: its outbound trunks break",
+        role_in_csv=False,
+    ),
+    LabHost(
+        "cube",
+        Role.CUBE,
+        LeafKind.PUBLIC_BOTH_EXPIRING,
+        (LabService(5061, Behaviour.SIP, banner=CUBE_BANNER, expect_verdict=Verdict.AT_RISK),),
+        "CUBE with a public serverAuth+clientAuth certificate expiring in 75 days",
+        role_in_csv=False,
     ),
     LabHost(
         "plaintext",
@@ -445,9 +489,10 @@ def server_context(leaf: Issued, chain: Sequence[Issued], pki: LabPKI, service: 
         ctx.set_max_proto_version(service.tls_max)
     if service.behaviour is Behaviour.MTLS_ABORT:
         ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *_: True)
-        # Name the CAs whose client certificates the traversal zone accepts, as Expressway does.
-        ctx.add_client_ca(pki.private_root.cert)
-        ctx.add_client_ca(pki.public_root.cert)
+        # Name the CA whose client certificates the traversal zone accepts, as Expressway does:
+        # the root of the host's own hierarchy (a public one there is itself a finding).
+        private = any(extra is pki.private_ca for extra in chain)
+        ctx.add_client_ca((pki.private_root if private else pki.public_root).cert)
     return ctx
 
 
@@ -613,7 +658,8 @@ def targets_csv(services: Sequence[BoundService]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["target", "ports", "role", "sni", "label"])
     for bound in services:
-        writer.writerow([bound.address, bound.port, bound.host.role.value, bound.sni, bound.host.name])
+        role = bound.host.role.value if bound.host.role_in_csv else ""
+        writer.writerow([bound.address, bound.port, role, bound.sni, bound.host.label])
     return out.getvalue()
 
 

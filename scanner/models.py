@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from scanner.software import Fingerprint
+
 
 class Role(enum.StrEnum):
     """How a host uses its certificate (DESIGN.md section 4)."""
@@ -20,6 +22,14 @@ class Role(enum.StrEnum):
     CUCM = "cucm"
     CUBE = "cube"
     SERVER = "server"  # a plain TLS server: clientAuth is irrelevant
+
+
+class RoleSource(enum.StrEnum):
+    """Where a host's role came from."""
+
+    GIVEN = "given"  # the CSV row or --role
+    INFERRED = "inferred"  # what the host's endpoints showed (banners, listeners)
+    DEFAULT = "default"  # nothing said: expressway (C or E), the union of both
 
 
 class Status(enum.StrEnum):
@@ -95,6 +105,10 @@ class Endpoint:
     sni: str | None = None  # only for DNS names or an explicit sni, never for IP literals
     label: str = ""
     swept: bool = False  # came from a CIDR block or range: listed only if something answered
+    # Endpoints of one host (one name or address) share a group number; group_size says how
+    # many there are, so the analysis can wait for all of them and judge the host as a whole.
+    group: int = field(default=0, compare=False)
+    group_size: int = field(default=1, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +126,7 @@ class Observation:
     client_ca_names: tuple[str, ...] = ()  # RFC 4514 strings, in the order the server sent them
     tls_alert: str | None = None  # the alert that ended a handshake whose chain we still hold
     sip_server: str | None = None  # Server (or User-Agent) header of the SIP OPTIONS answer
+    http_server: str | None = None  # Server header of the answer to HTTP HEAD /
     duration_ms: float = 0.0
 
 
@@ -143,6 +158,9 @@ class CertFacts:
     issuer_organization: str | None
     subject_der: bytes = field(repr=False, default=b"")
     issuer_der: bytes = field(repr=False, default=b"")
+    issuer_common_name: str | None = None
+    subject_common_name: str | None = None
+    subject_organization: str | None = None
 
     @property
     def san(self) -> tuple[str, ...]:
@@ -163,6 +181,8 @@ class Finding:
     severity: Severity
     message: str
     cert_sha256: str | None = None
+    breaks_on: datetime | None = None  # the day the finding turns into a failure, where known
+    details: tuple[tuple[str, str], ...] = ()  # machine-readable facts (JSON "details")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +215,8 @@ class EndpointReport:
     links: tuple[LinkVerdict, ...]
     verdict: Verdict
     breaks_on: datetime | None
+    role_source: RoleSource = RoleSource.DEFAULT
+    software: Fingerprint | None = None  # the host's product and release, where a banner said
 
     @property
     def endpoint(self) -> Endpoint:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import trio
 from OpenSSL import SSL
 
-from scanner import sip
+from scanner import http, sip
 from scanner.handshake import (
     NEED_DATA,
     ApplicationData,
@@ -35,8 +36,9 @@ ALERT_WAIT_SECONDS = 1.0  # how long to wait for a TLS 1.3 certificate_required 
 @dataclass(frozen=True, slots=True)
 class ProbeConfig:
     connect_timeout: float = 5.0
-    timeout: float = 5.0  # handshake, and separately the SIP probe
+    timeout: float = 5.0  # handshake, and separately the SIP or HTTP probe
     sip_ports: frozenset[int] = field(default_factory=lambda: sip.DEFAULT_SIP_PORTS)
+    http_ports: frozenset[int] = field(default_factory=lambda: http.DEFAULT_HTTP_PORTS)
 
 
 async def probe(endpoint: Endpoint, ip: str, ssl_ctx: SSL.Context, config: ProbeConfig) -> Observation:
@@ -121,6 +123,8 @@ async def _tls(
     observation = _with_facts(Observation(endpoint, Status.OK), event.facts)
     if endpoint.port in config.sip_ports:
         return await _sip_options(endpoint, stream, hs, observation, config)
+    if endpoint.port in config.http_ports:
+        return await _http_head(endpoint, stream, hs, observation, config)
     if event.facts.client_cert_requested and event.facts.version == "TLSv1.3":
         # TLS 1.3: the server judges our (empty) certificate only after our Finished, so its
         # certificate_required alert shows up on the first read.
@@ -179,19 +183,17 @@ async def _read_alert(stream: trio.SocketStream, hs: ClientHandshake, wait: floa
     return None
 
 
-async def _sip_options(
-    endpoint: Endpoint,
-    stream: trio.SocketStream,
-    hs: ClientHandshake,
-    observation: Observation,
-    config: ProbeConfig,
-) -> Observation:
-    hs.send_application_data(sip.build_options(endpoint.sni or endpoint.host, endpoint.port))
+async def _exchange(
+    stream: trio.SocketStream, hs: ClientHandshake, request: bytes, limit: int, seconds: float
+) -> tuple[bytes, str | None]:
+    """Send one request in the TLS connection and read the header block of the answer
+    (at most ``limit`` bytes, for at most ``seconds``); also the alert, if one came."""
+    hs.send_application_data(request)
     await _flush(stream, hs)
     buffer = b""
     alert: str | None = None
-    with trio.move_on_after(config.timeout):
-        while len(buffer) < sip.MAX_RESPONSE_BYTES and not sip.header_block_complete(buffer):
+    with trio.move_on_after(seconds):
+        while len(buffer) < limit and not sip.header_block_complete(buffer):
             event = hs.read_after_handshake()
             if isinstance(event, ApplicationData):
                 buffer += event.data
@@ -200,13 +202,60 @@ async def _sip_options(
                 break
             else:
                 hs.receive_data(await _receive(stream))
+    return buffer, alert
+
+
+async def _sip_options(
+    endpoint: Endpoint,
+    stream: trio.SocketStream,
+    hs: ClientHandshake,
+    observation: Observation,
+    config: ProbeConfig,
+) -> Observation:
+    request = sip.build_options(endpoint.sni or endpoint.host, endpoint.port)
+
+    def banner(data: bytes) -> str | None:
+        return sip.parse_response(data).server
+
+    return await _ask(stream, hs, observation, config, request, sip.MAX_RESPONSE_BYTES, "SIP", banner)
+
+
+async def _http_head(
+    endpoint: Endpoint,
+    stream: trio.SocketStream,
+    hs: ClientHandshake,
+    observation: Observation,
+    config: ProbeConfig,
+) -> Observation:
+    request = http.build_head(endpoint.sni or endpoint.host)
+
+    def server(data: bytes) -> str | None:
+        return http.parse_response(data).header("server")
+
+    return await _ask(stream, hs, observation, config, request, http.MAX_RESPONSE_BYTES, "HTTP", server)
+
+
+async def _ask(
+    stream: trio.SocketStream,
+    hs: ClientHandshake,
+    observation: Observation,
+    config: ProbeConfig,
+    request: bytes,
+    limit: int,
+    protocol: str,
+    banner_of: Callable[[bytes], str | None],
+) -> Observation:
+    """One protocol probe: its banner goes to ``sip_server`` or ``http_server``."""
+    buffer, alert = await _exchange(stream, hs, request, limit, config.timeout)
     if not buffer:
         return replace(observation, tls_alert=alert)
     try:
-        response = sip.parse_response(buffer)
-    except sip.SipParseError as exc:
-        return replace(observation, tls_alert=alert, error=f"SIP probe: {exc}")
-    return replace(observation, tls_alert=alert, sip_server=response.server)
+        banner = banner_of(buffer)
+    except ValueError as exc:  # SipParseError, HttpParseError: not that protocol
+        return replace(observation, tls_alert=alert, error=f"{protocol} probe: {exc}")
+    if protocol == "SIP":
+        return replace(observation, tls_alert=alert, sip_server=banner)
+    return replace(observation, tls_alert=alert, http_server=banner)
 
 
 async def resolve(host: str, port: int, limit_seconds: float) -> list[str] | str:

@@ -66,15 +66,20 @@ def header_block_complete(data: bytes) -> bool:
     return b"\r\n\r\n" in data or b"\n\n" in data
 
 
-def parse_response(data: bytes) -> SipResponse:
-    """Parse a SIP response's status line and headers; raises SipParseError on garbage."""
-    head = data[:MAX_RESPONSE_BYTES]
+def head_lines(data: bytes, limit: int, encoding: str = "utf-8") -> list[str]:
+    """The lines of the header block (status line first) within the first ``limit`` bytes;
+    shared with the HTTP parser, whose messages have the same shape."""
+    head = data[:limit]
     for terminator in (b"\r\n\r\n", b"\n\n"):
         if terminator in head:
             head = head.split(terminator, 1)[0]
             break
-    text = head.decode("utf-8", "replace")
-    lines = text.replace("\r\n", "\n").split("\n")
+    return head.decode(encoding, "replace").replace("\r\n", "\n").split("\n")
+
+
+def parse_response(data: bytes) -> SipResponse:
+    """Parse a SIP response's status line and headers; raises SipParseError on garbage."""
+    lines = head_lines(data, MAX_RESPONSE_BYTES)
     status_line = lines[0].strip()
     parts = status_line.split(" ", 2)
     code = parts[1] if len(parts) > 1 else ""

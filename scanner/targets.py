@@ -19,7 +19,7 @@ import enum
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scanner.models import Endpoint, Role
 
@@ -292,40 +292,81 @@ def _address_text(version: int, value: int) -> str:
     return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
 
 
+def _host_key(spec: TargetSpec) -> tuple[int, int | str] | None:
+    """Single hosts named by several specs (one CSV row per port, say) share this key."""
+    if spec.kind is SpecKind.NAME:
+        assert spec.name is not None
+        return (0, spec.name)
+    if spec.kind is SpecKind.ADDRESS:
+        return (spec.version, spec.first)
+    return None
+
+
 def expand(specs: Sequence[TargetSpec]) -> Iterator[Endpoint]:
-    """Yield each endpoint once, lazily, in the order of the specs."""
+    """Yield each endpoint once, lazily, host by host, in the order of the specs.
+
+    All endpoints of one host come out together and share a group number and size, so the
+    analysis can judge a host as a whole (``hosts.HostGrouper``): a host named by several
+    specs is expanded where it is first named.
+    """
     seen_points: dict[tuple[str, str | None], set[int]] = {}  # earlier single hosts: (key, sni) -> ports
     earlier_ranges: list[TargetSpec] = []
+    same_host: dict[tuple[int, int | str], list[TargetSpec]] = {}
     for spec in specs:
-        if spec.kind is SpecKind.NAME:
-            assert spec.name is not None
-            ports = seen_points.setdefault((spec.name, spec.sni), set())
-            for port in spec.ports:
-                if port not in ports:
-                    ports.add(port)
-                    yield Endpoint(spec.text, spec.name, None, port, spec.role, spec.sni, spec.label)
-            continue
-        for value in range(spec.first, spec.last + 1):
-            text = _address_text(spec.version, value)
-            point_ports = seen_points.get((text, spec.sni))
-            for port in spec.ports:
-                if point_ports is not None and port in point_ports:
-                    continue
-                if any(r.covers(spec.version, value, port, spec.sni) for r in earlier_ranges):
-                    continue
-                yield Endpoint(
-                    spec.text,
-                    text,
-                    text,
-                    port,
-                    spec.role,
-                    spec.sni,
-                    spec.label,
-                    swept=spec.kind is SpecKind.RANGE,
-                )
-        if spec.kind is SpecKind.ADDRESS:
-            seen_points.setdefault((_address_text(spec.version, spec.first), spec.sni), set()).update(
-                spec.ports
-            )
-        else:
+        key = _host_key(spec)
+        if key is not None:
+            same_host.setdefault(key, []).append(spec)
+    group = 0
+    for spec in specs:
+        key = _host_key(spec)
+        if key is None:
+            for value in range(spec.first, spec.last + 1):
+                found = list(_address_endpoints(spec, value, seen_points, earlier_ranges))
+                group += 1
+                yield from _grouped(found, group)
             earlier_ranges.append(spec)
+            continue
+        host_specs = same_host.pop(key, None)
+        if host_specs is None:
+            continue  # expanded with the first spec that named this host
+        found = []
+        for each in host_specs:
+            if each.kind is SpecKind.NAME:
+                assert each.name is not None
+                ports = seen_points.setdefault((each.name, each.sni), set())
+                for port in each.ports:
+                    if port not in ports:
+                        ports.add(port)
+                        found.append(
+                            Endpoint(each.text, each.name, None, port, each.role, each.sni, each.label)
+                        )
+            else:
+                found.extend(_address_endpoints(each, each.first, seen_points, earlier_ranges))
+                seen_points.setdefault((_address_text(each.version, each.first), each.sni), set()).update(
+                    each.ports
+                )
+        group += 1
+        yield from _grouped(found, group)
+
+
+def _address_endpoints(
+    spec: TargetSpec,
+    value: int,
+    seen_points: dict[tuple[str, str | None], set[int]],
+    earlier_ranges: list[TargetSpec],
+) -> Iterator[Endpoint]:
+    text = _address_text(spec.version, value)
+    point_ports = seen_points.get((text, spec.sni))
+    for port in spec.ports:
+        if point_ports is not None and port in point_ports:
+            continue
+        if any(r.covers(spec.version, value, port, spec.sni) for r in earlier_ranges):
+            continue
+        yield Endpoint(
+            spec.text, text, text, port, spec.role, spec.sni, spec.label, swept=spec.kind is SpecKind.RANGE
+        )
+
+
+def _grouped(endpoints: list[Endpoint], group: int) -> Iterator[Endpoint]:
+    for endpoint in endpoints:
+        yield replace(endpoint, group=group, group_size=len(endpoints))

@@ -27,6 +27,9 @@ class RootStore:
 
     by_subject: dict[bytes, tuple[ParsedCert, ...]] = field(default_factory=dict)
     fingerprints: frozenset[str] = frozenset()
+    # (common name, organisation), casefolded: to recognise the CA names a server sends
+    # in its CertificateRequest, which arrive as text, not as certificates.
+    names: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def from_ders(cls, ders: Iterable[bytes]) -> RootStore:
@@ -38,7 +41,15 @@ class RootStore:
                 continue  # an odd root in a bundle must not stop a scan
             by_subject.setdefault(parsed.facts.subject_der, []).append(parsed)
             prints.add(parsed.facts.sha256)
-        return cls({k: tuple(v) for k, v in by_subject.items()}, frozenset(prints))
+        names = {
+            ((p.facts.subject_common_name or "").casefold(), (p.facts.subject_organization or "").casefold())
+            for group in by_subject.values()
+            for p in group
+        }
+        return cls({k: tuple(v) for k, v in by_subject.items()}, frozenset(prints), frozenset(names))
+
+    def has_root_named(self, common_name: str | None, organization: str | None) -> bool:
+        return ((common_name or "").casefold(), (organization or "").casefold()) in self.names
 
     def __len__(self) -> int:
         return len(self.fingerprints)

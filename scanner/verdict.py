@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from scanner.eku import Usability
-from scanner.models import CertFacts, LinkVerdict, Use, Verdict
+from scanner.models import CertFacts, Finding, LinkVerdict, Use, Verdict
 from scanner.policy import GENERIC_SERVER_LINK, LinkSpec
 from scanner.rules._engine import day
 
 SUNSET_CODE = "CLIENTAUTH_SUNSET"
+PUBLIC_CLIENT_CA_CODE = "PUBLIC_CLIENT_CA_TRUSTED"
 
 
 def links_for_endpoint(links: Iterable[LinkSpec], port: int) -> tuple[tuple[str, Use], ...]:
@@ -44,22 +45,31 @@ def judge_links(
     wanted: Iterable[tuple[str, Use]],
     path: tuple[CertFacts, ...],
     usability: dict[Use, Usability],
-    finding_codes: frozenset[str],
+    findings: Iterable[Finding],
     now: datetime,
     warn: timedelta,
     unknown_reason: str,
+    client_unknown_reason: str | None = None,
 ) -> tuple[LinkVerdict, ...]:
-    """One verdict per link; ``path`` is empty when there is no certificate to judge."""
+    """One verdict per link; ``path`` is empty when there is no certificate to judge.
+
+    ``client_unknown_reason`` marks the client links as not judgeable (X15.5's separate
+    client certificate store).
+    """
     if not path:
         return tuple(LinkVerdict(name, use, Verdict.UNKNOWN, unknown_reason) for name, use in wanted)
+    by_code = {f.code: f for f in findings}
+    sunset = by_code.get(SUNSET_CODE)
+    public_clients = by_code.get(PUBLIC_CLIENT_CA_CODE)
     expiry = min(c.not_after for c in path)
     expired = [c for c in path if c.not_after < now]
     early = [c for c in path if c.not_before > now]
-    sunset = SUNSET_CODE in finding_codes
     verdicts = []
     for name, use in wanted:
         usab = usability[use]
-        if not usab.usable:
+        if use is Use.CLIENT and client_unknown_reason is not None:
+            verdict = LinkVerdict(name, use, Verdict.UNKNOWN, client_unknown_reason)
+        elif not usab.usable:
             verdict = LinkVerdict(name, use, Verdict.BREAKS, usab.reason(), now)
         elif expired:
             first = min(expired, key=lambda c: c.not_after)
@@ -78,17 +88,28 @@ def judge_links(
                 f"{early[0].subject} not valid before {day(early[0].not_before)}",
                 now,
             )
-        elif use is Use.CLIENT and sunset:
+        elif use is Use.CLIENT and sunset is not None:
+            cutoff = dict(sunset.details).get("clientauth_cutoff")
             verdict = LinkVerdict(
                 name,
                 use,
                 Verdict.AT_RISK,
                 f"public certificate carries clientAuth until {day(path[0].not_after)}; "
-                "its replacement will not",
-                expiry,
+                + (f"renewals from {cutoff} will not" if cutoff else "its replacement will not"),
+                min(expiry, sunset.breaks_on) if sunset.breaks_on else expiry,
             )
         elif expiry - now <= warn:
             verdict = LinkVerdict(name, use, Verdict.AT_RISK, f"chain expires on {day(expiry)}", expiry)
+        elif use is Use.SERVER and public_clients is not None:
+            when = public_clients.breaks_on
+            verdict = LinkVerdict(
+                name,
+                use,
+                Verdict.AT_RISK,
+                "accepts client certificates from public CAs: peers lose clientAuth"
+                + (f", all by {day(when)}" if when else ""),
+                when,
+            )
         else:
             verdict = LinkVerdict(name, use, Verdict.OK, usab.reason())
         verdicts.append(verdict)

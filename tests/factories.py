@@ -159,6 +159,8 @@ def observation(
     requested: bool = False,
     ca_names: tuple[str, ...] = (),
     role=None,
+    sip_server: str | None = None,
+    http_server: str | None = None,
 ) -> Observation:
     """An Observation as if a server had presented ``certs`` (leaf first)."""
     ders = tuple(c if isinstance(c, bytes) else c.der for c in certs)
@@ -170,4 +172,6 @@ def observation(
         chain_der=ders,
         client_cert_requested=requested,
         client_ca_names=ca_names,
+        sip_server=sip_server,
+        http_server=http_server,
     )

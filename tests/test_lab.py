@@ -44,9 +44,17 @@ def test_single_address_mode_gives_every_service_its_own_port(pki):
 def test_targets_csv_round_trips(pki):
     lab = plan(pki, "127.0.2.0")
     specs = parse_csv(targets_csv(lab.services).splitlines(), "lab.csv")
-    assert [(s.text, s.ports[0], s.role, s.sni) for s in specs] == [
-        (b.address, b.port, b.host.role, b.sni) for b in lab.services
+    assert [(s.text, s.ports[0], s.role, s.sni, s.label) for s in specs] == [
+        (b.address, b.port, b.host.role if b.host.role_in_csv else None, b.sni, b.host.label)
+        for b in lab.services
     ]
+    # Hosts whose role the scan must infer: an E from its banner and listeners, CUCM, CUBE.
+    assert {b.host.name for b in lab.services if not b.host.role_in_csv} == {
+        "expe-public",
+        "expe-x155",
+        "cucm",
+        "cube",
+    }
 
 
 def test_every_lab_host_has_a_leaf_that_matches_its_story(pki):

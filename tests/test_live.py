@@ -12,7 +12,7 @@ import pytest
 import trio
 from OpenSSL import SSL
 
-from scanner.analysis import analyze
+from scanner.analysis import analyze, analyze_stream
 from scanner.inventory import Inventory
 from scanner.lab import ESTATE, Behaviour, LabPKI, targets_csv
 from scanner.models import EndpointReport, Status, Verdict
@@ -32,11 +32,12 @@ def lab_reports(lab, lab_roots) -> dict[tuple[str, int], EndpointReport]:
     specs = parse_csv(targets_csv(lab.services).splitlines(), "lab.csv")
     observations = trio.run(lambda: scan(expand(specs), seconds=1.5))
     ctx = context(lab_roots, now=lab.pki.now)
-    by_target = {(o.endpoint.ip, o.endpoint.port): analyze(o, ctx) for o in observations}
+    by_target = {(r.endpoint.ip, r.endpoint.port): r for r in analyze_stream(observations, ctx)}
     return {(s.host.name, s.service.port): by_target[(s.address, s.port)] for s in lab.services}
 
 
 LAB_CASES = [(h.name, s) for h in ESTATE for s in h.services]
+NOW_LAB = datetime.now(UTC)
 
 
 @pytest.mark.parametrize(("host", "service"), LAB_CASES, ids=[f"{h}:{s.port}" for h, s in LAB_CASES])
@@ -50,16 +51,70 @@ def codes(report: EndpointReport) -> set[str]:
     return {f.code for f in report.findings}
 
 
+@pytest.mark.parametrize(
+    ("host", "role", "source", "product", "version"),
+    [
+        ("expe-public", "expressway-e", "inferred", "expressway-e", "X14.3.2"),  # banner + 7001 + CE_E
+        ("expe-x155", "expressway-e", "inferred", "expressway-e", "X15.5.1"),
+        ("cucm", "cucm", "inferred", "cucm", "14.0"),
+        ("cube", "cube", "inferred", "cube", "17.6.5"),
+        ("expc-public", "expressway-c", "given", "expressway", "X14.3.2"),
+        ("expc-private", "expressway-c", "given", "expressway", "X15.3.2"),
+    ],
+)
+def test_lab_hosts_are_fingerprinted_and_their_roles_inferred(
+    lab_reports, lab, host, role, source, product, version
+):
+    for bound in (b for b in lab.services if b.host.name == host):
+        report = lab_reports[(host, bound.service.port)]
+        assert (report.role.value, report.role_source.value) == (role, source)
+        assert report.software is not None
+        assert (report.software.product.value, str(report.software.version)) == (product, version)
+
+
+def test_https_server_headers_are_recorded(lab_reports):
+    assert lab_reports[("expe-public", 8443)].observation.http_server == "CE_E"
+    assert lab_reports[("expc-private", 443)].observation.http_server == "Apache"
+    assert lab_reports[("expe-public", 5061)].observation.sip_server == "TANDBERG/4137 (X14.3.2)"
+
+
+def test_release_findings_follow_the_field_notice(lab_reports):
+    assert "AFFECTED_RELEASE" in codes(lab_reports[("expe-public", 5061)])
+    assert "AFFECTED_RELEASE" in codes(lab_reports[("expc-private", 443)])  # X15.3.2 is affected too
+    x155 = lab_reports[("expe-x155", 5061)]
+    assert {"FIXED_RELEASE", "SEPARATE_CLIENT_STORE"} <= set(codes(x155))
+    assert "AFFECTED_RELEASE" not in codes(x155)
+    # X15.5: the client certificate is out of sight, so client links are unknown, not guessed.
+    client = [link for link in x155.links if link.uses.value == "client"]
+    assert client and all(link.verdict is Verdict.UNKNOWN for link in client)
+    assert all("separate store" in link.reason for link in client)
+    assert "EKU_NO_CLIENTAUTH" not in codes(x155)
+    # The same serverAuth-only certificate on an affected release breaks the client links.
+    assert "EKU_NO_CLIENTAUTH" in codes(lab_reports[("expe-public", 5061)])
+    # CUCM and CUBE releases are not Expressway releases.
+    assert not {"AFFECTED_RELEASE", "FIXED_RELEASE"} & set(codes(lab_reports[("cucm", 5061)]))
+
+
+def test_the_estate_shows_the_release_mismatch_of_a_pair(lab_reports):
+    inventory = Inventory(now=NOW_LAB)
+    for report in lab_reports.values():
+        inventory.add(report)
+    (finding,) = [f for f in inventory.summary().findings if f.code == "EXPRESSWAY_VERSION_MISMATCH"]
+    assert "pair-private" in finding.message and "X14.3.2" in finding.message and "X15.3.2" in finding.message
+
+
 def test_tls13_traversal_abort_keeps_chain_and_ca_names(lab_reports, lab):
     report = lab_reports[("expe-public", 7001)]
     obs = report.observation
     assert obs.tls_version == "TLSv1.3"
     assert obs.client_cert_requested
-    assert any("Example Corp Private Root" in n for n in obs.client_ca_names)
-    assert any("EKUSCAN LAB Public Root R1" in n for n in obs.client_ca_names)
+    assert obs.client_ca_names == ("CN=EKUSCAN LAB Public Root R1,O=EKUSCAN LAB Public Trust,C=ZZ",)
     assert obs.tls_alert is not None and "certificate required" in obs.tls_alert
     assert len(obs.chain_der) == 2  # leaf + issuing CA, captured although the server aborted
     assert "CLIENT_CERT_REQUESTED" in codes(report)
+    # It names a public root for client certificates: its peers' next certificates lack clientAuth.
+    assert "PUBLIC_CLIENT_CA_TRUSTED" in codes(report)
+    assert "PUBLIC_CLIENT_CA_TRUSTED" not in codes(lab_reports[("expe-private", 7001)])
 
 
 def test_tls12_traversal_abort_keeps_chain(lab_reports):
@@ -83,7 +138,11 @@ def test_lab_findings_say_why(lab_reports):
     assert "CLIENTAUTH_SUNSET" in codes(lab_reports[("expc-public", 5061)])
     assert "CHAIN_EKU_NO_CLIENTAUTH" in codes(lab_reports[("expc-geny", 5061)])
     assert "EXPIRED" in codes(lab_reports[("expe-expired", 443)])
-    assert codes(lab_reports[("expc-private", 443)]) <= {"EKU_ABSENT", "CLIENT_CERT_REQUESTED"}
+    assert codes(lab_reports[("expc-private", 443)]) <= {
+        "EKU_ABSENT",
+        "CLIENT_CERT_REQUESTED",
+        "AFFECTED_RELEASE",
+    }
     at_risk = lab_reports[("expc-public", 5061)]
     assert at_risk.breaks_on == at_risk.leaf.not_after  # the renewal date is the break date
 

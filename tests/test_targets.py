@@ -5,6 +5,7 @@ Nothing here connects anywhere: targets are only parsed and expanded.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import itertools
 import time
@@ -623,8 +624,28 @@ def reference(specs: list[TargetSpec]) -> list[tuple[str, int, str | None]]:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(small_specs(), max_size=8))
 def test_expand_matches_naive_reference(specs):
-    got = [(e.ip, e.port, e.sni) for e in expand(specs)]
+    endpoints = list(expand(specs))
+    got = [(e.ip, e.port, e.sni) for e in endpoints]
     assert len(got) == len(set(got)), "an endpoint was produced twice"
     expected = reference(specs)
     assert set(got) == set(expected)
-    assert got == expected  # and in first-seen order
+    # Hosts come out in first-named order, and each group (one host's ports) in one piece.
+    assert list(dict.fromkeys(ip for ip, _, _ in got)) == list(dict.fromkeys(ip for ip, _, _ in expected))
+    groups = [e.group for e in endpoints]
+    assert groups == sorted(groups)
+    for group in set(groups):
+        assert groups.count(group) == next(e.group_size for e in endpoints if e.group == group)
+        assert len({e.ip for e in endpoints if e.group == group}) == 1
+
+
+def test_a_host_named_by_several_rows_is_expanded_as_one_group():
+    rows = io.StringIO("target,ports\nexpe.example.com,5061\n10.0.0.1,443\nexpe.example.com,7001;8443\n")
+    endpoints = list(expand(parse_csv(rows, "t.csv", DEFAULT_PORTS, None)))
+    assert [(e.host, e.port) for e in endpoints] == [
+        ("expe.example.com", 5061),
+        ("expe.example.com", 7001),
+        ("expe.example.com", 8443),
+        ("10.0.0.1", 443),
+    ]
+    assert [e.group_size for e in endpoints] == [3, 3, 3, 1]
+    assert len({e.group for e in endpoints[:3]}) == 1 and endpoints[3].group != endpoints[0].group

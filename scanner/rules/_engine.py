@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from scanner.eku import Usability
 from scanner.models import CertFacts, Finding, Role, Severity, TrustResult, UnparsedCert, Use
+from scanner.policy import Policy
+from scanner.software import Fingerprint, Version
 
 ENGINE_ERROR = "ENGINE_ERROR"
 
@@ -27,6 +29,10 @@ class RuleContext:
     warn: timedelta  # the expiry warning window (--warn-days)
     role: Role
     uses: frozenset[Use]  # how the role uses its certificate (from the policy's link table)
+    policy: Policy | None = None  # dates, CA cut-offs, release table
+    software: Fingerprint | None = None  # the host's product and release, where a banner said
+    expressway_version: Version | None = None  # set only for Expressway hosts with a known release
+    separate_client_store: bool = False  # X15.5+: the server certificate is not the client one
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,7 @@ class ChainUnderTest:
     hostname: str | None = None  # the DNS name we expected (SNI), for name checks
     client_cert_requested: bool = False
     client_ca_names: tuple[str, ...] = ()
+    public_client_ca_names: tuple[str, ...] = ()  # those of client_ca_names that are public CAs
 
     @property
     def leaf(self) -> CertFacts | None:
@@ -54,6 +61,8 @@ class Hit:
     message: str
     cert_sha256: str | None = None
     severity: Severity | None = None  # None: the rule's default
+    breaks_on: datetime | None = None
+    details: tuple[tuple[str, str], ...] = ()
 
 
 CheckFn = Callable[[ChainUnderTest, RuleContext], Sequence[Hit]]
@@ -88,10 +97,67 @@ def evaluate(chain: ChainUnderTest, ctx: RuleContext, rules: Sequence[Rule]) -> 
         except Exception as exc:  # a bug in one rule must not hide the others' findings
             findings.append(Finding(ENGINE_ERROR, Severity.HIGH, f"rule {r.code} failed: {exc!r}"))
             continue
-        findings.extend(Finding(r.code, h.severity or r.severity, h.message, h.cert_sha256) for h in hits)
+        findings.extend(
+            Finding(r.code, h.severity or r.severity, h.message, h.cert_sha256, h.breaks_on, h.details)
+            for h in hits
+        )
     return tuple(findings)
 
 
 def day(value: datetime) -> str:
     """A date for messages: 2027-03-15."""
     return value.date().isoformat()
+
+
+# --- estate rules: facts about several hosts together ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostIdentity:
+    """What an estate rule may know about one host of the inventory."""
+
+    host: str
+    role: Role
+    software: Fingerprint | None
+    label: str  # the CSV label, which groups hosts (a C/E pair, a cluster)
+
+
+EstateCheckFn = Callable[[Sequence[HostIdentity]], Sequence[Hit]]
+
+
+@dataclass(frozen=True, slots=True)
+class EstateRule:
+    """Like ``Rule``, for a finding that only the whole inventory shows."""
+
+    code: str
+    severity: Severity
+    summary: str
+    check: EstateCheckFn = field(repr=False)
+    fix: str = ""
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.check) or ""
+
+
+def estate_rule(
+    code: str, severity: Severity, summary: str, fix: str = ""
+) -> Callable[[EstateCheckFn], EstateRule]:
+    def build(check: EstateCheckFn) -> EstateRule:
+        return EstateRule(code=code, severity=severity, summary=summary, check=check, fix=fix)
+
+    return build
+
+
+def evaluate_estate(hosts: Sequence[HostIdentity], rules: Sequence[EstateRule]) -> tuple[Finding, ...]:
+    findings: list[Finding] = []
+    for r in rules:
+        try:
+            hits = r.check(hosts)
+        except Exception as exc:  # as for endpoint rules: report, do not lose the inventory
+            findings.append(Finding(ENGINE_ERROR, Severity.HIGH, f"rule {r.code} failed: {exc!r}"))
+            continue
+        findings.extend(
+            Finding(r.code, h.severity or r.severity, h.message, None, h.breaks_on, h.details) for h in hits
+        )
+    return tuple(findings)

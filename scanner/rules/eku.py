@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from scanner.certs import CLIENT_AUTH
 from scanner.eku import ACCEPTED_EKU, eku_allows
 from scanner.models import Severity, TrustClass, Use
+from scanner.policy import Cutoff
 from scanner.rules._engine import ChainUnderTest, Hit, RuleContext, day, rule
 
 NONE: Sequence[Hit] = ()
@@ -146,16 +148,23 @@ def key_usage_mismatch(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]
     "CLIENTAUTH_SUNSET",
     Severity.MEDIUM,
     "public-CA certificate that still carries clientAuth: its replacement will not",
-    fix="Before this certificate expires, move the host's client certificate to a private CA (or a "
-    "non-browser public hierarchy), or upgrade to X15.5 and use its separate client certificate store.",
+    fix="Before breaks_on, move the host's client certificate to a private CA (or a non-browser public "
+    "hierarchy with clientAuth, FN74362 workaround 1), or upgrade C and E to X15.5 and put such a "
+    "certificate in the separate client store. Renewing from the same public CA before its cut-off only "
+    "buys one more certificate lifetime (200 days at most from 2026-03-15).",
 )
 def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
     """A publicly trusted leaf that still works as a client certificate; its renewal will not.
 
     Chrome's Root Program requires leaves issued from 2027-03-15 to assert serverAuth only,
-    and most public CAs stopped including clientAuth during 2025-2026. The mutual-TLS links
-    that use this certificate as a client keep working until it is replaced, then break
-    silently. ``breaks_on`` is the leaf's notAfter, the latest date the renewal can wait.
+    and most public CAs stopped including clientAuth earlier (Let's Encrypt 2026-02-11,
+    Sectigo 2026-05-15, GoDaddy 2026-06-15, DigiCert 2027-03-01; the policy file lists them
+    with sources). The mutual-TLS links that use this certificate as a client keep working
+    until it is replaced, then break silently. The message names the issuing CA and its
+    cut-off (matched by issuer organisation and intermediate name, Chrome's date where the CA
+    published none); ``breaks_on`` is the leaf's notAfter, the latest day the replacement can
+    wait, and the day the client links break if the replacement comes from a public CA after
+    the cut-off.
     """
     leaf = chain.leaf
     if (
@@ -167,11 +176,47 @@ def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
         or leaf.not_after < ctx.now
     ):
         return NONE
-    issuer = leaf.issuer_organization or leaf.issuer
+    cutoff = ctx.policy.cutoff_for(leaf.issuer_organization, leaf.issuer_common_name) if ctx.policy else None
+    if cutoff is None:
+        issuer = leaf.issuer_organization or leaf.issuer
+        return (
+            Hit(
+                f"public certificate from {issuer} carries clientAuth; its replacement will not: "
+                f"client links break when it expires on {day(leaf.not_after)}",
+                leaf.sha256,
+                breaks_on=leaf.not_after,
+            ),
+        )
     return (
         Hit(
-            f"public certificate from {issuer} carries clientAuth; its replacement will not: "
-            f"client links break when it expires on {day(leaf.not_after)}",
+            _sunset_message(leaf.not_after, cutoff, ctx),
             leaf.sha256,
+            breaks_on=leaf.not_after,
+            details=(
+                ("ca", cutoff.ca),
+                ("clientauth_cutoff", cutoff.day.isoformat()),
+                ("cutoff_source", cutoff.source),
+                ("cutoff_is_chrome_backstop", "true" if cutoff.backstop else "false"),
+            ),
         ),
+    )
+
+
+def _sunset_message(not_after: datetime, cutoff: Cutoff, ctx: RuleContext) -> str:
+    whose = "Chrome's rule for all public CAs" if cutoff.backstop else "its own announcement"
+    today = ctx.now.date()
+    if today >= cutoff.day:
+        when = (
+            f"{cutoff.ca} stopped including clientAuth in certificates issued from {cutoff.day} ({whose}): "
+            "any renewal from it lacks clientAuth"
+        )
+    else:
+        longest = ctx.policy.max_validity_days(today) if ctx.policy else None
+        when = (
+            f"{cutoff.ca} stops including clientAuth in certificates issued from {cutoff.day} ({whose})"
+            + (f"; a renewal before then still has it, for at most {longest} days" if longest else "")
+        )
+    return (
+        f"{when}. Client links break when this certificate is replaced, at the latest on "
+        f"{day(not_after)}, unless the client certificate moves to a private CA (or X15.5's client store)"
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scanner.rules import chain, eku, handshake, validity
-from scanner.rules._engine import Rule
+from scanner.rules import chain, eku, estate, handshake, release, validity
+from scanner.rules._engine import EstateRule, Rule
 
 ALL_RULES: tuple[Rule, ...] = (
     chain.cert_unparseable,
@@ -21,8 +21,16 @@ ALL_RULES: tuple[Rule, ...] = (
     chain.hostname_mismatch,
     chain.weak_key,
     chain.weak_signature,
+    handshake.public_client_ca_trusted,
+    release.affected_release,
+    release.separate_client_store,
+    release.fixed_release,
     eku.eku_absent,
     handshake.client_cert_requested,
 )
 
-RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in ALL_RULES}
+ESTATE_RULES: tuple[EstateRule, ...] = (estate.expressway_version_mismatch,)
+
+EVERY_RULE: tuple[Rule | EstateRule, ...] = (*ALL_RULES, *ESTATE_RULES)
+
+RULES_BY_CODE: dict[str, Rule | EstateRule] = {r.code: r for r in EVERY_RULE}

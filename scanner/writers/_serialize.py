@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from scanner.inventory import HostReport, Summary
-from scanner.models import CertFacts, EndpointReport, UnparsedCert
+from scanner.inventory import HostLink, HostReport, Summary, Timeline
+from scanner.models import CertFacts, EndpointReport, Finding, LinkVerdict, UnparsedCert
+from scanner.software import Fingerprint
 
 SCHEMA = "ekuscan/inventory/1"
 
@@ -41,6 +42,35 @@ def cert_dict(cert: CertFacts | UnparsedCert) -> dict[str, Any]:
     }
 
 
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "code": f.code,
+        "severity": f.severity.label,
+        "message": f.message,
+        "cert_sha256": f.cert_sha256,
+        "breaks_on": iso(f.breaks_on),
+        "details": dict(f.details),
+    }
+
+
+def link_dict(link: LinkVerdict | HostLink) -> dict[str, Any]:
+    return {
+        "name": link.name,
+        "uses": link.uses.value,
+        "verdict": link.verdict.value,
+        "reason": link.reason,
+        "breaks_on": iso(link.breaks_on),
+    }
+
+
+def _product(software: Fingerprint | None) -> str | None:
+    return software.product.value if software else None
+
+
+def _version(software: Fingerprint | None) -> str | None:
+    return str(software.version) if software and software.version else None
+
+
 def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
     obs = report.observation
     ep = obs.endpoint
@@ -50,7 +80,7 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "ip": ep.ip,
         "port": ep.port,
         "role": report.role.value,
-        "role_source": "given" if ep.role is not None else "default",
+        "role_source": report.role_source.value,
         "label": ep.label,
         "sni": ep.sni,
         "status": obs.status.value,
@@ -61,26 +91,16 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "client_cert_requested": obs.client_cert_requested,
         "client_ca_names": list(obs.client_ca_names),
         "sip_server": obs.sip_server,
-        "software_version": None,
+        "http_server": obs.http_server,
+        "product": _product(report.software),
+        "software_version": _version(report.software),
         "chain": [cert_dict(c) for c in report.chain],
         "trust": report.trust.trust.value,
         "trust_anchor": report.trust.anchor,
-        "findings": [
-            {"code": f.code, "severity": f.severity.label, "message": f.message, "cert_sha256": f.cert_sha256}
-            for f in report.findings
-        ],
+        "findings": [finding_dict(f) for f in report.findings],
         "verdict": report.verdict.value,
         "breaks_on": iso(report.breaks_on),
-        "links": [
-            {
-                "name": link.name,
-                "uses": link.uses.value,
-                "verdict": link.verdict.value,
-                "reason": link.reason,
-                "breaks_on": iso(link.breaks_on),
-            }
-            for link in report.links
-        ],
+        "links": [link_dict(link) for link in report.links],
         "duration_ms": obs.duration_ms,
     }
 
@@ -89,6 +109,10 @@ def host_dict(host: HostReport) -> dict[str, Any]:
     return {
         "host": host.host,
         "role": host.role.value,
+        "role_source": host.role_source.value,
+        "product": _product(host.software),
+        "software_version": _version(host.software),
+        "label": host.label,
         "addresses": list(host.addresses),
         "ports": list(host.ports),
         "verdict": host.verdict.value,
@@ -104,16 +128,7 @@ def host_dict(host: HostReport) -> dict[str, Any]:
             for c in host.certificates
         ],
         "certificate_mismatch": host.certificate_mismatch,
-        "links": [
-            {
-                "name": link.name,
-                "uses": link.uses.value,
-                "verdict": link.verdict.value,
-                "reason": link.reason,
-                "breaks_on": iso(link.breaks_on),
-            }
-            for link in host.links
-        ],
+        "links": [link_dict(link) for link in host.links],
     }
 
 
@@ -127,5 +142,20 @@ def summary_dict(summary: Summary, duration_s: float) -> dict[str, Any]:
         "hosts_by_verdict": summary.hosts_by_verdict,
         "links_by_verdict": summary.links_by_verdict,
         "earliest_breaks_on": iso(summary.earliest_breaks_on),
+        "timeline": timeline_dict(summary.timeline),
+        "findings": [finding_dict(f) for f in summary.findings],
         "duration_s": round(duration_s, 3),
+    }
+
+
+def timeline_dict(timeline: Timeline | None) -> dict[str, Any] | None:
+    if timeline is None:
+        return None
+    return {
+        "evaluated_at": iso(timeline.now),
+        "links_broken_by": [{"date": d.isoformat(), "links": n} for d, n in timeline.broken],
+        "last_public_clientauth_day": (
+            timeline.last_public_clientauth_day.isoformat() if timeline.last_public_clientauth_day else None
+        ),
+        "links_broken_by_last_public_clientauth_day": timeline.by_last_public_clientauth_day,
     }

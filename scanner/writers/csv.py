@@ -32,6 +32,12 @@ COLUMNS = (
     "breaks_on",
     "breaking_links",
     "findings",
+    # added with issue 3; new columns go at the end so that scripts reading by position keep working
+    "role_source",
+    "product",
+    "software_version",
+    "http_server",
+    "at_risk_links",
 )
 
 
@@ -71,6 +77,15 @@ class CsvWriter(Writer):
                     if link.verdict.value == "breaks"
                 ),
                 ";".join(f.code for f in report.findings),
+                report.role_source.value,
+                report.software.product.value if report.software else "",
+                str(report.software.version) if report.software and report.software.version else "",
+                obs.http_server or "",
+                ";".join(
+                    f"{link.name}/{link.uses.value}"
+                    for link in report.links
+                    if link.verdict.value == "at-risk"
+                ),
             )
         )
 

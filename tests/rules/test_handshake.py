@@ -9,6 +9,7 @@ import pytest
 from scanner.analysis import analyze
 from scanner.models import Endpoint, Observation, Role, Severity, Status
 from scanner.rules import RULES_BY_CODE
+from scanner.trust import RootStore
 from tests.conftest import context
 from tests.factories import make_chain, observation
 from tests.rules.scenarios import GARBAGE
@@ -63,3 +64,48 @@ def test_client_cert_requested(build: Callable[[], Observation], expected: list[
     for f in found:
         assert f.severity is RULES_BY_CODE["CLIENT_CERT_REQUESTED"].severity is Severity.INFO
         assert f.cert_sha256 is None  # about the server's request, not about a certificate
+
+
+# --- PUBLIC_CLIENT_CA_TRUSTED ----------------------------------------------------------------
+
+LE_R11 = "CN=R11,O=Let's Encrypt,C=US"
+PRIVATE = "CN=Corp Root,O=Corp"
+
+
+@pytest.mark.parametrize(
+    ("requested", "names", "public"),
+    [
+        (True, (LE_R11,), [LE_R11]),  # a CA of the policy's public CA table
+        (True, (PRIVATE, LE_R11), [LE_R11]),
+        (True, ("CN=DigiCert Global Root G2,O=DigiCert Inc,OU=www.digicert.com,C=US",), "all"),
+        (True, (PRIVATE,), []),
+        (True, (), []),
+        (False, (LE_R11,), []),  # names without a request are ignored (as CLIENT_CERT_REQUESTED does)
+    ],
+)
+def test_public_client_ca_trusted(requested, names, public):
+    report = analyze(presented(requested=requested, ca_names=names), context())
+    found = [f for f in report.findings if f.code == "PUBLIC_CLIENT_CA_TRUSTED"]
+    expected = list(names) if public == "all" else public
+    if not expected:
+        assert found == []
+        return
+    (finding,) = found
+    assert finding.severity is RULES_BY_CODE["PUBLIC_CLIENT_CA_TRUSTED"].severity
+    assert [value for key, value in finding.details if key == "public_ca"] == expected
+    assert finding.breaks_on is not None and finding.breaks_on.date().isoformat() == "2027-09-30"
+    # The inbound links of this listener are at risk by that day; they work today.
+    server = [link for link in report.links if link.uses.value == "server"]
+    assert server and all(link.verdict.value == "at-risk" for link in server)
+
+
+def test_a_root_of_the_public_bundle_counts_as_public():
+    root, inter, leaf = make_chain("both")
+    store = RootStore.from_ders([root.der])
+    cn = root.cert.subject.rfc4514_string()
+    report = analyze(observation(leaf, inter, root, requested=True, ca_names=(cn,)), context(store))
+    assert "PUBLIC_CLIENT_CA_TRUSTED" in [f.code for f in report.findings]
+    assert "PUBLIC_CLIENT_CA_TRUSTED" not in [
+        f.code
+        for f in analyze(observation(leaf, inter, root, requested=True, ca_names=(cn,)), context()).findings
+    ]

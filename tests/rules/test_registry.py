@@ -11,7 +11,7 @@ import pytest
 from scanner.certs import ParsedCert, parse_der
 from scanner.eku import usability
 from scanner.models import Role, Severity, Use
-from scanner.rules import ALL_RULES, RULES_BY_CODE, ChainUnderTest, Hit, RuleContext, evaluate
+from scanner.rules import EVERY_RULE, RULES_BY_CODE, ChainUnderTest, Hit, RuleContext, evaluate
 from scanner.rules._engine import ENGINE_ERROR, rule
 from scanner.trust import RootStore, classify
 from tests.factories import DAY, NOW, make_chain
@@ -34,15 +34,19 @@ DESIGN_CODES = (
     "WEAK_KEY",
     "WEAK_SIGNATURE",
     "CLIENT_CERT_REQUESTED",
+    "PUBLIC_CLIENT_CA_TRUSTED",
+    "AFFECTED_RELEASE",
+    "FIXED_RELEASE",
+    "SEPARATE_CLIENT_STORE",
 )
-RULE_IDS = [r.code for r in ALL_RULES]
+RULE_IDS = [r.code for r in EVERY_RULE]
 
 
 def test_codes_are_unique() -> None:
-    codes = [r.code for r in ALL_RULES]
+    codes = [r.code for r in EVERY_RULE]
     assert len(codes) == len(set(codes))
     assert set(RULES_BY_CODE) == set(codes)
-    assert all(RULES_BY_CODE[r.code] is r for r in ALL_RULES)
+    assert all(RULES_BY_CODE[r.code] is r for r in EVERY_RULE)
 
 
 @pytest.mark.parametrize("code", RULE_IDS)
