@@ -22,7 +22,7 @@ import pytest
 
 from scanner.lab import ESTATE, targets_csv
 from scanner.models import Status, Verdict
-from scanner.rules import ALL_RULES
+from scanner.rules import ALL_RULES, EVERY_RULE
 from scanner.targets import parse_csv
 from scanner.verdict import worst
 from tests.conftest import REALCERTS
@@ -42,7 +42,10 @@ ENDPOINT_FIELDS = {
     "client_cert_requested",
     "client_ca_names",
     "sip_server",
+    "http_server",
+    "product",
     "software_version",
+    "role_source",
     "chain",
     "trust",
     "findings",
@@ -496,3 +499,75 @@ def test_console_script_and_module_agree():
 def test_output_to_a_device_is_written_straight(tmp_path):
     result = ekuscan("inspect", str(REALCERTS / "letsencrypt-yr1.pem"), "-f", "json", "-o", os.devnull)
     assert result.returncode in (0, 1) and not result.stderr
+
+
+# --- issue 3: what breaks, when, and on which host ---------------------------------------------
+
+
+def lab_json(lab_files, *extra: str) -> dict:
+    targets, root = lab_files
+    result = ekuscan(
+        "scan", "-i", str(targets), "--public-roots", str(root), "-f", "json", "--timeout", "1.5", *extra
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_json_hosts_show_role_product_release_and_links(lab, lab_files):
+    doc = lab_json(lab_files)
+    hosts = {h["label"]: h for h in doc["hosts"] if h["label"] in ("expe-x155", "cucm")}
+    x155 = hosts["expe-x155"]
+    assert (x155["role"], x155["role_source"], x155["product"], x155["software_version"]) == (
+        "expressway-e",
+        "inferred",
+        "expressway-e",
+        "X15.5.1",
+    )
+    assert {link["verdict"] for link in x155["links"] if link["uses"] == "client"} == {"unknown"}
+    assert hosts["cucm"]["role"] == "cucm" and hosts["cucm"]["verdict"] == "breaks"
+    (mismatch,) = doc["summary"]["findings"]
+    assert mismatch["code"] == "EXPRESSWAY_VERSION_MISMATCH"
+    sunset = [
+        f
+        for e in doc["endpoints"]
+        for f in e["findings"]
+        if f["code"] == "CLIENTAUTH_SUNSET" and e["label"] == "pair-public"
+    ]
+    assert sunset and all(
+        f["breaks_on"] and f["details"]["clientauth_cutoff"] == "2027-03-15" for f in sunset
+    )
+    timeline = doc["summary"]["timeline"]
+    assert timeline["last_public_clientauth_day"] == "2027-09-30"
+    counts = [entry["links"] for entry in timeline["links_broken_by"]]
+    assert counts == sorted(counts) and counts[-1] <= timeline["links_broken_by_last_public_clientauth_day"]
+
+
+def test_at_a_later_date_more_links_are_broken(lab, lab_files):
+    today = lab_json(lab_files)["summary"]
+    later = lab_json(lab_files, "--at", "2027-03-15")["summary"]
+    assert later["hosts_by_verdict"]["breaks"] > today["hosts_by_verdict"]["breaks"]
+    assert later["timeline"]["links_broken_by"][0]["links"] > today["timeline"]["links_broken_by"][0]["links"]
+
+
+def test_table_says_what_breaks_when(lab, lab_files):
+    targets, root = lab_files
+    result = ekuscan(
+        "scan", "-i", str(targets), "--public-roots", str(root), "-f", "table", "--timeout", "1.5"
+    )
+    out = result.stdout
+    assert "role expressway-e (inferred)  Expressway-E X14.3.2" in out
+    assert "role cube (inferred)  CUBE 17.6.5" in out
+    assert "estate: EXPRESSWAY_VERSION_MISMATCH" in out
+    assert re.search(
+        r"links broken now: \d+; by \S+ \(30 days\): \d+; by \S+ \(90 days\): \d+; by 2027-09-30",
+        " ".join(out.split()),
+    )
+    assert max(len(line) for line in out.splitlines()) <= 120
+
+
+def test_rules_lists_every_code_with_a_paragraph_and_explains_one():
+    listing = ekuscan("rules").stdout
+    for r in EVERY_RULE:
+        assert f"{r.code}  ({r.severity.label})" in listing
+    one = ekuscan("rules", "clientauth_sunset")
+    assert one.returncode == 0 and "Fix:" in one.stdout and "breaks_on" in one.stdout

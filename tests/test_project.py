@@ -23,12 +23,17 @@ PURE_MODULES = [
     "verdict",
     "analysis",
     "sip",
+    "http",
+    "software",
+    "hosts",
     "inventory",
     "rules/_engine",
     "rules/eku",
     "rules/validity",
     "rules/chain",
     "rules/handshake",
+    "rules/release",
+    "rules/estate",
     "rules/registry",
 ]
 IO_PACKAGES = {"trio", "OpenSSL", "socket", "scanner.net", "scanner.pool", "scanner.cli", "scanner.lab"}

@@ -7,13 +7,22 @@ from typing import TextIO
 
 from tabulate import tabulate
 
-from scanner.inventory import HostReport, Inventory, Summary, endpoint_sort_key
-from scanner.models import EndpointReport, Verdict
+from scanner.inventory import HostReport, Inventory, Summary, Timeline, endpoint_sort_key
+from scanner.models import EndpointReport, RoleSource, Verdict
+from scanner.software import Product
 from scanner.writers._base import RunInfo, Writer
 
 WIDTH = 120
 _COLOURS = {Verdict.BREAKS: "31;1", Verdict.AT_RISK: "33;1", Verdict.OK: "32", Verdict.UNKNOWN: "2"}
 _CN = re.compile(r"(?:^|,)CN=((?:[^,\\]|\\.)*)")
+_PRODUCT_NAMES = {
+    Product.EXPRESSWAY: "Expressway",
+    Product.EXPRESSWAY_E: "Expressway-E",
+    Product.CONDUCTOR: "TelePresence Conductor",
+    Product.CUCM: "CUCM",
+    Product.CUBE: "CUBE",
+    Product.TELEPRESENCE_ENDPOINT: "TelePresence endpoint",
+}
 _COLUMN_LIMITS = {"leaf": 24, "eku": 13, "note": 22, "port": 22}  # with the fixed columns: 117 wide
 
 
@@ -46,16 +55,35 @@ class TableWriter(Writer):
         for host in inventory.hosts():
             self.out.write(self._host_block(host, by_host.get(host.host, [])))
             self.out.write("\n")
-        self.out.write(summary_line(inventory.summary(), self.run, duration_s) + "\n")
+        summary = inventory.summary()
+        for finding in summary.findings:
+            self.out.write(_wrap(f"estate: {finding.code}: {finding.message}") + "\n")
+        self.out.write(summary_line(summary, self.run, duration_s) + "\n")
+        if summary.timeline is not None:
+            self.out.write(timeline_line(summary.timeline) + "\n")
 
     def _host_block(self, host: HostReport, reports: list[EndpointReport]) -> str:
         when = f", breaks on {host.breaks_on.date().isoformat()}" if host.breaks_on else ""
-        lines = [f"{host.host}  role {host.role.value}  verdict {self._paint(host.verdict)}{when}"]
+        role = (
+            host.role.value
+            if host.role_source is RoleSource.GIVEN
+            else f"{host.role.value} ({host.role_source})"
+        )
+        software = ""
+        if host.software is not None:
+            version = f" {host.software.version}" if host.software.version else ""
+            software = f"  {_PRODUCT_NAMES.get(host.software.product, host.software.product)}{version}"
+        label = f"  [{host.label}]" if host.label and host.label != host.host else ""
+        header = f"{host.host}{label}  role {role}{software}  verdict {self._paint(host.verdict)}{when}"
+        lines = [header if len(header) <= WIDTH else _wrap(header)]
         addresses = [a for a in host.addresses if a != host.host]
         if addresses:
             lines.append(_wrap("  addresses: " + ", ".join(addresses)))
         if host.certificate_mismatch:
-            lines.append("  note: this host presents different certificates on different ports")
+            lines.append("  note: this host presents different certificates on different ports:")
+            for cert in host.certificates:
+                ports = ", ".join(str(p) for p in cert.ports)
+                lines.append(_wrap(f"    {common_name(cert.subject)} ({cert.trust.value}) on {ports}"))
         rows = [self._row(r, len(host.addresses) > 1) for r in reports]
         table = tabulate(
             rows,
@@ -64,14 +92,19 @@ class TableWriter(Writer):
             disable_numparse=True,
         )
         lines.extend("  " + line for line in table.splitlines())
-        for verdict in (Verdict.BREAKS, Verdict.AT_RISK):
+        for verdict in (Verdict.BREAKS, Verdict.AT_RISK, Verdict.UNKNOWN):
             groups: dict[str, list[str]] = {}
             for link in host.links:
                 if link.verdict is verdict:
                     groups.setdefault(link.reason, []).append(f"{link.name} ({link.uses.value})")
             for reason, names in groups.items():
+                if verdict is Verdict.UNKNOWN and reason.startswith("no certificate"):
+                    continue  # a silent port: the status column says it already
                 text = f"  {verdict.value}: {', '.join(names)}: {reason}"
                 lines.append(self._paint(verdict, _wrap(text)))
+        fine = [f"{link.name} ({link.uses.value})" for link in host.links if link.verdict is Verdict.OK]
+        if fine:
+            lines.append(self._paint(Verdict.OK, _wrap(f"  ok: {', '.join(fine)}")))
         return "\n".join(lines) + "\n"
 
     def _row(self, report: EndpointReport, several_addresses: bool) -> list[str]:
@@ -141,3 +174,16 @@ def summary_line(summary: Summary, run: RunInfo, duration_s: float) -> str:
         + (f"; earliest break {earliest.date().isoformat()}" if earliest else "")
     )
     return _wrap(text)
+
+
+def timeline_line(timeline: Timeline) -> str:
+    """What is broken by when: now, in 30 and 90 days, and by the last public clientAuth day."""
+    (today, now_count), *later = timeline.broken
+    parts = [f"links broken now: {now_count}"]
+    parts += [f"by {day} ({(day - today).days} days): {count}" for day, count in later]
+    if timeline.last_public_clientauth_day is not None:
+        parts.append(
+            f"by {timeline.last_public_clientauth_day} (the last day a public certificate can carry "
+            f"clientAuth): {timeline.by_last_public_clientauth_day}"
+        )
+    return _wrap("; ".join(parts))
