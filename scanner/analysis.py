@@ -26,6 +26,7 @@ from scanner.models import (
 )
 from scanner.policy import Policy
 from scanner.rules import ALL_RULES, ChainUnderTest, Rule, RuleContext, evaluate
+from scanner.software import Fingerprint
 from scanner.trust import RootStore, classify, facts_of
 from scanner.verdict import earliest_break, judge_links, links_for_endpoint, worst
 
@@ -40,6 +41,7 @@ class AnalysisContext:
     roots: RootStore
     policy: Policy
     default_role: Role = DEFAULT_ROLE
+    assumed_software: Fingerprint | None = None  # inspect --release: the release to judge against
     rules: tuple[Rule, ...] = ALL_RULES
 
 
@@ -62,7 +64,7 @@ def analyze(
 ) -> EndpointReport:
     """Judge one endpoint; ``host`` is what its host's other endpoints showed (``analyze_host``)."""
     endpoint = observation.endpoint
-    host = host or host_context((observation,), ctx.default_role)
+    host = host or host_context((observation,), ctx.default_role, ctx.assumed_software)
     role = endpoint.role or host.role
     role_source = RoleSource.GIVEN if endpoint.role is not None else host.role_source
     software = host.software
@@ -134,7 +136,7 @@ def analyze(
 
 def analyze_host(observations: Sequence[Observation], ctx: AnalysisContext) -> list[EndpointReport]:
     """Judge the endpoints of one host together: its banners and listeners set its role."""
-    host = host_context(observations, ctx.default_role)
+    host = host_context(observations, ctx.default_role, ctx.assumed_software)
     return [analyze(observation, ctx, host) for observation in observations]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import ipaddress
 import json
@@ -31,6 +32,7 @@ from scanner.net import ProbeConfig
 from scanner.policy import Policy, PolicyError, load_packaged_policy, load_policy_file, packaged_policy_text
 from scanner.pool import DEFAULT_CONCURRENCY, PoolConfig, ScanTerminated, ensure_fd_limit, run_scan, run_trio
 from scanner.rules import EVERY_RULE, RULES_BY_CODE
+from scanner.software import Fingerprint, Product, Version
 from scanner.targets import (
     DEFAULT_PORTS,
     TargetError,
@@ -520,6 +522,16 @@ def inspect(
     output: OutputOption = None,
     fail_on: FailOnOption = FailOn.BREAKS,
     policy_file: PolicyOption = None,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            metavar="XVERSION",
+            help="Judge as if the certificate were installed on this Expressway release, e.g. X15.4 "
+            "(links and release findings follow it).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> int:
     """Judge certificate files offline, with the same rules as a live scan.
 
@@ -535,6 +547,8 @@ def inspect(
         except NoCertificateError:
             raise UsageFailure(f"{path}: no certificate found (expected PEM or DER)") from None
     ctx = _analysis_context(public_roots, at, warn_days, load_policy(policy_file), started)
+    if release is not None:
+        ctx = dataclasses.replace(ctx, assumed_software=_release_fingerprint(release))
     endpoint = Endpoint(
         target=" ".join(str(f) for f in files), host=str(files[0]), ip=None, port=0, role=role, sni=name
     )
@@ -542,6 +556,14 @@ def inspect(
     with reporting(ctx, fmt, output, started) as run:
         run.consume(observation)
     return exit_code_for(run.inventory.worst_verdict(), fail_on)
+
+
+def _release_fingerprint(text: str) -> Fingerprint:
+    try:
+        version = Version.parse(text if text[:1] in "xX" else f"X{text}")
+    except ValueError:
+        raise UsageFailure(f"--release: {text!r} is not an Expressway release (e.g. X15.4)") from None
+    return Fingerprint(Product.EXPRESSWAY, Version(version.parts, "X"), f"--release {text}")
 
 
 # --- rules --------------------------------------------------------------------------------

@@ -73,8 +73,11 @@ def infer_role(observations: Sequence[Observation], software: Fingerprint | None
     return Role.EXPRESSWAY_E if traversal else None
 
 
-def host_context(observations: Sequence[Observation], default_role: Role) -> HostContext:
-    software = identify(observations)
+def host_context(
+    observations: Sequence[Observation], default_role: Role, assumed: Fingerprint | None = None
+) -> HostContext:
+    """``assumed``: what the user said runs there (``inspect --release``), where no banner says."""
+    software = identify(observations) or assumed
     inferred = infer_role(observations, software)
     if inferred is None:
         return HostContext(default_role, RoleSource.DEFAULT, software)

@@ -269,6 +269,7 @@ class Behaviour(enum.Enum):
     MTLS_ABORT = "mtls-abort"  # demand a client certificate, abort without one
     PLAIN = "plain"  # speak plain text, not TLS
     SILENT = "silent"  # accept, never answer
+    RAW = "raw"  # handshake, then answer one request with the service's raw bytes (tests)
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,7 @@ class LabService:
     behaviour: Behaviour
     tls_max: int | None = None  # SSL.TLS1_2_VERSION pins TLS 1.2
     banner: str = ""  # SIP Server / HTTP Server header / plain-text greeting
+    answer: bytes = b""  # RAW: sent as is after the request, then the connection is closed
     expect_status: Status = Status.OK
     expect_verdict: Verdict = Verdict.OK
 
@@ -577,16 +579,20 @@ async def _serve(stream: trio.SocketStream, ctx: SSL.Context | None, service: La
             await _send(stream, conn)  # the alert: handshake_failure, certificate_required, ...
             return
     await _send(stream, conn)
-    if service.behaviour in (Behaviour.SIP, Behaviour.HTTP):
+    if service.behaviour in (Behaviour.SIP, Behaviour.HTTP, Behaviour.RAW):
         request = await _read_request(stream, conn)
         if not request:
             return
         if service.behaviour is Behaviour.SIP:
             answer = sip_answer(request, service.banner)
-        else:
+        elif service.behaviour is Behaviour.HTTP:
             answer = f"HTTP/1.1 200 OK\r\nServer: {service.banner}\r\nContent-Length: 0\r\n\r\n".encode()
+        else:
+            answer = service.answer
         conn.sendall(answer)
         await _send(stream, conn)
+        if service.behaviour is Behaviour.RAW:
+            return
     with contextlib.suppress(SSL.Error):
         await _drain(stream, conn)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 import trio
@@ -25,8 +26,10 @@ async def serve(nursery: trio.Nursery, handler: Handler, host: str = "127.0.0.1"
     return int(listeners[0].socket.getsockname()[1])
 
 
-def tls_handler(ctx: SSL.Context | None, behaviour: Behaviour, banner: str = "") -> Handler:
-    service = LabService(0, behaviour, banner=banner)
+def tls_handler(
+    ctx: SSL.Context | None, behaviour: Behaviour, banner: str = "", answer: bytes = b""
+) -> Handler:
+    service = LabService(0, behaviour, banner=banner, answer=answer)
 
     async def handler(stream: trio.SocketStream) -> None:
         await handle_connection(stream, ctx, service)
@@ -72,10 +75,20 @@ def lab_leaf(
 
 
 async def scan(
-    endpoints: Iterable[Endpoint], *, seconds: float = 2.0, concurrency: int = 64
+    endpoints: Iterable[Endpoint],
+    *,
+    seconds: float = 2.0,
+    concurrency: int = 64,
+    sip_ports: Iterable[int] | None = None,
+    http_ports: Iterable[int] | None = None,
 ) -> list[Observation]:
     """Run the real pool over endpoints and collect every observation."""
-    config = PoolConfig(concurrency=concurrency, probe=ProbeConfig(connect_timeout=seconds, timeout=seconds))
+    probe = ProbeConfig(connect_timeout=seconds, timeout=seconds)
+    if sip_ports is not None:
+        probe = replace(probe, sip_ports=frozenset(sip_ports))
+    if http_ports is not None:
+        probe = replace(probe, http_ports=frozenset(http_ports))
+    config = PoolConfig(concurrency=concurrency, probe=probe)
     send, receive = trio.open_memory_channel[Observation](concurrency)
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:

@@ -26,6 +26,7 @@ from scanner.rules import ALL_RULES, EVERY_RULE
 from scanner.targets import parse_csv
 from scanner.verdict import worst
 from tests.conftest import REALCERTS
+from tests.factories import SA, make_chain
 
 ENDPOINT_FIELDS = {
     "target",
@@ -571,3 +572,28 @@ def test_rules_lists_every_code_with_a_paragraph_and_explains_one():
         assert f"{r.code}  ({r.severity.label})" in listing
     one = ekuscan("rules", "clientauth_sunset")
     assert one.returncode == 0 and "Fix:" in one.stdout and "breaks_on" in one.stdout
+
+
+@pytest.mark.parametrize(
+    ("release", "codes", "client_verdicts"),
+    [
+        ("X14.3.2", {"AFFECTED_RELEASE"}, {"breaks"}),
+        ("15.4", {"FIXED_RELEASE"}, {"breaks"}),
+        ("X15.5.1", {"FIXED_RELEASE", "SEPARATE_CLIENT_STORE"}, {"unknown"}),
+    ],
+)
+def test_inspect_judges_a_file_against_a_release(tmp_path, release, codes, client_verdicts):
+    # A serverAuth-only leaf, as a public CA issues it today, checked before it is uploaded.
+    root, inter, leaf = make_chain([SA])
+    pem = tmp_path / "new-cert.pem"
+    pem.write_bytes(leaf.pem + inter.pem + root.pem)
+    result = ekuscan("inspect", str(pem), "--role", "expressway-e", "--release", release, "-f", "json")
+    endpoint = json.loads(result.stdout)["endpoints"][0]
+    assert codes <= {f["code"] for f in endpoint["findings"]}
+    assert {link["verdict"] for link in endpoint["links"] if link["uses"] == "client"} == client_verdicts
+
+
+def test_inspect_refuses_a_release_it_cannot_read(tmp_path):
+    assert "--release" in one_line_error(
+        ekuscan("inspect", str(REALCERTS / "letsencrypt-r11.pem"), "--release", "new")
+    )
