@@ -153,11 +153,16 @@ def analyze_stream(observations: Iterable[Observation], ctx: AnalysisContext) ->
 
 def _rdn_attributes(name: str) -> dict[str, str]:
     """CN and O of a CA name as the handshake reports it (``CN=R11,O=Let's Encrypt,C=US``)."""
-    attributes: dict[str, str] = {}
+    pairs: list[list[str]] = []
     for part in name.split(","):
         key, sep, value = part.partition("=")
-        if sep:
-            attributes.setdefault(key.strip().upper(), value.strip())
+        if sep and key.strip().isalnum():
+            pairs.append([key.strip().upper(), value])
+        elif pairs:  # the handshake does not escape commas: "O=GoDaddy.com, Inc." is one value
+            pairs[-1][1] += "," + part
+    attributes: dict[str, str] = {}
+    for key, value in pairs:
+        attributes.setdefault(key, value.strip())
     return attributes
 
 

@@ -109,3 +109,11 @@ def test_a_root_of_the_public_bundle_counts_as_public():
         f.code
         for f in analyze(observation(leaf, inter, root, requested=True, ca_names=(cn,)), context()).findings
     ]
+
+
+def test_ca_names_with_commas_are_read_whole():
+    """The handshake reports names without escaping, so an O= with a comma must stay whole."""
+    root, inter, leaf = make_chain("both")
+    name = "CN=Example Root 9,O=GoDaddy.com, Inc.,L=Scottsdale,C=US"  # matched by organisation only
+    report = analyze(observation(leaf, inter, root, requested=True, ca_names=(name,)), context())
+    assert "PUBLIC_CLIENT_CA_TRUSTED" in [f.code for f in report.findings]
