@@ -292,6 +292,9 @@ def _address_text(version: int, value: int) -> str:
     return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
 
 
+MAX_HOST_GROUP = 64  # ports of one host judged together (the Expressway set is 4 to 10)
+
+
 def _host_key(spec: TargetSpec) -> tuple[int, int | str] | None:
     """Single hosts named by several specs (one CSV row per port, say) share this key."""
     if spec.kind is SpecKind.NAME:
@@ -368,5 +371,8 @@ def _address_endpoints(
 
 
 def _grouped(endpoints: list[Endpoint], group: int) -> Iterator[Endpoint]:
+    # A host probed on very many ports (a port sweep of one address) is judged port by port:
+    # holding thousands of results until the last port answers would stall the stream.
+    size = len(endpoints) if len(endpoints) <= MAX_HOST_GROUP else 1
     for endpoint in endpoints:
-        yield replace(endpoint, group=group, group_size=len(endpoints))
+        yield replace(endpoint, group=group, group_size=size)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from scanner.models import Endpoint, Role
 from scanner.targets import (
     DEFAULT_PORTS,
+    MAX_HOST_GROUP,
     MAX_RANGE_ADDRESSES,
     SpecKind,
     TargetError,
@@ -649,3 +650,11 @@ def test_a_host_named_by_several_rows_is_expanded_as_one_group():
     ]
     assert [e.group_size for e in endpoints] == [3, 3, 3, 1]
     assert len({e.group for e in endpoints[:3]}) == 1 and endpoints[3].group != endpoints[0].group
+
+
+def test_a_port_sweep_of_one_host_is_not_held_back():
+    """Up to MAX_HOST_GROUP ports are judged together; beyond, each endpoint stands alone."""
+    few = list(expand([parse_target("192.0.2.1", ports=tuple(range(1, MAX_HOST_GROUP + 1)))]))
+    assert {e.group_size for e in few} == {MAX_HOST_GROUP}
+    many = list(expand([parse_target("192.0.2.1", ports=tuple(range(1, MAX_HOST_GROUP + 2)))]))
+    assert {e.group_size for e in many} == {1}
