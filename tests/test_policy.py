@@ -9,6 +9,8 @@ import json
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanner.certs import ParsedCert, parse_der, split_certificates
 from scanner.models import Role, Use
@@ -214,3 +216,48 @@ def test_a_user_policy_changes_the_verdict(tmp_path):
     )
     assert any(link["uses"] == "client" for link in default["endpoints"][0]["links"])
     assert all(link["uses"] == "server" for link in custom["endpoints"][0]["links"])
+
+
+def problems_of(doc) -> list[str]:
+    """The problems parse_policy reports; any other exception fails the test."""
+    try:
+        parse_policy(doc)
+    except PolicyError as exc:
+        problems = exc.problems
+    else:
+        return []
+    assert problems, "a PolicyError names at least one problem"
+    return problems
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    section=st.sampled_from(
+        ["links", "dates", "max_validity", "public_cas", "expressway_releases", "defaults", "schema"]
+    ),
+    value=json_values,
+)
+def test_any_broken_section_is_a_policy_error_never_a_crash(section, value):
+    doc = copy.deepcopy(DOCUMENT)
+    doc[section] = value
+    assert all(p.startswith("policy") for p in problems_of(doc))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    index=st.integers(0, len(DOCUMENT["links"]) - 1),
+    key=st.sampled_from(["role", "uses", "ports", "name", "from_version", "before_version"]),
+    value=json_values,
+)
+def test_any_broken_link_field_is_a_policy_error_never_a_crash(index, key, value):
+    doc = copy.deepcopy(DOCUMENT)
+    doc["links"][index][key] = value
+    problems = problems_of(doc)
+    assert not problems or any(f"policy.links[{index}]" in p for p in problems)
