@@ -210,3 +210,25 @@ def test_grouper_keeps_addresses_of_one_name_apart():
     v6 = [obs(p, group=5, size=2, ip="::1") for p in (5061, 7001)]
     assert grouper.add(v4[0]) is None and grouper.add(v6[0]) is None
     assert grouper.add(v6[1]) == v6 and grouper.add(v4[1]) == v4
+
+
+@given(
+    sizes=st.lists(st.integers(1, 5), min_size=1, max_size=8),
+    seed=st.randoms(use_true_random=False),
+    cut=st.integers(0, 40),
+)
+def test_grouper_loses_and_repeats_nothing(sizes, seed, cut):
+    """Whatever order results arrive in, and wherever the scan stops, each comes out once."""
+    observations = [
+        obs(5061 + port, group=group, size=size, ip=f"192.0.2.{group}")
+        for group, size in enumerate(sizes, start=1)
+        for port in range(size)
+    ]
+    seed.shuffle(observations)
+    arrived = observations[:cut]  # an interrupted scan stops anywhere
+    grouper = HostGrouper()
+    out = [o for observation in arrived for o in (grouper.add(observation) or [])]
+    complete = {o.endpoint.group for o in out}
+    assert all(sum(1 for o in out if o.endpoint.group == g) == sizes[g - 1] for g in complete)
+    out += [o for group in grouper.flush() for o in group]
+    assert sorted(map(id, out)) == sorted(map(id, arrived))
