@@ -1,7 +1,9 @@
 """What both backends share: every query, written once with ``?`` placeholders.
 
-A backend supplies the connection primitives (execute, executemany, a transaction, the
-schema version, the run lock); the queries and the mapping to records live here.
+The SQL text holds no literal ``?`` or ``%`` (PostgreSQL's driver gets ``?`` turned into ``%s``):
+values always go in as parameters. A backend supplies the connection primitives (execute,
+executemany, a transaction, the schema version, the run lock); the queries and the mapping to
+records live here.
 """
 
 from __future__ import annotations
