@@ -37,11 +37,13 @@ def _free_port() -> int:
 class PgServer:
     """``with PgServer() as pg: pg.url("dbname")``; raises RuntimeError when it cannot start."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable``: keep fsync on (benchmarks); tests turn it off: they never crash the machine."""
         bindir = find_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL's server binaries (initdb) are not installed")
         self.bindir = bindir
+        self.durable = durable
         self.port = _free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="ekuscan-pg-"))
         self.data = self.directory / "data"
@@ -70,8 +72,8 @@ class PgServer:
             )
             options = (
                 f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                f"-c unix_socket_directories={self.directory} "
-                "-c fsync=off -c full_page_writes=off -c max_connections=50"
+                f"-c unix_socket_directories={self.directory} -c max_connections=50"
+                + ("" if self.durable else " -c fsync=off -c full_page_writes=off")
             )
             self._run(
                 "pg_ctl",

@@ -169,10 +169,10 @@ def test_recorder_keeps_scanning_when_the_store_fails(db_target, chains):
         run_id = store.begin_run("s", T0, T0, "test", 1, "")
         recorder = Recorder(store, run_id, batch=1)
         recorder.add(items[0])
-        store.execute("DROP TABLE links")  # the store breaks under the run
+        store.execute("DROP TABLE findings")  # the store breaks under the run
         recorder.add(items[1])  # no exception: the scan goes on
         recorder.add(items[2])
-        assert recorder.error is not None and "links" in recorder.error
+        assert recorder.error is not None and "findings" in recorder.error
         assert recorder.recorded == 1
 
 

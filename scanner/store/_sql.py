@@ -152,13 +152,6 @@ class SqlStore:
                     "INSERT INTO findings (run_id, seq, code, severity, cert_sha256) VALUES (?, ?, ?, ?, ?)",
                     findings,
                 )
-            links = [(run_id, first_seq + n, *link) for n, r in enumerate(records) for link in r.links]
-            if links:
-                self.executemany(
-                    "INSERT INTO links (run_id, seq, name, uses, verdict, breaks_on)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    links,
-                )
             self.execute("UPDATE runs SET endpoints = endpoints + ? WHERE id = ?", (len(records), run_id))
 
     def finish_run(
@@ -243,8 +236,6 @@ class SqlStore:
             " AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.sha256 = o.leaf_sha256)",
             "finding without its observation": "SELECT COUNT(*) FROM findings f WHERE NOT EXISTS"
             " (SELECT 1 FROM observations o WHERE o.run_id = f.run_id AND o.seq = f.seq)",
-            "link without its observation": "SELECT COUNT(*) FROM links l WHERE NOT EXISTS"
-            " (SELECT 1 FROM observations o WHERE o.run_id = l.run_id AND o.seq = l.seq)",
             "run whose endpoint count disagrees with its rows": "SELECT COUNT(*) FROM runs r"
             " WHERE r.endpoints <> (SELECT COUNT(*) FROM observations o WHERE o.run_id = r.id)",
         }

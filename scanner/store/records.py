@@ -49,7 +49,6 @@ class EndpointRecord:
     document: str  # the endpoint's JSON, its chain as a list of SHA-256
     certificates: tuple[CertRecord, ...]
     findings: tuple[tuple[str, str, str | None], ...]  # code, severity, cert_sha256
-    links: tuple[tuple[str, str, str, str | None], ...]  # name, uses, verdict, breaks_on
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +112,6 @@ def endpoint_record_from_dict(doc: dict[str, Any]) -> EndpointRecord:
         document=dumps(stored),
         certificates=certificates,
         findings=tuple((f["code"], f["severity"], f.get("cert_sha256")) for f in doc.get("findings", ())),
-        links=tuple(
-            (link["name"], link["uses"], link["verdict"], link.get("breaks_on"))
-            for link in doc.get("links", ())
-        ),
     )
 
 

@@ -15,7 +15,8 @@ Layout (version 1):
   endpoint's full JSON document (``scanner.writers._serialize.endpoint_dict``) with its chain
   replaced by the certificates' SHA-256: fields added to the JSON later are stored without a
   schema change, and a certificate is not stored again for each endpoint and run.
-* ``findings`` and ``links``: one row per finding and per link verdict of an endpoint.
+* ``findings``: one row per finding of an endpoint (code, severity, certificate), to query by code.
+  Link verdicts are in the document only: as rows they doubled the size of a run.
 * ``hosts``: the per-host verdicts at the end of a run, with the host's JSON document.
 
 Timestamps are ISO 8601 UTC text (``2026-03-15T00:00:00Z``): they sort as text, read the same
@@ -52,7 +53,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
-        "runs, certificates, observations, findings, links, hosts",
+        "runs, certificates, observations, findings, hosts",
         (
             """CREATE TABLE runs (
                 id {id},
@@ -102,16 +103,6 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX findings_by_run ON findings (run_id, seq)",
             "CREATE INDEX findings_by_code ON findings (code, run_id)",
-            """CREATE TABLE links (
-                run_id {bigint} NOT NULL,
-                seq {bigint} NOT NULL,
-                name TEXT NOT NULL,
-                uses TEXT NOT NULL,
-                verdict TEXT NOT NULL,
-                breaks_on TEXT,
-                FOREIGN KEY (run_id, seq) REFERENCES observations (run_id, seq)
-            )""",
-            "CREATE INDEX links_by_run ON links (run_id, seq)",
             """CREATE TABLE hosts (
                 run_id {bigint} NOT NULL REFERENCES runs (id),
                 host TEXT NOT NULL,
