@@ -244,7 +244,8 @@ def reporting(
 @contextmanager
 def _output_for(chosen: OutputFormat, output: Path | None, discard: bool) -> Iterator[TextIO]:
     if discard:
-        yield io.StringIO()
+        with open(os.devnull, "w", encoding="utf-8") as sink:
+            yield sink
     elif chosen is OutputFormat.PROMETHEUS and output is not None:
         # prometheus_client's write_to_textfile writes the file itself, atomically
         try:
@@ -824,11 +825,15 @@ def _host_port(text: str) -> tuple[str, int | None]:
         host, _, port_text = raw.partition(":")
     if not host:
         raise UsageFailure(f"bad endpoint {text!r}: expected HOST or HOST:PORT")
+    try:
+        host = str(ipaddress.ip_address(host))  # the form the store holds: 2001:db8::1, not 2001:0db8:0:0::1
+    except ValueError:
+        host = host.lower().rstrip(".")
     if not port_text:
-        return host.lower(), None
+        return host, None
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise UsageFailure(f"bad port in {text!r}")
-    return host.lower(), int(port_text)
+    return host, int(port_text)
 
 
 @app.command()

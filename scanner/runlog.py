@@ -3,8 +3,9 @@
     ekuscan: info: run-recorded run=12 scanner=jump1 status=complete endpoints=14 hosts=8 breaks=3
 
 The prefix, level and event name come first; then ``key=value`` pairs, values quoted as JSON
-strings when they hold spaces, quotes or ``=``. Error lines keep the CLI's own one-line form
-(``ekuscan: error: ...``). ``--quiet`` silences info lines, never warnings or errors.
+strings when they hold spaces, quotes, ``=`` or anything unprintable. Error lines keep the CLI's
+own one-line form (``ekuscan: error: ...``). ``--quiet`` silences info lines, never warnings or
+errors.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import re
 import sys
 from typing import TextIO
 
-_BARE = re.compile(r"^[^\s\"'=]+$")
+_BARE = re.compile(r"[^\s\"'=]+")
 
 
 def format_value(value: object) -> str:
+    """The value bare when it is one printable word, else a JSON string (ASCII: one line, always)."""
     text = str(value)
-    return text if _BARE.match(text) else json.dumps(text, ensure_ascii=False)
+    return text if _BARE.fullmatch(text) and text.isprintable() else json.dumps(text)
 
 
 def line(level: str, event: str, fields: dict[str, object]) -> str:

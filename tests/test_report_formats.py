@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from scanner.analysis import analyze
+from scanner.inventory import HostReport, Inventory
 from scanner.lab import ESTATE
+from scanner.models import Endpoint, Role, Verdict
+from scanner.writers import OutputFormat, RunInfo, make_writer
+from scanner.writers.html import CHART_ROWS, timeline_svg
 from tests import test_cli
+from tests.conftest import context
+from tests.factories import NOW, make_chain, observation
 from tests.test_cli import ekuscan, lab_target
 
 CHROMIUM_FLAGS = (
@@ -159,3 +171,39 @@ def test_html_report_renders_in_a_real_browser(lab, report_file, tmp_path):
         and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         and shot.stat().st_size > 20_000
     )
+
+
+# --- the writers without a network ---------------------------------------------------------------
+
+
+def test_html_escapes_what_the_network_says():
+    hostile = '<script>alert("x")</script>'
+    root, inter, leaf = make_chain("serverAuth", "none", leaf_cn=f"{hostile}.example.test")
+    report = analyze(observation(leaf, inter, root, host="192.0.2.7"), context())
+    ep = Endpoint(target="x", host=f"{hostile}.example.test", ip="192.0.2.7", port=5061)
+    report = replace(report, observation=replace(report.observation, endpoint=ep, sip_server=hostile))
+    out = io.StringIO()
+    writer = make_writer(OutputFormat.HTML, out, RunInfo("test", NOW, NOW))
+    inventory = Inventory()
+    inventory.add(report)
+    writer.add(report)
+    writer.finish(inventory, 1.0)
+    text = out.getvalue()
+    assert "<script" not in text and "&lt;script&gt;" in text
+
+
+moments = st.datetimes(
+    min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59), timezones=st.just(UTC)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(moments, min_size=1, max_size=80), moments)
+def test_timeline_draws_any_dates(dates, now):
+    hosts = [
+        HostReport(f"h{n}", Role.EXPRESSWAY, (), (), Verdict.AT_RISK, d, (), ()) for n, d in enumerate(dates)
+    ]
+    svg = timeline_svg(hosts, now)
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert svg.count('<g class="lane"') == min(len(dates), CHART_ROWS)
+    assert "nan" not in svg.lower() and "inf" not in svg.lower()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from scanner.store.records import (
@@ -58,8 +58,10 @@ class SqlStore:
         """Within the migration's transaction."""
         raise NotImplementedError
 
-    def _guard_migration(self) -> None:
-        """Within the migration's transaction: keep concurrent openers out until it commits."""
+    @contextmanager
+    def migration_guard(self) -> Iterator[None]:
+        """Around the migration's transaction: keep concurrent openers out until it has committed."""
+        yield
 
     def lock(self, scanner: str, wait_s: float = 0.0) -> None:
         """Hold the run lock until ``close``; raises StoreLocked."""
@@ -81,8 +83,7 @@ class SqlStore:
         if not pending(self.schema_version(), migrations):
             return []
         applied: list[int] = []
-        with self.transaction():
-            self._guard_migration()
+        with self.migration_guard(), self.transaction():
             for migration in pending(self.schema_version(), migrations):  # again, under the guard
                 for statement in migration.for_dialect(self.dialect):
                     self.execute(statement)
@@ -103,13 +104,15 @@ class SqlStore:
             )
         return int(rows[0][0])
 
-    def abandon_stale(self, scanner: str, before_run: int) -> list[int]:
-        """Runs of this scanner still marked running: their process died (we hold the lock)."""
+    def abandon_stale(self, scanner: str | None, before_run: int) -> list[int]:
+        """Mark abandoned the runs (of one scanner, or all) still marked running under our lock."""
+        sql = "UPDATE runs SET status = ? WHERE status = ? AND id < ?"
+        params: list[Any] = [RunStatus.ABANDONED.value, RunStatus.RUNNING.value, before_run]
+        if scanner is not None:
+            sql += " AND scanner = ?"
+            params.append(scanner)
         with self.transaction():
-            rows = self.execute(
-                "UPDATE runs SET status = ? WHERE scanner = ? AND status = ? AND id < ? RETURNING id",
-                (RunStatus.ABANDONED.value, scanner, RunStatus.RUNNING.value, before_run),
-            )
+            rows = self.execute(sql + " RETURNING id", params)
         return sorted(int(r[0]) for r in rows)
 
     def write_endpoints(self, run_id: int, first_seq: int, records: Sequence[EndpointRecord]) -> None:

@@ -1,7 +1,7 @@
 """A shared PostgreSQL database for many scanners (jump hosts), through psycopg 3.
 
 The same schema and queries as SQLite. The schema version lives in a one-row table (there is
-no ``user_version``), and migrations run under a transaction-scoped advisory lock so that
+no ``user_version``), and migrations run under an advisory lock so that
 scanners starting at once do not race to create the tables. The run lock is a session-level
 advisory lock per scanner name: different jump hosts write at the same time, two runs of the
 same scanner do not, and the server drops the lock when the connection goes, however the
@@ -91,8 +91,16 @@ class PostgresStore(SqlStore):
         self.execute("DELETE FROM schema_version")
         self.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
-    def _guard_migration(self) -> None:
-        self.execute("SELECT pg_advisory_xact_lock(?, ?)", (LOCK_SPACE, MIGRATION_LOCK))
+    @contextmanager
+    def migration_guard(self) -> Iterator[None]:
+        # A session lock taken before the transaction begins, not a transaction lock inside it: a
+        # transaction that began before another opener's migration committed would look the
+        # tables up in a stale catalog snapshot and try to create them again.
+        self.execute("SELECT pg_advisory_lock(?, ?)", (LOCK_SPACE, MIGRATION_LOCK))
+        try:
+            yield
+        finally:
+            self.execute("SELECT pg_advisory_unlock(?, ?)", (LOCK_SPACE, MIGRATION_LOCK))
 
     def lock(self, scanner: str, wait_s: float = 0.0) -> None:
         deadline = time.monotonic() + wait_s

@@ -13,6 +13,7 @@ from scanner.changes import Changes, RunLabel, compare
 from scanner.store._sql import SqlStore, StoreError
 from scanner.store.recorder import Recorder
 from scanner.store.records import RunRecord, RunStatus
+from scanner.store.schema import Dialect
 from scanner.writers._serialize import iso
 
 
@@ -26,7 +27,7 @@ class RunSession:
     scanner: str
     run_id: int
     previous: RunRecord | None  # this scanner's last complete run before this one
-    abandoned: list[int]  # runs of this scanner found "running" with no process left
+    abandoned: list[int]  # runs found "running" with no process left
     recorder: Recorder
     status: RunStatus | None = field(default=None)
 
@@ -62,7 +63,9 @@ def start_run(
     run_id = store.begin_run(
         scanner, _text(started_at), _text(evaluated_at), tool_version, os.getpid(), command
     )
-    abandoned = store.abandon_stale(scanner, run_id)
+    # SQLite's lock covers the whole file: any run still "running" there is dead, whoever ran it.
+    # PostgreSQL's covers one scanner: other scanners' runs may be alive.
+    abandoned = store.abandon_stale(None if store.dialect is Dialect.SQLITE else scanner, run_id)
     return RunSession(
         store, scanner, run_id, complete[-1] if complete else None, abandoned, Recorder(store, run_id)
     )

@@ -198,6 +198,8 @@ def _ticks(start: datetime, end: datetime) -> list[datetime]:
     ticks: list[datetime] = []
     while len(ticks) < 24:
         year, month = divmod(index, 12)
+        if year > 9999:
+            break
         moment = datetime(year, month + 1, 1, tzinfo=UTC)
         if moment > end:
             break
@@ -206,12 +208,20 @@ def _ticks(start: datetime, end: datetime) -> list[datetime]:
     return ticks
 
 
+def _shift(moment: datetime, days: int) -> datetime:
+    """``moment`` moved by ``days``, held inside datetime's range (a certificate may say 9999-12-31)."""
+    try:
+        return moment + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if days > 0 else datetime.min.replace(tzinfo=UTC)
+
+
 def timeline_svg(hosts: list[HostReport], now: datetime) -> str:
     """Inline SVG: one lane per host, a bar from today to its breaks_on, coloured by verdict."""
     drawn = sorted(hosts, key=lambda h: (h.breaks_on or now, h.host))[:CHART_ROWS]
     dates = [h.breaks_on for h in drawn if h.breaks_on is not None]
-    start = min([now, *dates]) - timedelta(days=7)
-    end = max([now + timedelta(days=30), *dates]) + timedelta(days=7)
+    start = _shift(min([now, *dates]), -7)
+    end = _shift(max([_shift(now, 30), *dates]), 7)
     span = (end - start).total_seconds()
     plot = CHART_WIDTH - LABEL_WIDTH - 20
     height = AXIS_HEIGHT + ROW_HEIGHT * len(drawn) + 8
