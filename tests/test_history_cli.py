@@ -354,3 +354,15 @@ def test_scanners_share_one_postgres_database(lab, lab_files, pg_url):
     assert "hunter2" not in loud.stderr and "postgres:***@" in loud.stderr
     with open_store(pg_url) as store:
         assert not store.execute("SELECT 1 FROM runs WHERE command LIKE ?", ("%hunter2%",))
+
+
+@pytest.mark.parametrize("command", [["diff"], ["history"]], ids=lambda c: "-".join(c))
+def test_help_of_the_new_commands(command):
+    result = ekuscan(*command, "--help", env={"COLUMNS": "120"})
+    assert result.returncode == 0 and "Usage:" in result.stdout and "--db" in result.stdout
+
+
+def test_scan_help_documents_the_history_options():
+    text = ekuscan("scan", "--help", env={"COLUMNS": "200"}).stdout
+    for option in ("--db", "--only-changes", "--wait", "--quiet", "--scanner-name", "prometheus", "html"):
+        assert option in text

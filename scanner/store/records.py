@@ -72,9 +72,6 @@ class RunRecord:
     endpoints: int
     summary: dict[str, Any] | None
 
-    def describe(self) -> str:
-        return f"run {self.id} ({self.scanner}, {self.started_at}, {self.status.value})"
-
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)

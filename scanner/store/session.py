@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from scanner.changes import Changes, RunLabel, compare
-from scanner.store._sql import SqlStore, StoreError
+from scanner.store._sql import SqlStore
 from scanner.store.recorder import Recorder
 from scanner.store.records import RunRecord, RunStatus
 from scanner.store.schema import Dialect
@@ -101,4 +101,4 @@ def compare_runs(store: SqlStore, before: RunRecord, after: RunRecord) -> Change
     )
 
 
-__all__ = ["RunSession", "StoreError", "compare_runs", "default_pairs", "start_run"]
+__all__ = ["RunSession", "compare_runs", "default_pairs", "label", "start_run"]
