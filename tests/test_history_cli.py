@@ -366,3 +366,13 @@ def test_scan_help_documents_the_history_options():
     text = ekuscan("scan", "--help", env={"COLUMNS": "200"}).stdout
     for option in ("--db", "--only-changes", "--wait", "--quiet", "--scanner-name", "prometheus", "html"):
         assert option in text
+
+
+def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path):
+    not_a_db = tmp_path / "inventory.json"
+    not_a_db.write_text('{"schema": "ekuscan/inventory/1"}\n' * 300)
+    before = not_a_db.read_bytes()
+    result = ekuscan("scan", "127.0.0.1:1", "--db", str(not_a_db))
+    assert result.returncode == 3 and "not a database" in result.stderr and "Traceback" not in result.stderr
+    assert not_a_db.read_bytes() == before
+    assert ekuscan("diff", "--db", str(not_a_db)).returncode == 3

@@ -40,7 +40,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #eeeeee;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#fafafa;position:sticky;top:0}
-.v{font-weight:600;white-space:nowrap}
+.v{font-weight:600;white-space:nowrap}.nw{white-space:nowrap}
 .v-breaks{color:#c62828}.v-at-risk{color:#ef6c00}.v-ok{color:#2e7d32}.v-unknown{color:#757575}
 .why{color:#424242;font-size:13px}
 svg text{font:12px system-ui,sans-serif;fill:#212121}
@@ -138,7 +138,8 @@ class HtmlWriter(Writer):
             "<tr>"
             f"<td>{_e(r.host)}</td><td>{_e(r.where)}</td><td>{_e(r.status)}</td><td>{_e(r.trust)}</td>"
             f"<td>{_e(r.leaf)}</td><td>{_e(r.eku)}</td><td>{_e(r.expires)}</td>"
-            f'<td class="v v-{r.verdict.value}">{_e(r.verdict.value)}</td><td>{_e(r.breaks_on)}</td></tr>'
+            f'<td class="v v-{r.verdict.value}">{_e(r.verdict.value)}</td>'
+            f'<td class="nw">{_e(r.breaks_on)}</td></tr>'
             for r in sorted(self._rows, key=lambda r: r.sort_key)
         ]
         head = "".join(
@@ -171,9 +172,9 @@ def _hosts_table(hosts: list[HostReport]) -> str:
         )
         rows.append(
             f'<tr class="host" data-host="{_e(h.host)}" data-verdict="{_e(h.verdict.value)}">'
-            f"<td>{_e(h.host)}</td><td>{_e(h.role.value)}</td>"
+            f'<td>{_e(h.host)}</td><td class="nw">{_e(h.role.value)}</td>'
             f'<td class="v v-{h.verdict.value}">{_e(h.verdict.value)}</td>'
-            f"<td>{_e(h.breaks_on.date().isoformat() if h.breaks_on else '')}</td>"
+            f'<td class="nw">{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}</td>'
             f"<td>{_e(', '.join(str(p) for p in h.ports))}</td><td>{certs}</td>"
             f'<td class="why">{reasons}</td></tr>'
         )
@@ -258,7 +259,13 @@ def timeline_svg(hosts: list[HostReport], now: datetime) -> str:
             f'<text x="{LABEL_WIDTH - 8}" y="{y + 13}" text-anchor="end">{_e(label)}</text>'
             f'<rect x="{left}" y="{y + 5}" width="{max(round(right - left, 1), 1.0)}" height="8" '
             f'fill="{colour}" fill-opacity="0.35"/>'
-            f'<circle cx="{when}" cy="{y + 9}" r="5" fill="{colour}"/></g>'
+            f'<circle cx="{when}" cy="{y + 9}" r="5" fill="{colour}"/>'
+            + (  # the date beside the bar, on the side with room for it
+                f'<text x="{right + 9}" y="{y + 13}">{day}</text>'
+                if right < CHART_WIDTH - 90
+                else f'<text x="{left - 9}" y="{y + 13}" text-anchor="end">{day}</text>'
+            )
+            + "</g>"
         )
     out.append("</svg>")
     return "".join(out)
