@@ -11,10 +11,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from scanner.analysis import analyze
 from scanner.inventory import Inventory
@@ -22,7 +23,7 @@ from scanner.models import Endpoint, Observation, Role, Status
 from scanner.store import RunStatus, StoreError, StoreLocked, open_store
 from scanner.store.postgres import redact, scanner_lock_key
 from scanner.store.recorder import Recorder
-from scanner.store.records import endpoint_record
+from scanner.store.records import endpoint_record, endpoint_record_from_dict
 from scanner.store.schema import LATEST, MIGRATIONS, Dialect, Migration, SchemaTooNew, pending
 from scanner.store.session import compare_runs, default_pairs, start_run
 from scanner.writers._serialize import endpoint_dict
@@ -89,9 +90,6 @@ def test_new_json_fields_flow_through_without_a_schema_change(db_target, chains)
     doc = endpoint_dict(reports(chains, ["192.0.2.1"])[0])
     doc["product"] = "Cisco Expressway-E"  # a field a later version adds
     doc["chain"][0]["future_field"] = [1, 2]
-    record = replace(endpoint_record(reports(chains, ["192.0.2.1"])[0]))
-    from scanner.store.records import endpoint_record_from_dict
-
     record = endpoint_record_from_dict(doc)
     with open_store(db_target) as store:
         run_id = store.begin_run("s", T0, T0, "test", 1, "")
@@ -351,3 +349,20 @@ def test_open_store_does_not_create_files_elsewhere(tmp_path):
     open_store(str(path)).close()
     assert sorted(p.name for p in tmp_path.iterdir()) <= sorted(["h.sqlite", "h.sqlite-wal", "h.sqlite-shm"])
     assert Path(str(path)).exists()
+
+
+# --- whatever a server sends comes back as it was --------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(banner=st.text(), subject=st.text(), host=st.text(min_size=1, max_size=60))
+@example(banner="\x00", subject="CN=a\x00b", host="h\x00st")  # PostgreSQL's TEXT refuses NUL
+def test_any_text_from_the_network_round_trips(db_target, chains, banner, subject, host):
+    doc = endpoint_dict(reports(chains, ["192.0.2.1"])[0])
+    doc.update(sip_server=banner, host=host)
+    doc["chain"][0] = {**doc["chain"][0], "subject": subject, "sha256": f"{abs(hash(subject)):064X}"[:64]}
+    with open_store(db_target) as store:
+        run_id = store.begin_run("s", T0, T0, "test", 1, "")
+        store.write_endpoints(run_id, 0, [endpoint_record_from_dict(doc)])
+        (back,) = store.endpoint_documents(run_id)
+    assert back == json.loads(json.dumps(doc))

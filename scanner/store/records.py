@@ -73,6 +73,14 @@ class RunRecord:
     summary: dict[str, Any] | None
 
 
+def text_column(value: str | None) -> str | None:
+    """A value for a TEXT column: PostgreSQL refuses NUL characters, so they are spelled out.
+
+    The JSON documents need no such care: JSON escapes NUL (``\\u0000``).
+    """
+    return value.replace("\x00", "\\x00") if value is not None else None
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
 
@@ -88,8 +96,8 @@ def endpoint_record_from_dict(doc: dict[str, Any]) -> EndpointRecord:
     certificates = tuple(
         CertRecord(
             sha256=c["sha256"],
-            subject=c.get("subject"),
-            issuer=c.get("issuer"),
+            subject=text_column(c.get("subject")),
+            issuer=text_column(c.get("issuer")),
             not_before=c.get("not_before"),
             not_after=c.get("not_after"),
             document=dumps(c),
@@ -98,8 +106,8 @@ def endpoint_record_from_dict(doc: dict[str, Any]) -> EndpointRecord:
     )
     stored = {**doc, "chain": [c["sha256"] for c in chain]}
     return EndpointRecord(
-        host=doc["host"],
-        ip=doc.get("ip"),
+        host=str(text_column(doc["host"])),
+        ip=text_column(doc.get("ip")),
         port=int(doc["port"]),
         role=doc["role"],
         status=doc["status"],
@@ -114,7 +122,9 @@ def endpoint_record_from_dict(doc: dict[str, Any]) -> EndpointRecord:
 
 def host_record(host: HostReport) -> HostRecord:
     doc = host_dict(host)
-    return HostRecord(doc["host"], doc["role"], doc["verdict"], doc["breaks_on"], dumps(doc))
+    return HostRecord(
+        str(text_column(doc["host"])), doc["role"], doc["verdict"], doc["breaks_on"], dumps(doc)
+    )
 
 
 def inflate(document: str, certificates: dict[str, dict[str, Any]]) -> dict[str, Any]:
