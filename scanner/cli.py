@@ -325,8 +325,8 @@ DbOption = Annotated[
         "--db",
         envvar="EKUSCAN_DB",
         metavar="PATH|URL",
-        help="History database: a SQLite file (created if missing) or a postgresql:// URL shared by "
-        "several scanners [env EKUSCAN_DB].",
+        help="History database: a SQLite file (scan creates it) or a postgresql:// URL, one database "
+        "for several scanners.",
         show_default=False,
     ),
 ]
@@ -762,7 +762,7 @@ def diff(
     runs: Annotated[
         list[int] | None,
         typer.Argument(
-            metavar="[RUN_A RUN_B]",
+            metavar="RUN_A RUN_B",
             help="Two run ids to compare [default: each scanner's last two complete runs].",
             show_default=False,
         ),

@@ -366,3 +366,9 @@ def test_any_text_from_the_network_round_trips(db_target, chains, banner, subjec
         store.write_endpoints(run_id, 0, [endpoint_record_from_dict(doc)])
         (back,) = store.endpoint_documents(run_id)
     assert back == json.loads(json.dumps(doc))
+
+
+def test_postgres_statements_cannot_hold_a_scan_for_ever(pg_url):
+    with open_store(pg_url) as store:
+        assert store.execute("SHOW statement_timeout") == [("2min",)]
+        assert store.execute("SELECT current_setting('application_name')") == [("ekuscan",)]

@@ -26,6 +26,7 @@ LOCK_SPACE = 0x454B55  # "EKU": the first key of every advisory lock we take
 MIGRATION_LOCK = 0
 POLL_S = 0.5
 CONNECT_TIMEOUT_S = 10
+STATEMENT_TIMEOUT_S = 120
 
 
 def redact(url: str) -> str:
@@ -51,8 +52,19 @@ class PostgresStore(SqlStore):
         self.description = redact(url)
         try:
             self._db = psycopg.connect(
-                url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="ekuscan"
+                url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                application_name="ekuscan",
+                # a server that vanishes mid-run is noticed in about a minute, not never
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=10,
+                keepalives_count=3,
             )
+            # The scan waits for each batch: no statement may hold it for ever. SET, not an
+            # `options` argument, which would replace options the URL itself may carry.
+            self._db.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_S * 1000}")
         except psycopg.Error as exc:
             raise StoreError(
                 f"cannot connect to the history database {self.description}: {_one(exc)}"
