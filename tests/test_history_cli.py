@@ -12,7 +12,7 @@ import time
 import pytest
 
 from scanner.cronlock import FileLock
-from scanner.lab import BackgroundLab
+from scanner.lab import ESTATE, BackgroundLab
 from scanner.store import RunStatus, open_store
 from scanner.store.schema import Dialect
 from tests import test_cli
@@ -41,7 +41,8 @@ def test_scan_records_runs_diff_and_history(lab, lab_files, db_target):
     assert first.returncode == 1, first.stderr
     lines = first.stderr.strip().splitlines()
     assert lines and all(LOG_LINE.match(line) for line in lines), first.stderr
-    assert "run-recorded run=1 scanner=jump1 status=complete endpoints=14" in first.stderr
+    endpoints = sum(len(h.services) for h in ESTATE)
+    assert f"run-recorded run=1 scanner=jump1 status=complete endpoints={endpoints} " in first.stderr
     # the second run with one endpoint fewer, judged two years on
     fewer = [s.target for s in lab.services if s.host.name != "plaintext"]
     second = scan_db(db_target, *fewer, extra=(*roots, "--at", "2028-12-01", "-q", "-f", "json"))

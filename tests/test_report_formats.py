@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from scanner.analysis import analyze
 from scanner.inventory import HostReport, Inventory
 from scanner.lab import ESTATE
-from scanner.models import Endpoint, Role, Verdict
+from scanner.models import Endpoint, Verdict
+from scanner.verdict import worst
 from scanner.writers import OutputFormat, RunInfo, make_writer
 from scanner.writers.html import CHART_ROWS, timeline_svg
 from tests import test_cli
@@ -70,7 +72,8 @@ def test_prometheus_textfile_parses_and_carries_every_endpoint(lab_files, tmp_pa
     assert all(s.value > 1.7e9 for s in metrics["ekuscan_cert_not_after_seconds"].samples)
     assert metrics["ekuscan_breaks_on_seconds"].samples
     hosts = {s.labels["verdict"]: s.value for s in metrics["ekuscan_hosts"].samples}
-    assert hosts == {"ok": 2, "unknown": 2, "at-risk": 1, "breaks": 3}
+    designed = Counter(worst(s.expect_verdict for s in h.services).value for h in ESTATE)
+    assert hosts == {v.value: designed[v.value] for v in Verdict}  # the lab's hosts, as designed
     assert metrics["ekuscan_scan_duration_seconds"].samples[0].value > 0
     assert metrics["ekuscan_probes"].samples[0].value == len(endpoints)
 
@@ -127,7 +130,8 @@ window.addEventListener('load', () => {
   const out = {
     chart: box(document.getElementById('timeline-chart')),
     lanes: [...document.querySelectorAll('#timeline-chart g.lane')].map(g => [g.dataset.host, box(g)]),
-    rows: [...document.querySelectorAll('tr.host')].map(r => [r.dataset.host, box(r), r.cells.length]),
+    rows: [...document.querySelectorAll('tr.host')].map(
+      r => [r.dataset.host, box(r), r.cells.length, r.dataset.breaksOn]),
   };
   const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
@@ -158,12 +162,13 @@ def test_html_report_renders_in_a_real_browser(lab, report_file, tmp_path):
     width, height = layout["chart"]
     assert width >= 900 and height > 60
     lanes = dict(layout["lanes"])
-    rows = {host: (box, cells) for host, box, cells in layout["rows"]}
+    rows = {host: (box, cells) for host, box, cells, _ in layout["rows"]}
+    dated = {host: day for host, _, _, day in layout["rows"] if day}
     assert set(rows) == {s.address for s in lab.services}  # every host has its row
     for host, ((w, h), cells) in rows.items():
         assert w > 500 and h >= 15 and cells == 7, (host, w, h, cells)
-    assert len(lanes) == 4 and all(w > 0 and h > 0 for w, h in lanes.values())  # the hosts with a date
-    assert set(lanes) <= set(rows)
+    assert dated and set(lanes) == set(dated)  # one lane for each host with a date
+    assert all(w > 0 and h > 0 for w, h in lanes.values())
     shot = tmp_path / "report.png"
     result = chromium(["--window-size=1200,1600", f"--screenshot={shot}", report_file.as_uri()], tmp_path)
     assert (
@@ -192,6 +197,15 @@ def test_html_escapes_what_the_network_says():
     assert "<script" not in text and "&lt;script&gt;" in text
 
 
+@pytest.fixture(scope="module")
+def one_host() -> HostReport:
+    root, inter, leaf = make_chain("both", "none", leaf_cn="expc.example.test")
+    inventory = Inventory()
+    inventory.add(analyze(observation(leaf, inter, root, host="192.0.2.7"), context()))
+    (host,) = inventory.hosts()
+    return host
+
+
 moments = st.datetimes(
     min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59), timezones=st.just(UTC)
 )
@@ -199,10 +213,8 @@ moments = st.datetimes(
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(moments, min_size=1, max_size=80), moments)
-def test_timeline_draws_any_dates(dates, now):
-    hosts = [
-        HostReport(f"h{n}", Role.EXPRESSWAY, (), (), Verdict.AT_RISK, d, (), ()) for n, d in enumerate(dates)
-    ]
+def test_timeline_draws_any_dates(one_host, dates, now):
+    hosts = [replace(one_host, host=f"h{n}", breaks_on=d) for n, d in enumerate(dates)]
     svg = timeline_svg(hosts, now)
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert svg.count('<g class="lane"') == min(len(dates), CHART_ROWS)

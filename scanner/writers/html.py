@@ -171,7 +171,8 @@ def _hosts_table(hosts: list[HostReport]) -> str:
             for c in h.certificates
         )
         rows.append(
-            f'<tr class="host" data-host="{_e(h.host)}" data-verdict="{_e(h.verdict.value)}">'
+            f'<tr class="host" data-host="{_e(h.host)}" data-verdict="{_e(h.verdict.value)}" '
+            f'data-breaks-on="{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}">'
             f'<td>{_e(h.host)}</td><td class="nw">{_e(h.role.value)}</td>'
             f'<td class="v v-{h.verdict.value}">{_e(h.verdict.value)}</td>'
             f'<td class="nw">{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}</td>'
