@@ -45,7 +45,12 @@ class PgServer:
         self.bindir = bindir
         self.durable = durable
         self.port = _free_port()
-        self.directory = Path(tempfile.mkdtemp(prefix="ekuscan-pg-"))
+        # As root the cluster's owner must reach its directory: /tmp, whatever TMPDIR says (a
+        # TMPDIR under /root would be closed to the postgres user). Short, too: the socket path
+        # has a limit of about 100 bytes.
+        self.directory = Path(
+            tempfile.mkdtemp(prefix="ekuscan-pg-", dir="/tmp" if os.geteuid() == 0 else None)
+        )
         self.data = self.directory / "data"
         self._owner: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
