@@ -8,7 +8,7 @@ address shows as one endpoint vanishing and another appearing, which is what hap
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 CHANGES_SCHEMA = "ekuscan/changes/1"
@@ -297,6 +297,7 @@ class CertPeriod:
     status: str  # as last seen in the period
     verdict: str
     breaks_on: str | None
+    scanners: tuple[str, ...] = ()  # who saw it in the period, in order of first sight
 
 
 def certificate_periods(sightings: Iterable[tuple[RunLabel, Mapping[str, Any]]]) -> list[CertPeriod]:
@@ -308,17 +309,14 @@ def certificate_periods(sightings: Iterable[tuple[RunLabel, Mapping[str, Any]]])
         mine = periods.setdefault(view.key, [])
         current = mine[-1] if mine else None
         if current is not None and (current.leaf.sha256 if current.leaf else None) == sha:
-            mine[-1] = CertPeriod(
-                view.host,
-                view.ip,
-                view.port,
-                current.leaf,
-                current.first,
-                run,
-                current.runs + (run != current.last),
-                view.status,
-                view.verdict,
-                view.breaks_on,
+            mine[-1] = replace(
+                current,
+                last=run,
+                runs=current.runs + (run != current.last),
+                status=view.status,
+                verdict=view.verdict,
+                breaks_on=view.breaks_on,
+                scanners=tuple(dict.fromkeys((*current.scanners, run.scanner))),
             )
         else:
             mine.append(
@@ -333,6 +331,7 @@ def certificate_periods(sightings: Iterable[tuple[RunLabel, Mapping[str, Any]]])
                     view.status,
                     view.verdict,
                     view.breaks_on,
+                    (run.scanner,),
                 )
             )
     return [p for key in sorted(periods) for p in periods[key]]
@@ -351,7 +350,8 @@ def render_periods(periods: Sequence[CertPeriod]) -> str:
         cert = _cert_line(p.leaf) if p.leaf else f"no certificate ({p.status})"
         when = f", breaks on {p.breaks_on}" if p.breaks_on else ""
         lines.append(
-            f"  {p.first.started_at} .. {p.last.started_at}  {span} ({p.runs} seen)  {p.verdict}{when}"
+            f"  {p.first.started_at} .. {p.last.started_at}  {span} "
+            f"({p.runs} seen by {', '.join(p.scanners)})  {p.verdict}{when}"
         )
         lines.append(f"    {cert}")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -369,6 +369,7 @@ def periods_document(periods: Sequence[CertPeriod]) -> dict[str, Any]:
                 "first": _run_dict(p.first),
                 "last": _run_dict(p.last),
                 "runs": p.runs,
+                "scanners": list(p.scanners),
                 "status": p.status,
                 "verdict": p.verdict,
                 "breaks_on": p.breaks_on,

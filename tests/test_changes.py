@@ -128,7 +128,7 @@ def test_certificate_periods_group_consecutive_runs():
     text = render_periods(periods)
     assert (
         text.startswith("192.0.2.1:5061\n")
-        and "runs 1-2 (2 seen)" in text
+        and "runs 1-2 (2 seen by j)" in text
         and "no certificate (timeout)" in text
     )
 
