@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import html.parser
 import io
 import json
 import os
@@ -219,3 +220,59 @@ def test_timeline_draws_any_dates(one_host, dates, now):
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert svg.count('<g class="lane"') == min(len(dates), CHART_ROWS)
     assert "nan" not in svg.lower() and "inf" not in svg.lower()
+
+
+@pytest.fixture(scope="module")
+def one_report():
+    root, inter, leaf = make_chain("serverAuth", "none", leaf_cn="expe.example.test")
+    return analyze(observation(leaf, inter, root, host="192.0.2.7", port=7001), context())
+
+
+def render(fmt, reports):
+    out = io.StringIO()
+    writer = make_writer(fmt, out, RunInfo("test", NOW, NOW))
+    inventory = Inventory()
+    for report in reports:
+        if inventory.add(report):
+            writer.add(report)
+    writer.finish(inventory, 1.0)
+    return out.getvalue()
+
+
+def with_host(report, host):
+    ep = Endpoint(target=host, host=host, ip="192.0.2.7", port=7001)
+    return replace(report, observation=replace(report.observation, endpoint=ep))
+
+
+host_names = st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=5, unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(host_names)
+def test_prometheus_labels_survive_any_host_text(one_report, hosts):
+    text = render(OutputFormat.PROMETHEUS, [with_host(one_report, h) for h in hosts])
+    samples = families(text)["ekuscan_endpoint_verdict"].samples
+    assert {s.labels["host"] for s in samples} == set(hosts)
+    assert {(s.labels["host"], s.labels["verdict"]) for s in samples if s.value == 1} == {
+        (h, "breaks") for h in hosts
+    }
+
+
+class _Rows(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hosts, self.scripts = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "tr" and attributes.get("class") == "host":
+            self.hosts.append(attributes["data-host"])
+        self.scripts += tag == "script"
+
+
+@settings(max_examples=60, deadline=None)
+@given(host_names)
+def test_html_rows_survive_any_host_text(one_report, hosts):
+    parser = _Rows()
+    parser.feed(render(OutputFormat.HTML, [with_host(one_report, h) for h in hosts]))
+    assert sorted(parser.hosts) == sorted(hosts) and parser.scripts == 0
