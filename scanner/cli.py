@@ -34,7 +34,7 @@ from scanner.net import ProbeConfig
 from scanner.policy import Policy, load_packaged_policy
 from scanner.pool import DEFAULT_CONCURRENCY, PoolConfig, ScanTerminated, ensure_fd_limit, run_scan, run_trio
 from scanner.rules import ALL_RULES, RULES_BY_CODE
-from scanner.store import RunStatus, SqlStore, StoreError, StoreLocked, open_store
+from scanner.store import RunStatus, SqlStore, StoreError, StoreLocked, is_postgres, open_store, redact
 from scanner.store.recorder import RecordingWriter
 from scanner.store.session import RunSession, compare_runs, default_pairs, label, start_run
 from scanner.targets import (
@@ -547,8 +547,6 @@ def _scanner_name(given: str | None) -> str:
 
 
 def _open_store(db: str, *, must_exist: bool = False) -> SqlStore:
-    from scanner.store import is_postgres
-
     if must_exist and not is_postgres(db) and not Path(db.removeprefix("sqlite:")).is_file():
         raise UsageFailure(f"--db: no history database at {db}")
     try:
@@ -559,8 +557,6 @@ def _open_store(db: str, *, must_exist: bool = False) -> SqlStore:
 
 def _command_line() -> str:
     """argv as recorded with a run, passwords of database URLs masked."""
-    from scanner.store.postgres import redact
-
     return " ".join(redact(arg) if "://" in arg else arg for arg in sys.argv[1:])
 
 

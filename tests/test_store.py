@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from scanner.analysis import analyze
 from scanner.inventory import Inventory
 from scanner.models import Endpoint, Observation, Role, Status
-from scanner.store import RunStatus, StoreError, StoreLocked, open_store
-from scanner.store.postgres import redact, scanner_lock_key
+from scanner.store import RunStatus, StoreError, StoreLocked, open_store, redact
+from scanner.store.postgres import scanner_lock_key
 from scanner.store.recorder import Recorder
 from scanner.store.records import endpoint_record, endpoint_record_from_dict
 from scanner.store.schema import LATEST, MIGRATIONS, Dialect, Migration, SchemaTooNew, pending
@@ -233,6 +233,10 @@ def test_postgres_connection_errors_are_one_line_and_hide_the_password(pg_server
 def test_redact_and_lock_keys():
     assert redact("postgresql://u:pw@db.example:5432/x") == "postgresql://u:***@db.example:5432/x"
     assert redact("postgresql://u@db.example/x") == "postgresql://u@db.example/x"
+    assert redact("postgresql://u@db.example/x?sslmode=require&password=pw") == (
+        "postgresql://u@db.example/x?sslmode=require&password=***"
+    )
+    assert redact("/var/lib/ekuscan/history.sqlite") == "/var/lib/ekuscan/history.sqlite"
     assert scanner_lock_key("jump1") == scanner_lock_key("jump1") != scanner_lock_key("jump2")
     assert -(2**31) <= scanner_lock_key("x" * 100) < 2**31
 

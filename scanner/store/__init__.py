@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scanner.store._sql import SqlStore, StoreError, StoreLocked
+from scanner.store._sql import SqlStore, StoreError, StoreLocked, redact
 from scanner.store.records import EndpointRecord, HostRecord, RunRecord, RunStatus
 from scanner.store.schema import SchemaTooNew
 
@@ -57,4 +57,5 @@ __all__ = [
     "StoreLocked",
     "is_postgres",
     "open_store",
+    "redact",
 ]

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from scanner.store.records import (
     EndpointRecord,
@@ -26,6 +27,21 @@ from scanner.store.schema import MIGRATIONS, Dialect, Migration, pending
 Row = tuple[Any, ...]
 _RUN_COLUMNS = "id, scanner, started_at, evaluated_at, finished_at, status, tool_version, endpoints, summary"
 _IN_CHUNK = 500  # bound the number of parameters of one IN (...) list
+
+
+def redact(url: str) -> str:
+    """The URL without its password (``user:PASSWORD@`` or ``?password=``), for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if "password=" in parts.query.lower():
+        query = "&".join(
+            f"{key}=***" if key.lower() == "password" else f"{key}={value}" if sep else key
+            for key, sep, value in (item.partition("=") for item in parts.query.split("&"))
+        )
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)
 
 
 class StoreError(Exception):

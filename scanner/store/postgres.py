@@ -15,11 +15,10 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from scanner.store._sql import Row, SqlStore, StoreError, StoreLocked
+from scanner.store._sql import Row, SqlStore, StoreError, StoreLocked, redact
 from scanner.store.schema import Dialect
 
 LOCK_SPACE = 0x454B55  # "EKU": the first key of every advisory lock we take
@@ -27,16 +26,6 @@ MIGRATION_LOCK = 0
 POLL_S = 0.5
 CONNECT_TIMEOUT_S = 10
 STATEMENT_TIMEOUT_S = 120
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[2]}"))
 
 
 def scanner_lock_key(scanner: str) -> int:
