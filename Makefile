@@ -44,6 +44,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_scan.py
+	$(BIN)/python bench/bench_store.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import io
 import ipaddress
 import json
 import os
+import socket
 import sys
 import tempfile
 import textwrap
@@ -21,10 +23,13 @@ import certifi
 import trio
 import typer
 
-from scanner import __version__
+# --- history store, diffs, cron (issue 5) ---
+from scanner import __version__, runlog
 from scanner import lab as labmod
 from scanner.analysis import AnalysisContext, analyze_host
 from scanner.certs import NoCertificateError, split_certificates
+from scanner.changes import Changes, certificate_periods, changes_document, periods_document, render_periods
+from scanner.changes import render_text as render_changes
 from scanner.hosts import HostGrouper
 from scanner.inventory import Inventory
 from scanner.models import Endpoint, Observation, Role, Status, Verdict
@@ -33,6 +38,9 @@ from scanner.policy import Policy, PolicyError, load_packaged_policy, load_polic
 from scanner.pool import DEFAULT_CONCURRENCY, PoolConfig, ScanTerminated, ensure_fd_limit, run_scan, run_trio
 from scanner.rules import EVERY_RULE, RULES_BY_CODE
 from scanner.software import Fingerprint, Product, Version
+from scanner.store import RunStatus, SqlStore, StoreError, StoreLocked, is_postgres, open_store, redact
+from scanner.store.recorder import RecordingWriter
+from scanner.store.session import RunSession, compare_runs, default_pairs, label, start_run
 from scanner.targets import (
     DEFAULT_PORTS,
     TargetError,
@@ -43,7 +51,7 @@ from scanner.targets import (
     parse_target,
 )
 from scanner.trust import RootStore, load_pem_bundle
-from scanner.writers import OutputFormat, RunInfo, Writer, make_writer
+from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
 
 
 class ExitCode(enum.IntEnum):
@@ -149,8 +157,7 @@ def pick_format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat:
     if fmt is not None:
         return fmt
     if output is not None:
-        suffix = output.suffix.lower().lstrip(".")
-        return OutputFormat(suffix) if suffix in {"json", "jsonl", "csv"} else OutputFormat.TABLE
+        return SUFFIXES.get(output.suffix.lower().lstrip("."), OutputFormat.TABLE)
     return OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.JSON
 
 
@@ -235,14 +242,26 @@ def reporting(
     started: datetime,
     *,
     show_all: bool = False,
+    session: RunSession | None = None,
+    discard: bool = False,
 ) -> Iterator[Run]:
-    """A Run whose writer is finished, and whose output file is committed, when the block ends."""
+    """A Run whose writer is finished, and whose output file is committed, when the block ends.
+
+    ``session``: also record every listed endpoint in the history store. ``discard``: render
+    the inventory nowhere (``--only-changes`` without ``-o``).
+    """
     chosen = pick_format(fmt, output)
     clock = time.monotonic()
-    with open_output(output) as out:
+    with _output_for(chosen, output, discard) as out:
         writer = make_writer(
-            chosen, out, RunInfo(__version__, started, ctx.now), color=use_color(chosen, output)
+            chosen,
+            out,
+            RunInfo(__version__, started, ctx.now),
+            color=use_color(chosen, output) and not discard,
+            path=output if chosen is OutputFormat.PROMETHEUS else None,
         )
+        if session is not None:
+            writer = RecordingWriter(writer, session.recorder)
         inventory = Inventory(
             show_all=show_all, now=ctx.now, last_public_clientauth_day=ctx.policy.last_public_clientauth_day
         )
@@ -250,6 +269,22 @@ def reporting(
         yield run
         run.flush()
         writer.finish(run.inventory, time.monotonic() - clock)
+
+
+@contextmanager
+def _output_for(chosen: OutputFormat, output: Path | None, discard: bool) -> Iterator[TextIO]:
+    if discard:
+        with open(os.devnull, "w", encoding="utf-8") as sink:
+            yield sink
+    elif chosen is OutputFormat.PROMETHEUS and output is not None:
+        # prometheus_client's write_to_textfile writes the file itself, atomically
+        try:
+            yield io.StringIO()
+        except OSError as exc:
+            raise ScanFailed(f"cannot write {output}: {exc.strerror or exc}") from None
+    else:
+        with open_output(output) as out:
+            yield out
 
 
 # --- scan ---------------------------------------------------------------------------------
@@ -323,6 +358,17 @@ PolicyOption = Annotated[
 ]
 FailOnOption = Annotated[
     FailOn, typer.Option("--fail-on", help="Exit 1 when any endpoint is at or above this verdict.")
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="EKUSCAN_DB",
+        metavar="PATH|URL",
+        help="History database: a SQLite file (scan creates it) or a postgresql:// URL, one database "
+        "for several scanners.",
+        show_default=False,
+    ),
 ]
 
 
@@ -406,6 +452,39 @@ def scan(
             help="Also list closed and silent endpoints of ranges (they are always counted in the summary).",
         ),
     ] = False,
+    # --- history store and cron options (issue 5) ---
+    db: DbOption = None,
+    only_changes: Annotated[
+        bool,
+        typer.Option(
+            "--only-changes",
+            help="Print only what changed since this scanner's previous complete run in --db (nothing "
+            "when nothing did): text, or JSON with -f json. The inventory still goes to -o FILE if given.",
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="When another run holds the --db lock, wait for it to end (at most 6 hours) "
+            "instead of exiting 3.",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("-q", "--quiet", help="No informational lines on stderr; errors are still printed."),
+    ] = False,
+    scanner_name: Annotated[
+        str | None,
+        typer.Option(
+            "--scanner-name",
+            envvar="EKUSCAN_SCANNER",
+            metavar="NAME",
+            help="Name of this scanner in --db (several jump hosts can share one database) "
+            "[default: this machine's host name].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> int:
     """Scan hosts and ranges over TLS and write the inventory of which links break.
 
@@ -419,6 +498,13 @@ def scan(
     """
     if not targets and input_csv is None:
         raise UsageFailure("nothing to scan: give TARGET arguments or -i FILE.csv")
+    if only_changes and not db:
+        raise UsageFailure(
+            "--only-changes needs --db (or EKUSCAN_DB): changes are since the run recorded there"
+        )
+    if only_changes and fmt not in (None, OutputFormat.TABLE, OutputFormat.JSON) and output is None:
+        raise UsageFailure(f"--only-changes prints text or json; -f {fmt} needs -o FILE for the inventory")
+    scanner = _scanner_name(scanner_name)
     started = datetime.now(UTC)
     try:
         default_ports = parse_ports(ports) if ports else DEFAULT_PORTS
@@ -438,13 +524,25 @@ def scan(
         concurrency=usable, probe=ProbeConfig(connect_timeout=connect_timeout or timeout, timeout=timeout)
     )
     stopped: ExitCode | None = None
-    with reporting(ctx, fmt, output, started, show_all=show_all) as run:
-        try:
-            run_scan(expand(specs), config, run.consume)
-        except KeyboardInterrupt:
-            stopped = ExitCode.INTERRUPTED  # fall through: what was found is written, and is valid
-        except ScanTerminated:
-            stopped = ExitCode.TERMINATED
+    log = runlog.Log(quiet=quiet)
+    with history_run(db, scanner, wait, started, ctx.now, log) as session:
+        with reporting(
+            ctx,
+            fmt,
+            output,
+            started,
+            show_all=show_all,
+            session=session,
+            discard=only_changes and output is None,
+        ) as run:
+            try:
+                run_scan(expand(specs), config, run.consume)
+            except KeyboardInterrupt:
+                stopped = ExitCode.INTERRUPTED  # fall through: what was found is written, and is valid
+            except ScanTerminated:
+                stopped = ExitCode.TERMINATED
+        if session is not None:
+            _finish_history(session, stopped, run.inventory, log, only_changes, fmt)
     if stopped is not None:
         print("ekuscan: stopped; the output holds what was found so far", file=sys.stderr)
         return stopped
@@ -492,6 +590,133 @@ def _analysis_context(
         warn=timedelta(days=policy.warn_days if warn_days is None else warn_days),
         roots=load_roots(public_roots),
         policy=policy,
+    )
+
+
+# --- history store: recording a scan (issue 5) ----------------------------------------------
+
+WAIT_LIMIT_S = 6 * 3600  # --wait: the longest we wait for another run's lock
+
+
+def _scanner_name(given: str | None) -> str:
+    name = (given if given is not None else socket.gethostname()).strip()
+    if not name or len(name) > 200 or any(not c.isprintable() for c in name):
+        raise UsageFailure(f"--scanner-name: {name!r} is not a usable name (1-200 printable characters)")
+    return name
+
+
+def _open_store(db: str, *, must_exist: bool = False) -> SqlStore:
+    if must_exist and not is_postgres(db) and not Path(db.removeprefix("sqlite:")).is_file():
+        raise UsageFailure(f"--db: no history database at {db}")
+    try:
+        return open_store(db)
+    except StoreError as exc:
+        raise ScanFailed(str(exc)) from None
+
+
+def _command_line() -> str:
+    """argv as recorded with a run, passwords of database URLs masked."""
+    return " ".join(redact(arg) if "://" in arg else arg for arg in sys.argv[1:])
+
+
+@contextmanager
+def history_run(
+    db: str | None, scanner: str, wait: bool, started: datetime, evaluated: datetime, log: runlog.Log
+) -> Iterator[RunSession | None]:
+    """A recorded run (or None without --db): locked, opened, and closed however the block ends."""
+    if not db:
+        yield None
+        return
+    store = _open_store(db)
+    try:
+        try:
+            try:
+                store.lock(scanner)
+            except StoreLocked as exc:
+                if not wait:
+                    raise ScanFailed(str(exc)) from None
+                log.info("waiting-for-lock", scanner=scanner, db=store.description)
+                store.lock(scanner, WAIT_LIMIT_S)
+            session = start_run(store, scanner, started, evaluated, __version__, _command_line())
+        except StoreError as exc:
+            raise ScanFailed(str(exc)) from None
+        log.info("run-started", run=session.run_id, scanner=scanner, db=store.description)
+        for old in session.abandoned:
+            log.warning(
+                "run-abandoned", run=old, scanner=scanner, reason="its process ended before it finished"
+            )
+        try:
+            yield session
+        except BaseException as exc:
+            if session.status is None:  # record the end, keep the error
+                status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
+                try:
+                    session.finish(status, datetime.now(UTC))
+                except StoreError:
+                    pass  # the first error is the one to report
+            raise
+    finally:
+        store.close()
+
+
+def _finish_history(
+    session: RunSession,
+    stopped: ExitCode | None,
+    inventory: Inventory,
+    log: runlog.Log,
+    only_changes: bool,
+    fmt: OutputFormat | None,
+) -> None:
+    status = {
+        None: RunStatus.COMPLETE,
+        ExitCode.INTERRUPTED: RunStatus.INTERRUPTED,
+        ExitCode.TERMINATED: RunStatus.TERMINATED,
+    }.get(stopped, RunStatus.FAILED)
+    try:
+        final = session.finish(status, datetime.now(UTC))
+    except StoreError as exc:
+        raise ScanFailed(str(exc)) from None
+    hosts = inventory.summary().hosts_by_verdict
+    log.info(
+        "run-recorded",
+        run=session.run_id,
+        scanner=session.scanner,
+        status=final.value,
+        endpoints=session.recorder.recorded,
+        hosts=sum(hosts.values()),
+        breaks=hosts["breaks"],
+        at_risk=hosts["at-risk"],
+    )
+    if session.recorder.error is not None:
+        raise ScanFailed(f"{session.recorder.error}; run {session.run_id} is recorded as failed")
+    if not only_changes:
+        return
+    if final is not RunStatus.COMPLETE:
+        log.info("changes-skipped", run=session.run_id, reason="the run did not complete")
+        return
+    try:
+        changes = session.changes()
+    except StoreError as exc:
+        raise ScanFailed(str(exc)) from None
+    _log_changes(log, changes)
+    if fmt is OutputFormat.JSON:
+        print(json.dumps(changes_document([changes]), ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(render_changes(changes))
+    sys.stdout.flush()
+
+
+def _log_changes(log: runlog.Log, changes: Changes) -> None:
+    log.info(
+        "changes",
+        run=changes.after.id,
+        since=changes.before.id if changes.before else "none",
+        new_breakages=len(changes.new_breakages),
+        resolved_breakages=len(changes.resolved_breakages),
+        certificates_changed=len(changes.certificate_changes),
+        appeared=len(changes.appeared),
+        vanished=len(changes.vanished),
+        verdicts_changed=len(changes.verdict_changes),
     )
 
 
@@ -624,6 +849,141 @@ def policy_show(policy_file: PolicyOption = None) -> int:
         return ExitCode.OK
     policy = load_policy(policy_file)
     print(json.dumps(policy.document, indent=1, ensure_ascii=False))
+    return ExitCode.OK
+
+
+# --- diff and history (issue 5) ------------------------------------------------------------
+
+
+class ReportFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+ReportFormatOption = Annotated[
+    ReportFormat, typer.Option("-f", "--format", help="table (text for people) or json (for machines).")
+]
+
+
+def _history_db(db: str | None) -> SqlStore:
+    if not db:
+        raise UsageFailure("--db (or EKUSCAN_DB) is required: which history database?")
+    return _open_store(db, must_exist=True)
+
+
+@app.command()
+def diff(
+    runs: Annotated[
+        list[int] | None,
+        typer.Argument(
+            metavar="RUN_A RUN_B",
+            help="Two run ids to compare [default: each scanner's last two complete runs].",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
+    scanner: Annotated[
+        str | None,
+        typer.Option("--scanner", metavar="NAME", help="Only this scanner's runs.", show_default=False),
+    ] = None,
+    fmt: ReportFormatOption = ReportFormat.TABLE,
+) -> int:
+    """What changed between two recorded runs: new and resolved breakages, certificates, endpoints, verdicts.
+
+    Exit 0 when nothing changed, 1 when something did (like diff(1)).
+
+    Example: ekuscan diff --db history.sqlite
+    """
+    if runs and len(runs) != 2:
+        raise UsageFailure("give two run ids (RUN_A RUN_B), or none for the last two complete runs")
+    with _history_db(db) as store:
+        try:
+            if runs:
+                found = []
+                for n in runs:
+                    run = store.run(n)
+                    if run is None:
+                        raise UsageFailure(f"no run {n} in {store.description}")
+                    found.append(run)
+                pairs = [(found[0], found[1])]
+            else:
+                pairs = default_pairs(store, scanner)
+                if not pairs:
+                    whose = f" of scanner {scanner!r}" if scanner else ""
+                    raise UsageFailure(
+                        f"nothing to compare: {store.description} holds fewer than two complete runs{whose}"
+                    )
+            comparisons = [compare_runs(store, a, b) for a, b in pairs]
+        except StoreError as exc:
+            raise ScanFailed(str(exc)) from None
+    if fmt is ReportFormat.JSON:
+        print(json.dumps(changes_document(comparisons), ensure_ascii=False, indent=2))
+    else:
+        for changes in comparisons:
+            text = render_changes(changes)
+            if not text:
+                assert changes.before is not None
+                text = f"no changes from run {changes.before.id} to run {changes.after.id}\n"
+            sys.stdout.write(text)
+    return ExitCode.FINDINGS if any(not c.empty for c in comparisons) else ExitCode.OK
+
+
+def _host_port(text: str) -> tuple[str, int | None]:
+    """HOST, HOST:PORT, [V6]:PORT or a bare V6 address."""
+    raw = text.strip()
+    host, port_text = raw, ""
+    if raw.startswith("["):
+        host, _, rest = raw[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif raw.count(":") == 1:
+        host, _, port_text = raw.partition(":")
+    if not host:
+        raise UsageFailure(f"bad endpoint {text!r}: expected HOST or HOST:PORT")
+    try:
+        host = str(ipaddress.ip_address(host))  # the form the store holds: 2001:db8::1, not 2001:0db8:0:0::1
+    except ValueError:
+        host = host.lower().rstrip(".")
+    if not port_text:
+        return host, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageFailure(f"bad port in {text!r}")
+    return host, int(port_text)
+
+
+@app.command()
+def history(
+    endpoint: Annotated[
+        str,
+        typer.Argument(
+            metavar="HOST[:PORT]",
+            help="A name or address, with a port or for all its ports.",
+            show_default=False,
+        ),
+    ],
+    db: DbOption = None,
+    fmt: ReportFormatOption = ReportFormat.TABLE,
+) -> int:
+    """One endpoint's certificates over time, from every scanner's recorded runs.
+
+    Exit 0 when something was found, 1 when the database holds no observation of it.
+
+    Example: ekuscan history expe.example.com:7001 --db history.sqlite
+    """
+    host, port = _host_port(endpoint)
+    with _history_db(db) as store:
+        try:
+            sightings = store.history(host, port)
+            runs = {r.id: r for r in store.runs()}
+        except StoreError as exc:
+            raise ScanFailed(str(exc)) from None
+    periods = certificate_periods((label(runs[run_id]), doc) for run_id, doc in sightings)
+    if fmt is ReportFormat.JSON:
+        print(json.dumps(periods_document(periods), ensure_ascii=False, indent=2))
+    elif periods:
+        sys.stdout.write(render_periods(periods))
+    if not periods:
+        print(f"ekuscan: no observation of {endpoint} in {db}", file=sys.stderr)
+        return ExitCode.FINDINGS
     return ExitCode.OK
 
 

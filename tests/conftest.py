@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -47,3 +49,44 @@ def lab_roots(lab: BackgroundLab) -> RootStore:
 @pytest.fixture(scope="session")
 def realcerts() -> Path:
     return REALCERTS
+
+
+# --- history store: a real PostgreSQL server, and both backends (issue 5) -------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """A throwaway PostgreSQL cluster on loopback for the session (see tests/pgserver.py).
+
+    Skipped with the reason when it cannot start; under CI (which installs PostgreSQL in
+    .ci/run) that is a failure instead.
+    """
+    from tests.pgserver import PgServer
+
+    try:
+        server = PgServer().__enter__()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is needed in CI and did not start: {exc}")
+        pytest.skip(f"no PostgreSQL server for the tests: {exc} (install Debian's postgresql package)")
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty PostgreSQL database."""
+    return pg_server.create_database(f"ekuscan_test_{os.getpid()}_{next(_databases)}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_target(request, tmp_path) -> str:
+    """Where a history store lives: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "history.sqlite")
+    return request.getfixturevalue("pg_url")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import TextIO
 
 from scanner.writers._base import RunInfo, Writer
 from scanner.writers.csv import CsvWriter
+from scanner.writers.html import HtmlWriter
 from scanner.writers.json import JsonlWriter, JsonWriter
+from scanner.writers.prometheus import PrometheusWriter
 from scanner.writers.table import TableWriter
 
 
@@ -16,16 +19,30 @@ class OutputFormat(enum.StrEnum):
     JSON = "json"
     JSONL = "jsonl"
     CSV = "csv"
+    PROMETHEUS = "prometheus"  # node_exporter textfile format
+    HTML = "html"  # one self-contained report
 
 
-def make_writer(fmt: OutputFormat, out: TextIO, run: RunInfo, *, color: bool = False) -> Writer:
+# -o FILE extensions that pick a format when -f is not given
+SUFFIXES = {"json": OutputFormat.JSON, "jsonl": OutputFormat.JSONL, "csv": OutputFormat.CSV}
+SUFFIXES |= {"prom": OutputFormat.PROMETHEUS, "html": OutputFormat.HTML, "htm": OutputFormat.HTML}
+
+
+def make_writer(
+    fmt: OutputFormat, out: TextIO, run: RunInfo, *, color: bool = False, path: Path | None = None
+) -> Writer:
+    """``path``: where a format that writes its own file (prometheus) puts it; else ``out`` is used."""
     if fmt is OutputFormat.TABLE:
         return TableWriter(out, run, color=color)
     if fmt is OutputFormat.JSON:
         return JsonWriter(out, run)
     if fmt is OutputFormat.JSONL:
         return JsonlWriter(out, run)
+    if fmt is OutputFormat.PROMETHEUS:
+        return PrometheusWriter(out, run, path=path)
+    if fmt is OutputFormat.HTML:
+        return HtmlWriter(out, run)
     return CsvWriter(out, run)
 
 
-__all__ = ["OutputFormat", "RunInfo", "Writer", "make_writer"]
+__all__ = ["SUFFIXES", "OutputFormat", "RunInfo", "Writer", "make_writer"]

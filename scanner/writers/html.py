@@ -1,0 +1,272 @@
+"""One self-contained HTML report: summary, per-host table, endpoint table, a timeline of breaks_on.
+
+No external asset of any kind (no script, font, stylesheet or image is fetched): the styles are
+inline and the chart is SVG drawn here, so the file opens offline and can be mailed as is.
+Every value from the network is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+from scanner.inventory import HostReport, Inventory, endpoint_sort_key
+from scanner.models import EndpointReport, Verdict
+from scanner.writers._base import RunInfo, Writer
+from scanner.writers._serialize import iso
+from scanner.writers.table import common_name
+
+COLOURS = {
+    Verdict.BREAKS: "#c62828",
+    Verdict.AT_RISK: "#ef6c00",
+    Verdict.OK: "#2e7d32",
+    Verdict.UNKNOWN: "#757575",
+}
+CHART_ROWS = 60  # hosts drawn on the timeline; the table lists them all
+CHART_WIDTH = 960
+ROW_HEIGHT = 18
+LABEL_WIDTH = 260
+AXIS_HEIGHT = 38
+
+STYLE = """
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#212121}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.meta{color:#616161}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
+.card{border:1px solid #e0e0e0;border-radius:6px;padding:8px 14px;min-width:110px}
+.card b{display:block;font-size:22px}
+table{border-collapse:collapse;width:100%}
+th,td{border-bottom:1px solid #eeeeee;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#fafafa;position:sticky;top:0}
+.v{font-weight:600;white-space:nowrap}.nw{white-space:nowrap}
+.v-breaks{color:#c62828}.v-at-risk{color:#ef6c00}.v-ok{color:#2e7d32}.v-unknown{color:#757575}
+.why{color:#424242;font-size:13px}
+svg text{font:12px system-ui,sans-serif;fill:#212121}
+.note{color:#616161;font-size:13px}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _EndpointRow:
+    sort_key: tuple[tuple[int, str | int], str, int]
+    host: str
+    where: str
+    status: str
+    trust: str
+    leaf: str
+    eku: str
+    expires: str
+    verdict: Verdict
+    breaks_on: str
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+class HtmlWriter(Writer):
+    def __init__(self, out: TextIO, run: RunInfo) -> None:
+        super().__init__(out, run)
+        self._rows: list[_EndpointRow] = []  # small rows, not reports: a sweep's report stays light
+
+    def add(self, report: EndpointReport) -> None:
+        ep, leaf, obs = report.endpoint, report.leaf, report.observation
+        address = f"[{ep.ip}]" if ep.ip and ":" in ep.ip else ep.ip
+        self._rows.append(
+            _EndpointRow(
+                sort_key=endpoint_sort_key(report),
+                host=ep.host,
+                where=f"{address}:{ep.port}" if address else str(ep.port),
+                status=obs.status.value,
+                trust=report.trust.trust.value if leaf else "",
+                leaf=common_name(leaf.subject) if leaf else "",
+                eku=(",".join(leaf.eku) if leaf.eku is not None else "(none)") if leaf else "",
+                expires=leaf.not_after.date().isoformat() if leaf else "",
+                verdict=report.verdict,
+                breaks_on=report.breaks_on.date().isoformat() if report.breaks_on else "",
+            )
+        )
+
+    def finish(self, inventory: Inventory, duration_s: float) -> None:
+        hosts = inventory.hosts()
+        summary = inventory.summary()
+        run = self.run
+        parts = [
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width,initial-scale=1">',
+            f"<title>ekuscan report {_e(run.evaluated_at.date().isoformat())}</title>",
+            f"<style>{STYLE}</style></head><body>",
+            "<h1>ekuscan: which mutual-TLS links break, and when</h1>",
+            f'<p class="meta">scanned {_e(iso(run.started_at))}, judged as of {_e(iso(run.evaluated_at))}, '
+            f"{duration_s:.1f} s, ekuscan {_e(run.tool_version)}</p>",
+            '<section id="summary"><h2>Summary</h2><div class="cards">',
+        ]
+        cards = [
+            ("hosts", summary.hosts, ""),
+            ("endpoints", summary.endpoints, ""),
+            ("probes", summary.probes, ""),
+            *((f"hosts {v.value}", summary.hosts_by_verdict[v.value], f"v-{v.value}") for v in Verdict),
+        ]
+        for title, count, cls in cards:
+            parts.append(f'<div class="card"><b class="{cls}">{count}</b>{_e(title)}</div>')
+        parts.append("</div>")
+        if summary.earliest_breaks_on is not None:
+            parts.append(f"<p>Earliest break: <b>{_e(summary.earliest_breaks_on.date().isoformat())}</b></p>")
+        parts.append("</section>")
+        parts.append('<section id="timeline"><h2>Timeline of breaks_on</h2>')
+        dated = [h for h in hosts if h.breaks_on is not None]
+        if dated:
+            parts.append(timeline_svg(dated, run.evaluated_at))
+            if len(dated) > CHART_ROWS:
+                parts.append(
+                    f'<p class="note">The {CHART_ROWS} earliest of {len(dated)} hosts with a date are drawn; '
+                    "the table lists them all.</p>"
+                )
+        else:
+            parts.append('<p class="note">No host has a known date of failure.</p>')
+        parts.append("</section>")
+        parts.append(_hosts_table(hosts))
+        parts.append(self._endpoints_table())
+        parts.append("</body></html>\n")
+        self.out.write("\n".join(parts))
+        self.out.flush()
+
+    def _endpoints_table(self) -> str:
+        rows = [
+            "<tr>"
+            f"<td>{_e(r.host)}</td><td>{_e(r.where)}</td><td>{_e(r.status)}</td><td>{_e(r.trust)}</td>"
+            f"<td>{_e(r.leaf)}</td><td>{_e(r.eku)}</td><td>{_e(r.expires)}</td>"
+            f'<td class="v v-{r.verdict.value}">{_e(r.verdict.value)}</td>'
+            f'<td class="nw">{_e(r.breaks_on)}</td></tr>'
+            for r in sorted(self._rows, key=lambda r: r.sort_key)
+        ]
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("host", "address", "status", "trust", "leaf", "EKU", "expires", "verdict", "breaks on")
+        )
+        return (
+            '<section id="endpoints"><h2>Endpoints</h2><table><thead><tr>'
+            + head
+            + "</tr></thead><tbody>"
+            + "".join(rows)
+            + "</tbody></table></section>"
+        )
+
+
+def _hosts_table(hosts: list[HostReport]) -> str:
+    rows = []
+    for h in hosts:
+        why: dict[str, list[str]] = {}
+        for link in h.links:
+            if link.verdict in (Verdict.BREAKS, Verdict.AT_RISK):
+                why.setdefault(f"{link.verdict.value}: {link.reason}", []).append(
+                    f"{link.name} ({link.uses.value})"
+                )
+        reasons = "<br>".join(f"{_e(', '.join(names))}: {_e(text)}" for text, names in why.items())
+        certs = "<br>".join(
+            f"{_e(common_name(c.subject))} ({_e(c.trust.value)}, until "
+            f"{_e(c.not_after.date().isoformat() if c.not_after else '?')})"
+            for c in h.certificates
+        )
+        rows.append(
+            f'<tr class="host" data-host="{_e(h.host)}" data-verdict="{_e(h.verdict.value)}" '
+            f'data-breaks-on="{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}">'
+            f'<td>{_e(h.host)}</td><td class="nw">{_e(h.role.value)}</td>'
+            f'<td class="v v-{h.verdict.value}">{_e(h.verdict.value)}</td>'
+            f'<td class="nw">{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}</td>'
+            f"<td>{_e(', '.join(str(p) for p in h.ports))}</td><td>{certs}</td>"
+            f'<td class="why">{reasons}</td></tr>'
+        )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("host", "role", "verdict", "breaks on", "ports", "certificates", "why")
+    )
+    return (
+        '<section id="hosts"><h2>Hosts</h2><table><thead><tr>'
+        + head
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></section>"
+    )
+
+
+def _ticks(start: datetime, end: datetime) -> list[datetime]:
+    """First days of months, quarters or years between start and end: at most about 12 ticks."""
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    step = 1 if months <= 12 else 3 if months <= 36 else 12 * max(1, -(-months // 144))
+    index = start.year * 12 + start.month  # the month after start's, counted from year 0
+    index += -index % step  # quarters start in Jan/Apr/Jul/Oct, years in January
+    ticks: list[datetime] = []
+    while len(ticks) < 24:
+        year, month = divmod(index, 12)
+        if year > 9999:
+            break
+        moment = datetime(year, month + 1, 1, tzinfo=UTC)
+        if moment > end:
+            break
+        ticks.append(moment)
+        index += step
+    return ticks
+
+
+def _shift(moment: datetime, days: int) -> datetime:
+    """``moment`` moved by ``days``, held inside datetime's range (a certificate may say 9999-12-31)."""
+    try:
+        return moment + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if days > 0 else datetime.min.replace(tzinfo=UTC)
+
+
+def timeline_svg(hosts: list[HostReport], now: datetime) -> str:
+    """Inline SVG: one lane per host, a bar from today to its breaks_on, coloured by verdict."""
+    drawn = sorted(hosts, key=lambda h: (h.breaks_on or now, h.host))[:CHART_ROWS]
+    dates = [h.breaks_on for h in drawn if h.breaks_on is not None]
+    start = _shift(min([now, *dates]), -7)
+    end = _shift(max([_shift(now, 30), *dates]), 7)
+    span = (end - start).total_seconds()
+    plot = CHART_WIDTH - LABEL_WIDTH - 20
+    height = AXIS_HEIGHT + ROW_HEIGHT * len(drawn) + 8
+
+    def x(moment: datetime) -> float:
+        return round(LABEL_WIDTH + plot * (moment - start).total_seconds() / span, 1)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="timeline-chart" role="img" width="{CHART_WIDTH}" '
+        f'height="{height}" viewBox="0 0 {CHART_WIDTH} {height}" aria-label="breaks_on timeline">',
+        f'<rect x="0" y="0" width="{CHART_WIDTH}" height="{height}" fill="#ffffff"/>',
+    ]
+    for tick in _ticks(start, end):
+        tx = x(tick)
+        out.append(f'<line x1="{tx}" y1="{AXIS_HEIGHT - 6}" x2="{tx}" y2="{height}" stroke="#eeeeee"/>')
+        out.append(f'<text x="{tx}" y="{AXIS_HEIGHT - 10}" text-anchor="middle">{tick:%Y-%m}</text>')
+    today = x(now)
+    out.append(
+        f'<line x1="{today}" y1="{AXIS_HEIGHT - 6}" x2="{today}" y2="{height}" stroke="#1565c0" '
+        'stroke-dasharray="4 3"/>'
+    )
+    out.append(f'<text x="{today}" y="12" text-anchor="middle" fill="#1565c0">today</text>')
+    for n, h in enumerate(drawn):
+        assert h.breaks_on is not None
+        y = AXIS_HEIGHT + n * ROW_HEIGHT
+        colour = COLOURS[h.verdict]
+        when = x(h.breaks_on)
+        left, right = sorted((today, when))
+        label = h.host if len(h.host) <= 36 else h.host[:35] + "…"
+        day = _e(h.breaks_on.date().isoformat())
+        out.append(
+            f'<g class="lane" data-host="{_e(h.host)}" data-breaks-on="{day}">'
+            f"<title>{_e(h.host)}: {_e(h.verdict.value)}, breaks on {day}</title>"
+            f'<text x="{LABEL_WIDTH - 8}" y="{y + 13}" text-anchor="end">{_e(label)}</text>'
+            f'<rect x="{left}" y="{y + 5}" width="{max(round(right - left, 1), 1.0)}" height="8" '
+            f'fill="{colour}" fill-opacity="0.35"/>'
+            f'<circle cx="{when}" cy="{y + 9}" r="5" fill="{colour}"/>'
+            + (  # the date beside the bar, on the side with room for it
+                f'<text x="{right + 9}" y="{y + 13}">{day}</text>'
+                if right < CHART_WIDTH - 90
+                else f'<text x="{left - 9}" y="{y + 13}" text-anchor="end">{day}</text>'
+            )
+            + "</g>"
+        )
+    out.append("</svg>")
+    return "".join(out)
