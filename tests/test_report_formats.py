@@ -53,7 +53,7 @@ def families(text):
     return {f.name: f for f in text_string_to_metric_families(text)}
 
 
-def test_prometheus_textfile_parses_and_carries_every_endpoint(lab_files, tmp_path):
+def test_prometheus_textfile_parses_and_carries_every_endpoint(lab, lab_files, tmp_path):
     targets, root = lab_files
     out = tmp_path / "ekuscan.prom"
     result = ekuscan(
@@ -77,6 +77,16 @@ def test_prometheus_textfile_parses_and_carries_every_endpoint(lab_files, tmp_pa
     assert hosts == {v.value: designed[v.value] for v in Verdict}  # the lab's hosts, as designed
     assert metrics["ekuscan_scan_duration_seconds"].samples[0].value > 0
     assert metrics["ekuscan_probes"].samples[0].value == len(endpoints)
+    info = {s.labels["host"]: s.labels for s in metrics["ekuscan_host_info"].samples}
+    x155 = next(b.address for b in lab.services if b.host.name == "expe-x155")
+    assert (info[x155]["role"], info[x155]["role_source"], info[x155]["version"]) == (
+        "expressway-e",
+        "inferred",
+        "X15.5.1",
+    )
+    horizons = {s.labels["horizon"]: s.value for s in metrics["ekuscan_links_broken_by"].samples}
+    assert set(horizons) == {"now", "30d", "90d", "last_public_clientauth_day"}
+    assert horizons["now"] <= horizons["30d"] <= horizons["90d"] <= horizons["last_public_clientauth_day"]
 
 
 def test_prometheus_on_stdout_and_unwritable_file(lab, lab_files, tmp_path):
@@ -109,6 +119,10 @@ def test_html_report_is_self_contained(report_file):
     assert not re.search(r"\b(src|href)\s*=", text, re.I)
     assert "url(" not in text and "@import" not in text
     assert text.count('<tr class="host"') == len(ESTATE)
+    # what issue 3 adds: inferred roles with product and release, the timeline, estate findings
+    assert "expressway-e <small>(inferred)</small><br><small>expressway-e X15.5.1</small>" in text
+    assert 'id="timeline-summary">links broken now:' in text
+    assert '<p class="estate">EXPRESSWAY_VERSION_MISMATCH:' in text
 
 
 def find_chromium() -> str:

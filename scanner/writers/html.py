@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from scanner.inventory import HostReport, Inventory, endpoint_sort_key
-from scanner.models import EndpointReport, Verdict
+from scanner.models import EndpointReport, RoleSource, Verdict
 from scanner.writers._base import RunInfo, Writer
 from scanner.writers._serialize import iso
-from scanner.writers.table import common_name
+from scanner.writers.table import common_name, timeline_line
 
 COLOURS = {
     Verdict.BREAKS: "#c62828",
@@ -114,6 +114,9 @@ class HtmlWriter(Writer):
         parts.append("</div>")
         if summary.earliest_breaks_on is not None:
             parts.append(f"<p>Earliest break: <b>{_e(summary.earliest_breaks_on.date().isoformat())}</b></p>")
+        if summary.timeline is not None:
+            parts.append(f'<p id="timeline-summary">{_e(timeline_line(summary.timeline))}</p>')
+        parts.extend(f'<p class="estate">{_e(f.code)}: {_e(f.message)}</p>' for f in summary.findings)
         parts.append("</section>")
         parts.append('<section id="timeline"><h2>Timeline of breaks_on</h2>')
         dated = [h for h in hosts if h.breaks_on is not None]
@@ -155,6 +158,16 @@ class HtmlWriter(Writer):
         )
 
 
+def _role_cell(host: HostReport) -> str:
+    role = _e(host.role.value)
+    if host.role_source is not RoleSource.GIVEN:
+        role += f" <small>({_e(host.role_source.value)})</small>"
+    if host.software is not None:
+        version = f" {host.software.version}" if host.software.version else ""
+        role += f"<br><small>{_e(host.software.product.value + version)}</small>"
+    return role
+
+
 def _hosts_table(hosts: list[HostReport]) -> str:
     rows = []
     for h in hosts:
@@ -173,7 +186,7 @@ def _hosts_table(hosts: list[HostReport]) -> str:
         rows.append(
             f'<tr class="host" data-host="{_e(h.host)}" data-verdict="{_e(h.verdict.value)}" '
             f'data-breaks-on="{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}">'
-            f'<td>{_e(h.host)}</td><td class="nw">{_e(h.role.value)}</td>'
+            f'<td>{_e(h.host)}</td><td class="nw">{_role_cell(h)}</td>'
             f'<td class="v v-{h.verdict.value}">{_e(h.verdict.value)}</td>'
             f'<td class="nw">{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}</td>'
             f"<td>{_e(', '.join(str(p) for p in h.ports))}</td><td>{certs}</td>"

@@ -114,6 +114,36 @@ class PrometheusWriter(Writer):
                 "The earliest breaks_on of the whole scan, as a Unix time.",
                 registry=registry,
             ).set(summary.earliest_breaks_on.timestamp())
+        info = Gauge(
+            "ekuscan_host_info",
+            "One per host: its role (and where the role came from), product and release.",
+            ["host", "role", "role_source", "product", "version"],
+            registry=registry,
+        )
+        for host in inventory.hosts():
+            software = host.software
+            info.labels(
+                host.host,
+                host.role.value,
+                host.role_source.value,
+                software.product.value if software else "",
+                str(software.version) if software and software.version else "",
+            ).set(1)
+        if summary.timeline is not None:
+            broken = Gauge(
+                "ekuscan_links_broken_by",
+                "Host links broken by a day (now, in 30 and 90 days, by the last public clientAuth day).",
+                ["horizon"],
+                registry=registry,
+            )
+            (_, now_count), *later = summary.timeline.broken
+            broken.labels("now").set(now_count)
+            for day, count in later:
+                broken.labels(f"{(day - summary.timeline.broken[0][0]).days}d").set(count)
+            if summary.timeline.by_last_public_clientauth_day is not None:
+                broken.labels("last_public_clientauth_day").set(
+                    summary.timeline.by_last_public_clientauth_day
+                )
         if self.path is not None:
             write_to_textfile(str(self.path), registry)  # temporary file + rename: atomic
         else:
