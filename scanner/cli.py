@@ -499,14 +499,14 @@ def scan(
             run.progress = Progress(sys.stderr, probes, approximate=chosen_shard is not None)
         try:
             if processes == 1:
-                run_scan(sweep(specs, chosen_shard), config, run.consume)
+                run_scan(sweep(specs, chosen_shard), config, run.consume, _PASSTHROUGH)
             else:
                 inputs = AnalysisInputs(roots_pem, ctx.now, ctx.warn)
 
                 async def body() -> None:
                     await merge_workers(specs, chosen_shard, config, inputs, processes, run.record)
 
-                run_stoppable(body, (WorkerFailed,))
+                run_stoppable(body, _PASSTHROUGH)
         except KeyboardInterrupt:
             stopped = ExitCode.INTERRUPTED  # fall through: what was found is written, and is valid
         except ScanTerminated:
@@ -521,6 +521,11 @@ def scan(
             print("ekuscan: stopped; the output holds what was found so far", file=sys.stderr)
         return stopped
     return exit_code_for(run.inventory.worst_verdict(), fail_on)
+
+
+# Failures with their own exit path in main(), which must not arrive wrapped in exception groups:
+# a worker that died (exit 3), a reader that went away (head, less: exit 0).
+_PASSTHROUGH: tuple[type[Exception], ...] = (WorkerFailed, BrokenPipeError)
 
 
 def _probe_estimate(specs: list[TargetSpec], shard: Shard | None) -> int:

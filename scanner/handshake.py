@@ -217,6 +217,16 @@ class ClientHandshake:
         """Encrypt ``data``; collect the records with ``data_to_send``."""
         self._conn.sendall(data)
 
+    def close_notify(self) -> bool:
+        """Queue our close_notify alert after a completed handshake; returns whether one was queued."""
+        if not self._done:
+            return False
+        try:
+            self._conn.shutdown()
+        except SSL.Error:
+            return False  # the connection already failed: nothing polite left to say
+        return True
+
     def read_after_handshake(self) -> ReadEvent:
         """Decrypt what has arrived: data, an alert or close, or NEED_DATA."""
         try:

@@ -253,7 +253,10 @@ class ScanTerminated(Exception):
 
 
 def run_scan(
-    endpoints: Iterable[Endpoint], config: PoolConfig, consume: Callable[[Observation], None]
+    endpoints: Iterable[Endpoint],
+    config: PoolConfig,
+    consume: Callable[[Observation], None],
+    passthrough: tuple[type[Exception], ...] = (),
 ) -> None:
     """Run a whole scan in this process, handing each Observation to ``consume`` in target order."""
 
@@ -265,7 +268,7 @@ def run_scan(
                 async for observation in receive:
                     consume(observation)
 
-    run_stoppable(body)
+    run_stoppable(body, passthrough)
 
 
 def run_stoppable(body: Callable[[], Awaitable[None]], passthrough: tuple[type[Exception], ...] = ()) -> None:

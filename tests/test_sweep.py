@@ -416,3 +416,84 @@ def _report(obs):
     from tests.conftest import context
 
     return analyze(obs, context())
+
+
+# --- a polite goodbye -----------------------------------------------------------------------
+
+
+class GoodbyeWatcher:
+    """A TLS server that records how each client left: close_notify, FIN, or a reset."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.endings: list[str] = []
+        self.changed = trio.Event()
+
+    async def handler(self, stream: trio.SocketStream) -> None:
+        from OpenSSL import SSL
+
+        conn = SSL.Connection(self.ctx, None)
+        conn.set_accept_state()
+        ending = "timeout"
+        with trio.move_on_after(5):
+            try:
+                while True:
+                    try:
+                        conn.do_handshake()
+                        break
+                    except SSL.WantReadError:
+                        await stream.send_all(_pending(conn))
+                        conn.bio_write(await stream.receive_some(65536) or b"\x15")
+                await stream.send_all(_pending(conn))  # our Finished and session tickets
+                while True:
+                    try:
+                        conn.recv(65536)
+                    except SSL.WantReadError:
+                        data = await stream.receive_some(65536)
+                        if not data:
+                            ending = "fin without close_notify"
+                            break
+                        conn.bio_write(data)
+                    except SSL.ZeroReturnError:
+                        rest = await stream.receive_some(65536)
+                        ending = "close_notify, fin" if rest == b"" else "close_notify, then data"
+                        break
+            except (trio.BrokenResourceError, ConnectionResetError):
+                ending = "reset"
+            except SSL.Error as exc:
+                ending = f"tls error {exc}"
+        self.endings.append(ending)
+        self.changed.set()
+        await stream.aclose()
+
+
+def _pending(conn) -> bytes:
+    from OpenSSL import SSL
+
+    try:
+        return conn.bio_read(65536)
+    except SSL.WantReadError:
+        return b""
+
+
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+async def test_a_probe_ends_with_close_notify_and_fin_not_a_reset(nursery, version):
+    from OpenSSL import SSL
+
+    from scanner.lab import LabPKI
+    from tests.factories import SA
+    from tests.netutil import context_for, lab_leaf
+
+    pki = LabPKI.generate(__import__("datetime").datetime.now(__import__("datetime").UTC))
+    ctx = context_for(pki, lab_leaf(pki, eku=[SA]), [pki.private_ca])
+    if version == "TLSv1.2":
+        ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
+    watcher = GoodbyeWatcher(ctx)
+    port = await serve(nursery, watcher.handler, host="127.0.44.6")
+    observations = await _collect([endpoint("127.0.44.6", port)] * 5, PoolConfig())
+    assert [o.tls_version for o in observations] == [version] * 5
+    with trio.fail_after(5):
+        while len(watcher.endings) < 5:
+            await watcher.changed.wait()
+            watcher.changed = trio.Event()
+    assert watcher.endings == ["close_notify, fin"] * 5, watcher.endings
