@@ -504,7 +504,7 @@ def scan(
                 inputs = AnalysisInputs(roots_pem, ctx.now, ctx.warn)
 
                 async def body() -> None:
-                    await merge_workers(specs, chosen_shard, config, inputs, processes, run.record)
+                    await merge_workers(specs, chosen_shard, config, inputs, processes, run.record, ctx)
 
                 run_stoppable(body, _PASSTHROUGH)
         except KeyboardInterrupt:
