@@ -397,7 +397,7 @@ def scan(
             max=MAX_WORKERS,
             metavar="N",
             help="Processes that probe and analyse, each a share of the hosts "
-            "[default: one per CPU for sweeps of 1024 probes or more, else 1].",
+            "[default: one per CPU for sweeps of 2048 probes or more, else 1].",
             show_default=False,
         ),
     ] = None,

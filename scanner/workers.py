@@ -51,7 +51,7 @@ from scanner.targets import Shard, TargetSpec, expand, select_shard
 from scanner.trust import load_pem_bundle
 
 MAX_WORKERS = 64
-AUTO_WORKERS_MIN_PROBES = 1024  # below this, starting interpreters costs more than it gains
+AUTO_WORKERS_MIN_PROBES = 2048  # below this, starting interpreters costs more than it gains
 FRAME_HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 BATCH_ITEMS = 64  # endpoints per frame at most; a frame goes as soon as nothing more is ready
