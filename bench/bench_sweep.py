@@ -630,7 +630,7 @@ def bench(args: argparse.Namespace) -> int:
                     print(
                         f"  ekuscan --workers 2 vs {peer.name}: "
                         f"{ours.rate / peer.rate:.1f}x the endpoints/s, "
-                        f"{peer.cpu_ms / ours.cpu_ms:.1f}x less CPU per endpoint, "
+                        f"{ours.cpu_ms / peer.cpu_ms:.2f}x the CPU per endpoint, "
                         f"peak RSS {statistics.median(m.tree_peak_mib for m in ours.runs):.0f} vs "
                         f"{statistics.median(m.tree_peak_mib for m in peer.runs):.0f} MiB (trees)"
                     )

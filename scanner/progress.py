@@ -14,6 +14,7 @@ from typing import TextIO
 from scanner.models import EndpointReport, Status
 
 REFRESH_SECONDS = 0.25
+FIRST_DRAW_SECONDS = 1.0  # a sweep that ends sooner needs no progress line; a rate needs a second
 
 
 def _duration(seconds: float) -> str:
@@ -52,7 +53,7 @@ class Progress:
         self.done = 0
         self.live = 0
         self.started = clock()
-        self._drawn_at = float("-inf")
+        self._drawn_at = self.started + FIRST_DRAW_SECONDS - REFRESH_SECONDS
         self._width = 0
 
     def update(self, report: EndpointReport) -> None:

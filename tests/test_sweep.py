@@ -422,15 +422,18 @@ def test_progress_redraws_a_few_times_a_second_and_erases_itself():
     out = io.StringIO()
     progress = Progress(out, 100, clock=lambda: now[0])
     report = _report(observation())
+    progress.update(report)
+    assert out.getvalue() == ""  # nothing in the first second: a short sweep shows no line
+    now[0] = 1.0
     for _ in range(10):
         progress.update(report)
         now[0] += 0.01
     assert out.getvalue().count("\r") == 1  # 10 updates within 0.1 s: drawn once
     now[0] += 1
     progress.update(report)
-    assert out.getvalue().count("probes") == 2 and "11/100 probes" in out.getvalue()
+    assert out.getvalue().count("probes") == 2 and "12/100 probes" in out.getvalue()
     progress.close()
-    assert out.getvalue().endswith("\r" + " " * len("ekuscan: " + progress_line(11, 100, 11, 1.1)) + "\r")
+    assert out.getvalue().endswith("\r" + " " * len("ekuscan: " + progress_line(12, 100, 12, 2.1)) + "\r")
 
 
 def _report(obs):
@@ -519,3 +522,41 @@ async def test_a_probe_ends_with_close_notify_and_fin_not_a_reset(nursery, versi
             await watcher.changed.wait()
             watcher.changed = trio.Event()
     assert watcher.endings == ["close_notify, fin"] * 5, watcher.endings
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["terminal", "quiet"])
+def test_progress_on_a_terminal_only_without_quiet(silent_listeners, quiet):
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        args = ["127.0.44.100:5061", "--timeout", "1.5", "-f", "json", "--fail-on", "never"]
+        result = subprocess.run(
+            ekuscan_cmd("scan", *args, *(["-q"] if quiet else [])),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=60,
+            check=False,
+        )
+        os.close(terminal)
+        terminal = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["summary"]["probes"] == 1
+    if quiet:
+        assert shown == b""
+    else:
+        assert shown.startswith(b"\rekuscan: 1/1 probes (100.0%), 1 live, 1/s\r")  # then erased
+        assert shown.endswith(b" \r")
