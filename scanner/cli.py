@@ -30,12 +30,12 @@ from scanner.pool import (
     DEFAULT_CONCURRENCY,
     PoolConfig,
     ScanTerminated,
+    consume_scan,
     ensure_fd_limit,
-    run_scan,
     run_stoppable,
     run_trio,
 )
-from scanner.progress import Progress
+from scanner.progress import Progress, keep_drawing
 from scanner.rules import ALL_RULES, RULES_BY_CODE
 from scanner.targets import (
     DEFAULT_PORTS,
@@ -498,15 +498,19 @@ def scan(
         if not quiet and sys.stderr.isatty():
             run.progress = Progress(sys.stderr, probes, approximate=chosen_shard is not None)
         try:
-            if processes == 1:
-                run_scan(sweep(specs, chosen_shard), config, run.consume, _PASSTHROUGH)
-            else:
-                inputs = AnalysisInputs(roots_pem, ctx.now, ctx.warn)
+            inputs = AnalysisInputs(roots_pem, ctx.now, ctx.warn)
 
-                async def body() -> None:
-                    await merge_workers(specs, chosen_shard, config, inputs, processes, run.record, ctx)
+            async def body() -> None:
+                async with trio.open_nursery() as nursery:
+                    if run.progress is not None:
+                        nursery.start_soon(keep_drawing, run.progress)
+                    if processes == 1:
+                        await consume_scan(sweep(specs, chosen_shard), config, run.consume)
+                    else:
+                        await merge_workers(specs, chosen_shard, config, inputs, processes, run.record, ctx)
+                    nursery.cancel_scope.cancel()  # done: stop the progress line
 
-                run_stoppable(body, _PASSTHROUGH)
+            run_stoppable(body, _PASSTHROUGH)
         except KeyboardInterrupt:
             stopped = ExitCode.INTERRUPTED  # fall through: what was found is written, and is valid
         except ScanTerminated:

@@ -261,14 +261,21 @@ def run_scan(
     """Run a whole scan in this process, handing each Observation to ``consume`` in target order."""
 
     async def body() -> None:
-        send, receive = trio.open_memory_channel[Observation](config.concurrency)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(scan_endpoints, endpoints, config, send)
-            async with receive:
-                async for observation in receive:
-                    consume(observation)
+        await consume_scan(endpoints, config, consume)
 
     run_stoppable(body, passthrough)
+
+
+async def consume_scan(
+    endpoints: Iterable[Endpoint], config: PoolConfig, consume: Callable[[Observation], None]
+) -> None:
+    """Scan in the current trio run, handing each Observation to ``consume`` in target order."""
+    send, receive = trio.open_memory_channel[Observation](config.concurrency)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(scan_endpoints, endpoints, config, send)
+        async with receive:
+            async for observation in receive:
+                consume(observation)
 
 
 def run_stoppable(body: Callable[[], Awaitable[None]], passthrough: tuple[type[Exception], ...] = ()) -> None:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+import trio
+
 from scanner.models import EndpointReport, Status
 
 REFRESH_SECONDS = 0.25
@@ -61,6 +63,10 @@ class Progress:
         observation = report.observation
         if observation.connected or observation.status is Status.OK:
             self.live += 1
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the line if it is due (also while nothing finishes: the rate and ETA move on)."""
         now = self.clock()
         if now - self._drawn_at >= REFRESH_SECONDS:
             self._drawn_at = now
@@ -78,3 +84,10 @@ class Progress:
             self.out.write("\r" + " " * self._width + "\r")
             self.out.flush()
             self._width = 0
+
+
+async def keep_drawing(progress: Progress) -> None:
+    """Redraw a few times a second until cancelled."""
+    while True:
+        await trio.sleep(REFRESH_SECONDS)
+        progress.redraw()
