@@ -356,7 +356,14 @@ def scan(
     at: AtOption = None,
     warn_days: WarnOption = None,
     concurrency: Annotated[
-        int, typer.Option("-c", "--concurrency", min=1, max=65536, help="Connections in flight at once.")
+        int,
+        typer.Option(
+            "-c",
+            "--concurrency",
+            min=1,
+            max=65536,
+            help="Connections in flight at once, all worker processes together.",
+        ),
     ] = DEFAULT_CONCURRENCY,
     timeout: Annotated[
         float,
