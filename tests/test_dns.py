@@ -24,7 +24,7 @@ import pytest
 from tests.netutil import background_tls_servers
 
 DNS_ADDRESS = "127.0.0.153"
-MULTI = ("127.0.44.21", "127.0.44.22")
+MULTI = ("127.0.47.21", "127.0.47.22")  # apart from the other tests' addresses
 TLS_PORT = 9443
 NXDOMAIN = 3
 
