@@ -42,8 +42,9 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+# Needs root (nginx on 443, a network namespace, tc netem); installs the peer tools it compares with.
 bench: $(STAMP)
-	$(BIN)/python bench/bench_scan.py
+	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_store.py
 
 clean:

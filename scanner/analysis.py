@@ -135,9 +135,16 @@ def analyze(
 
 
 def analyze_host(observations: Sequence[Observation], ctx: AnalysisContext) -> list[EndpointReport]:
-    """Judge the endpoints of one host together: its banners and listeners set its role."""
-    host = host_context(observations, ctx.default_role, ctx.assumed_software)
-    return [analyze(observation, ctx, host) for observation in observations]
+    """Judge the endpoints of one host together (its banners and listeners set its role), in
+    the order given. Each address of a name counts as a host of its own, as on the wire."""
+    by_address: dict[str | None, list[Observation]] = {}
+    for observation in observations:
+        by_address.setdefault(observation.endpoint.ip, []).append(observation)
+    hosts = {
+        address: host_context(group, ctx.default_role, ctx.assumed_software)
+        for address, group in by_address.items()
+    }
+    return [analyze(observation, ctx, hosts[observation.endpoint.ip]) for observation in observations]
 
 
 def analyze_stream(observations: Iterable[Observation], ctx: AnalysisContext) -> Iterator[EndpointReport]:

@@ -44,7 +44,7 @@ EKU_NAMES: dict[str, str] = {
     "2.16.840.1.113730.4.1": "nsSGC",
 }
 
-PARSE_CACHE_SIZE = 1024  # bounded: leaves are unique, so they only pass through
+PARSE_CACHE_SIZE = 256  # intermediates repeat; a leaf repeats on its host's ports, analysed together
 
 SERVER_AUTH = "serverAuth"
 CLIENT_AUTH = "clientAuth"

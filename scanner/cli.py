@@ -32,10 +32,19 @@ from scanner.changes import Changes, certificate_periods, changes_document, peri
 from scanner.changes import render_text as render_changes
 from scanner.hosts import HostGrouper
 from scanner.inventory import Inventory
-from scanner.models import Endpoint, Observation, Role, Status, Verdict
+from scanner.models import Endpoint, EndpointReport, Observation, Role, Status, Verdict
 from scanner.net import ProbeConfig
 from scanner.policy import Policy, PolicyError, load_packaged_policy, load_policy_file, packaged_policy_text
-from scanner.pool import DEFAULT_CONCURRENCY, PoolConfig, ScanTerminated, ensure_fd_limit, run_scan, run_trio
+from scanner.pool import (
+    DEFAULT_CONCURRENCY,
+    PoolConfig,
+    ScanTerminated,
+    consume_scan,
+    ensure_fd_limit,
+    run_stoppable,
+    run_trio,
+)
+from scanner.progress import Progress, keep_drawing
 from scanner.rules import EVERY_RULE, RULES_BY_CODE
 from scanner.software import Fingerprint, Product, Version
 from scanner.store import RunStatus, SqlStore, StoreError, StoreLocked, is_postgres, open_store, redact
@@ -43,14 +52,17 @@ from scanner.store.recorder import RecordingWriter
 from scanner.store.session import RunSession, compare_runs, default_pairs, label, start_run
 from scanner.targets import (
     DEFAULT_PORTS,
+    Shard,
     TargetError,
     TargetSpec,
-    expand,
+    check_sweep_size,
     parse_csv,
     parse_ports,
+    parse_shard,
     parse_target,
 )
 from scanner.trust import RootStore, load_pem_bundle
+from scanner.workers import MAX_WORKERS, AnalysisInputs, WorkerFailed, default_workers, merge_workers, sweep
 from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
 
 
@@ -139,11 +151,18 @@ def parse_at(text: str | None, now: datetime) -> datetime:
 
 
 def load_roots(path: Path | None) -> RootStore:
+    return _roots_from(*read_roots(path))
+
+
+def read_roots(path: Path | None) -> tuple[Path, bytes]:
     source = Path(certifi.where()) if path is None else path
     try:
-        data = source.read_bytes()
+        return source, source.read_bytes()
     except OSError as exc:
         raise UsageFailure(f"--public-roots: cannot read {source}: {exc.strerror or exc}") from None
+
+
+def _roots_from(source: Path, data: bytes) -> RootStore:
     try:
         store = load_pem_bundle(data)
     except NoCertificateError:
@@ -217,6 +236,7 @@ class Run:
     def __init__(self, ctx: AnalysisContext, writer: Writer, inventory: Inventory) -> None:
         self.ctx, self.writer, self.inventory = ctx, writer, inventory
         self.grouper = HostGrouper()
+        self.progress: Progress | None = None
 
     def consume(self, observation: Observation) -> None:
         group = self.grouper.add(observation)
@@ -230,8 +250,14 @@ class Run:
 
     def _judge(self, group: list[Observation]) -> None:
         for report in analyze_host(group, self.ctx):
-            if self.inventory.add(report):
-                self.writer.add(report)
+            self.record(report)
+
+    def record(self, report: EndpointReport) -> None:
+        """Count and write one report (analysed here, or by a worker process)."""
+        if self.inventory.add(report):
+            self.writer.add(report)
+        if self.progress is not None:
+            self.progress.update(report)
 
 
 @contextmanager
@@ -418,7 +444,14 @@ def scan(
     at: AtOption = None,
     warn_days: WarnOption = None,
     concurrency: Annotated[
-        int, typer.Option("-c", "--concurrency", min=1, max=65536, help="Connections in flight at once.")
+        int,
+        typer.Option(
+            "-c",
+            "--concurrency",
+            min=1,
+            max=65536,
+            help="Connections in flight at once, all worker processes together.",
+        ),
     ] = DEFAULT_CONCURRENCY,
     timeout: Annotated[
         float,
@@ -472,7 +505,9 @@ def scan(
     ] = False,
     quiet: Annotated[
         bool,
-        typer.Option("-q", "--quiet", help="No informational lines on stderr; errors are still printed."),
+        typer.Option(
+            "-q", "--quiet", help="No progress line and no informational lines on stderr; errors still print."
+        ),
     ] = False,
     scanner_name: Annotated[
         str | None,
@@ -485,6 +520,64 @@ def scan(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=MAX_WORKERS,
+            metavar="N",
+            help="Processes that probe and analyse, each a share of the hosts "
+            "[default: one per CPU for sweeps of 2048 probes or more, else 1].",
+            show_default=False,
+        ),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate",
+            min=0.1,
+            metavar="N",
+            help="At most N new connections per second, all workers together [default: no cap].",
+            show_default=False,
+        ),
+    ] = None,
+    max_per_host: Annotated[
+        int | None,
+        typer.Option(
+            "--max-per-host",
+            min=1,
+            metavar="N",
+            help="At most N connections to one address at once [default: no cap].",
+            show_default=False,
+        ),
+    ] = None,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries", min=0, max=10, metavar="N", help="Retry a timed-out probe N times, with backoff."
+        ),
+    ] = 0,
+    first_address_only: Annotated[
+        bool,
+        typer.Option(
+            "--first-address-only",
+            help="For a name with several addresses, scan only the first (default: every address).",
+        ),
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Scan only part K of N of the targets (whole hosts), so N jump hosts can share one list.",
+            show_default=False,
+        ),
+    ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Confirm a sweep of more than 2^20 addresses."),
+    ] = False,
 ) -> int:
     """Scan hosts and ranges over TLS and write the inventory of which links break.
 
@@ -509,10 +602,15 @@ def scan(
     try:
         default_ports = parse_ports(ports) if ports else DEFAULT_PORTS
         specs = _specs(targets or [], input_csv, default_ports, role, sni)
+        check_sweep_size(specs, yes)
+        chosen_shard = parse_shard(shard) if shard is not None else None
     except TargetError as exc:
         raise UsageFailure(str(exc)) from None
     policy = load_policy(policy_file)
-    ctx = _analysis_context(public_roots, at, warn_days, policy, started)
+    roots_source, roots_pem = read_roots(public_roots)
+    ctx = _analysis_context(public_roots, at, warn_days, policy, started, (roots_source, roots_pem))
+    probes = _probe_estimate(specs, chosen_shard)
+    processes = workers if workers is not None else default_workers(probes)
     usable = ensure_fd_limit(concurrency)
     if usable < concurrency:
         print(
@@ -520,8 +618,14 @@ def scan(
             f"(asked for {concurrency}); raise it with 'ulimit -n'",
             file=sys.stderr,
         )
+    processes = min(processes, usable)
     config = PoolConfig(
-        concurrency=usable, probe=ProbeConfig(connect_timeout=connect_timeout or timeout, timeout=timeout)
+        concurrency=usable,
+        probe=ProbeConfig(connect_timeout=connect_timeout or timeout, timeout=timeout),
+        rate=rate,
+        max_per_host=max_per_host,
+        retries=retries,
+        first_address_only=first_address_only,
     )
     stopped: ExitCode | None = None
     log = runlog.Log(quiet=quiet)
@@ -535,18 +639,51 @@ def scan(
             session=session,
             discard=only_changes and output is None,
         ) as run:
+            if not quiet and sys.stderr.isatty():
+                run.progress = Progress(sys.stderr, probes, approximate=chosen_shard is not None)
             try:
-                run_scan(expand(specs), config, run.consume)
+                inputs = AnalysisInputs(roots_pem, ctx.now, ctx.warn, policy.document)
+
+                async def body() -> None:
+                    async with trio.open_nursery() as nursery:
+                        if run.progress is not None:
+                            nursery.start_soon(keep_drawing, run.progress)
+                        if processes == 1:
+                            await consume_scan(sweep(specs, chosen_shard), config, run.consume)
+                        else:
+                            await merge_workers(
+                                specs, chosen_shard, config, inputs, processes, run.record, ctx
+                            )
+                        nursery.cancel_scope.cancel()  # done: stop the progress line
+
+                run_stoppable(body, _PASSTHROUGH)
             except KeyboardInterrupt:
                 stopped = ExitCode.INTERRUPTED  # fall through: what was found is written, and is valid
             except ScanTerminated:
                 stopped = ExitCode.TERMINATED
+            except WorkerFailed as exc:
+                raise ScanFailed(str(exc)) from None
+            finally:
+                if run.progress is not None:
+                    run.progress.close()
         if session is not None:
             _finish_history(session, stopped, run.inventory, log, only_changes, fmt)
     if stopped is not None:
-        print("ekuscan: stopped; the output holds what was found so far", file=sys.stderr)
+        if not quiet:
+            print("ekuscan: stopped; the output holds what was found so far", file=sys.stderr)
         return stopped
     return exit_code_for(run.inventory.worst_verdict(), fail_on)
+
+
+# Failures with their own exit path in main(), which must not arrive wrapped in exception groups:
+# a worker that died (exit 3), a reader that went away (head, less: exit 0).
+_PASSTHROUGH: tuple[type[Exception], ...] = (WorkerFailed, BrokenPipeError)
+
+
+def _probe_estimate(specs: list[TargetSpec], shard: Shard | None) -> int:
+    """Probes in the sweep (before duplicates are dropped and names resolved; a shard's share)."""
+    total = sum(spec.probe_count for spec in specs)
+    return total if shard is None else -(-total // shard.count)
 
 
 def _specs(
@@ -583,12 +720,17 @@ def load_policy(path: Path | None) -> Policy:
 
 
 def _analysis_context(
-    public_roots: Path | None, at: str | None, warn_days: int | None, policy: Policy, now: datetime
+    public_roots: Path | None,
+    at: str | None,
+    warn_days: int | None,
+    policy: Policy,
+    now: datetime,
+    roots_read: tuple[Path, bytes] | None = None,
 ) -> AnalysisContext:
     return AnalysisContext(
         now=parse_at(at, now),
         warn=timedelta(days=policy.warn_days if warn_days is None else warn_days),
-        roots=load_roots(public_roots),
+        roots=load_roots(public_roots) if roots_read is None else _roots_from(*roots_read),
         policy=policy,
     )
 

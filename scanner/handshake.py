@@ -30,6 +30,7 @@ then ``get_client_ca_list`` is empty.
 from __future__ import annotations
 
 import enum
+import weakref
 from dataclasses import dataclass
 from typing import Final
 
@@ -97,7 +98,8 @@ def _info_callback(conn: SSL.Connection, where: int, ret: int) -> None:
     # Called by OpenSSL at each state change. We only look for the moment the client reads
     # a CertificateRequest; anything cheaper (a message callback) pyOpenSSL does not expose.
     if where & SSL.SSL_CB_LOOP and b"certificate request" in conn.get_state_string():
-        owner = conn.get_app_data()
+        ref = conn.get_app_data()
+        owner = ref() if isinstance(ref, weakref.ref) else None
         if isinstance(owner, ClientHandshake):
             owner.cert_requested = True
 
@@ -136,7 +138,10 @@ class ClientHandshake:
 
     def __init__(self, ctx: SSL.Context, *, server_name: str | None) -> None:
         self._conn = SSL.Connection(ctx, None)
-        self._conn.set_app_data(self)
+        # A weak reference: a strong one would make a cycle (connection -> us -> connection)
+        # that only the cyclic garbage collector frees, so a sweep would pile up dead OpenSSL
+        # connections, and their native buffers, between collections.
+        self._conn.set_app_data(weakref.ref(self))
         if server_name:
             self._conn.set_tlsext_host_name(server_name.encode("idna"))
         self._conn.set_connect_state()
@@ -216,6 +221,16 @@ class ClientHandshake:
     def send_application_data(self, data: bytes) -> None:
         """Encrypt ``data``; collect the records with ``data_to_send``."""
         self._conn.sendall(data)
+
+    def close_notify(self) -> bool:
+        """Queue our close_notify alert after a completed handshake; returns whether one was queued."""
+        if not self._done:
+            return False
+        try:
+            self._conn.shutdown()
+        except SSL.Error:
+            return False  # the connection already failed: nothing polite left to say
+        return True
 
     def read_after_handshake(self) -> ReadEvent:
         """Decrypt what has arrived: data, an alert or close, or NEED_DATA."""

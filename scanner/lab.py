@@ -549,8 +549,8 @@ async def handle_connection(stream: trio.SocketStream, ctx: SSL.Context | None, 
     with trio.move_on_after(CONNECTION_DEADLINE):
         try:
             await _serve(stream, ctx, service)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass  # the scanner hung up: that is its right
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, SSL.Error):
+            pass  # the scanner hung up (a close_notify before a request is a hang-up too): its right
     with trio.CancelScope(shield=True), trio.move_on_after(1):
         await stream.aclose()
 

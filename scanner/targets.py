@@ -18,6 +18,7 @@ import csv
 import enum
 import ipaddress
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -25,6 +26,8 @@ from scanner.models import Endpoint, Role
 
 DEFAULT_PORTS: tuple[int, ...] = (5061, 7001, 8443, 443)
 MAX_RANGE_ADDRESSES = 2**24  # a /8; larger ranges are refused (a /64 would never end)
+LARGE_SWEEP_ADDRESSES = 2**20  # ranges holding more addresses in total need --yes
+MAX_SHARDS = 4096
 CSV_COLUMNS = ("target", "ports", "role", "sni", "label")
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -376,3 +379,71 @@ def _grouped(endpoints: list[Endpoint], group: int) -> Iterator[Endpoint]:
     size = len(endpoints) if len(endpoints) <= MAX_HOST_GROUP else 1
     for endpoint in endpoints:
         yield replace(endpoint, group=group, group_size=size)
+
+
+# --- size of a sweep, and shares of it ------------------------------------------------------
+
+
+def check_sweep_size(specs: Sequence[TargetSpec], confirmed: bool) -> None:
+    """Refuse a sweep whose ranges hold more than LARGE_SWEEP_ADDRESSES addresses, unless confirmed.
+
+    A typo (``/12`` for ``/24``, an IPv6 ``/64``'s neighbour ``/100``) should cost a message, not
+    a week of probing someone else's network.
+    """
+    addresses = sum(spec.size for spec in specs if spec.kind is SpecKind.RANGE)
+    if addresses > LARGE_SWEEP_ADDRESSES and not confirmed:
+        probes = sum(spec.probe_count for spec in specs)
+        largest = max((s for s in specs if s.kind is SpecKind.RANGE), key=lambda s: s.size)
+        raise TargetError(
+            f"the ranges hold {addresses} addresses ({probes} probes; the largest is {largest.text!r}); "
+            f"more than {LARGE_SWEEP_ADDRESSES} needs --yes"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Part ``index`` (1-based) of ``count``: ``--shard 2/3``."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(text: str) -> Shard:
+    index, sep, count = text.strip().partition("/")
+    if not (sep and index.isascii() and index.isdigit() and count.isascii() and count.isdigit()):
+        raise TargetError(f"bad shard {text!r}: write K/N, e.g. 2/3")
+    shard = Shard(int(index), int(count))
+    if not 1 <= shard.index <= shard.count <= MAX_SHARDS:
+        raise TargetError(f"bad shard {text!r}: K/N needs 1 <= K <= N <= {MAX_SHARDS}")
+    return shard
+
+
+def share_of(host: str, count: int, salt: bytes = b"") -> int:
+    """Which of ``count`` shares a host belongs to, the same on every machine and every run.
+
+    CRC-32 of the host text, not ``hash()``, whose value changes with each interpreter start.
+    Whole hosts go to one share, so a host's ports are judged together and a per-host
+    connection cap holds within one process. ``salt`` makes independent splits (shards of a
+    list, then workers of a shard) that do not line up with each other. CRC-32 is linear, so
+    neighbouring addresses differ in few bits; a Fibonacci multiply spreads them over the shares.
+    """
+    mixed = (zlib.crc32(salt + host.encode()) * _FIBONACCI_64) & _MASK_64
+    return (mixed >> 32) % count
+
+
+_FIBONACCI_64 = 0x9E3779B97F4A7C15
+_MASK_64 = 2**64 - 1
+
+
+SHARD_SALT = b"shard:"
+
+
+def select_shard(endpoints: Iterable[Endpoint], shard: Shard) -> Iterator[Endpoint]:
+    """The endpoints of one shard: the shards of a list are disjoint and together make the whole."""
+    wanted = shard.index - 1
+    for endpoint in endpoints:
+        if share_of(endpoint.host, shard.count, SHARD_SALT) == wanted:
+            yield endpoint

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 
@@ -100,3 +102,34 @@ async def scan(
 def endpoint(host: str, port: int, **kw: object) -> Endpoint:
     ip = host if host[0].isdigit() or ":" in host else None
     return Endpoint(target=f"{host}:{port}", host=host, ip=ip, port=port, **kw)  # type: ignore[arg-type]
+
+
+@contextmanager
+def background_tls_servers(addresses: Iterable[tuple[str, int]]) -> Iterator[None]:
+    """TLS servers (the lab's plain TLS behaviour) on loopback, in a thread, for synchronous tests."""
+    from datetime import UTC, datetime
+
+    pki = LabPKI.generate(datetime.now(UTC))
+    ctx = context_for(pki, lab_leaf(pki), [pki.private_ca])
+    ready = threading.Event()
+    holder: dict[str, object] = {}
+
+    async def main() -> None:
+        with trio.CancelScope() as scope:
+            holder["scope"], holder["token"] = scope, trio.lowlevel.current_trio_token()
+            async with trio.open_nursery() as nursery:
+                for host, port in addresses:
+                    await serve(nursery, tls_handler(ctx, Behaviour.TLS), host=host, port=port)
+                ready.set()
+
+    thread = threading.Thread(target=trio.run, args=(main,), daemon=True)
+    thread.start()
+    assert ready.wait(30), "the TLS servers did not start"
+    try:
+        yield
+    finally:
+        token = holder["token"]
+        scope = holder["scope"]
+        assert isinstance(token, trio.lowlevel.TrioToken) and isinstance(scope, trio.CancelScope)
+        token.run_sync_soon(scope.cancel)
+        thread.join(10)

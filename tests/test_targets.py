@@ -21,13 +21,18 @@ from scanner.targets import (
     DEFAULT_PORTS,
     MAX_HOST_GROUP,
     MAX_RANGE_ADDRESSES,
+    Shard,
     SpecKind,
     TargetError,
     TargetSpec,
+    check_sweep_size,
     expand,
     parse_csv,
     parse_ports,
+    parse_shard,
     parse_target,
+    select_shard,
+    share_of,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -658,3 +663,67 @@ def test_a_port_sweep_of_one_host_is_not_held_back():
     assert {e.group_size for e in few} == {MAX_HOST_GROUP}
     many = list(expand([parse_target("192.0.2.1", ports=tuple(range(1, MAX_HOST_GROUP + 2)))]))
     assert {e.group_size for e in many} == {1}
+
+
+# --- shards: N jump hosts share one list ------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(small_specs(), max_size=6), st.integers(1, 7))
+def test_shards_are_disjoint_and_their_union_is_the_whole_list(specs, count):
+    whole = list(expand(specs))
+    parts = [list(select_shard(expand(specs), Shard(k, count))) for k in range(1, count + 1)]
+    assert sorted(map(_key, itertools.chain.from_iterable(parts))) == sorted(map(_key, whole))
+    for part in parts:  # each shard keeps the list's order
+        positions = [whole.index(e) for e in part]
+        assert positions == sorted(positions)
+
+
+def _key(e: Endpoint) -> tuple[str, int, str]:
+    return (e.host, e.port, e.sni or "")
+
+
+def test_a_host_goes_to_one_shard_with_all_its_ports():
+    specs = [parse_target("10.9.0.0/24", ports=(5061, 7001, 443)), parse_target("edge.example.com")]
+    for k in (1, 2, 3):
+        hosts: dict[str, set[int]] = {}
+        for e in select_shard(expand(specs), Shard(k, 3)):
+            hosts.setdefault(e.host, set()).add(e.port)
+        assert all(len(ports) == (3 if h[0].isdigit() else 4) for h, ports in hosts.items())
+
+
+def test_shard_split_is_the_same_on_every_machine():
+    # Known answers: CRC-32 and the mixing constant are fixed, unlike Python's per-process hash().
+    assert [share_of(f"10.0.0.{i}", 4, b"shard:") for i in range(12)] == [3, 1, 1, 0, 1, 1, 0, 3, 0, 0, 0, 0]
+    assert share_of("127.0.0.1", 1000) == 652
+
+
+@pytest.mark.parametrize("count", [2, 3, 4, 7])
+def test_shards_of_a_slash_16_are_balanced(count):
+    sweep = [parse_target("10.0.0.0/16", ports=(1,))]
+    sizes = [sum(1 for _ in select_shard(expand(sweep), Shard(k, count))) for k in range(1, count + 1)]
+    assert sum(sizes) == 65536
+    assert min(sizes) > 0.95 * 65536 / count
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "a/b", "3", "1/5000", "-1/3", "1/3/4"])
+def test_bad_shards_are_refused(text):
+    with pytest.raises(TargetError, match="shard"):
+        parse_shard(text)
+
+
+def test_parse_shard():
+    assert parse_shard("2/3") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
+
+
+def test_large_sweeps_need_confirmation():
+    small = [parse_target("10.0.0.0/16"), parse_target("10.1.0.0/16"), parse_target("fd00::/110")]
+    check_sweep_size(small, confirmed=False)  # a few /16s and 2^20 IPv6 addresses: fine
+    big = [parse_target("10.0.0.0/11")]
+    with pytest.raises(TargetError, match=r"2097152 addresses .*'10.0.0.0/11'.*--yes"):
+        check_sweep_size(big, confirmed=False)
+    check_sweep_size(big, confirmed=True)
+    with pytest.raises(TargetError, match="--yes"):
+        check_sweep_size([parse_target("fd00::/107")], confirmed=False)
+    with pytest.raises(TargetError, match="limit"):
+        parse_target("fd00::/100")  # beyond any confirmation

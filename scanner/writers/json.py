@@ -53,8 +53,12 @@ class JsonWriter(Writer):
             out.write(("\n    " if n == 0 else ",\n    ") + self._spool.read(length).decode())
         self._spool.close()
         out.write("\n  ],\n" if self._index else "],\n")
-        hosts = [_line(host_dict(h)) for h in inventory.hosts()]
-        out.write('  "hosts": [' + ("\n    " + ",\n    ".join(hosts) + "\n  ]" if hosts else "]") + ",\n")
+        # One host at a time: a sweep's hosts rendered into one list would be its memory peak.
+        out.write('  "hosts": [')
+        hosts = inventory.hosts()
+        for n, host in enumerate(hosts):
+            out.write(("\n    " if n == 0 else ",\n    ") + _line(host_dict(host)))
+        out.write("\n  ],\n" if hosts else "],\n")
         out.write(f'  "summary": {_line(summary_dict(inventory.summary(), duration_s))}\n}}\n')
 
 

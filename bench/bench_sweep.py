@@ -1,0 +1,689 @@
+"""Sweep benchmark: ekuscan as a user runs it, against nginx, next to the tools people use today.
+
+Four parts, each printing its figures (median, min-max over ``--repeat`` whole-process runs):
+
+1. **Live endpoints**: nginx serves N = 1000 TLS endpoints on loopback (250 addresses x ports
+   8443, 443, 10443, 9443; one ECDSA P-256 leaf per address + a shared intermediate). ekuscan
+   scans them with the full pipeline (parse, rules, verdicts, JSON file) with ``--workers 2``
+   and ``--workers 1``; nmap ``--script ssl-cert``, sslscan ``--no-ciphersuites`` and sslyze
+   ``--certinfo`` scan the same endpoints in the same run. Endpoints/s (wall time of the whole
+   process), client CPU per endpoint (user + sys of the process and its children, from
+   ``wait4``), peak RSS (largest single process) and peak RSS of the process tree (sampled).
+2. **Memory with N**: the same at N = 10^4 (2500 addresses), and a sweep of 127.1.0.0/16 x 4
+   ports (262,144 refused probes) with ``-f jsonl``.
+3. **Refused probes**: probes/s of that /16 sweep; nmap ``-sT`` on the same range for scale.
+4. **Latency and silence**: a network namespace of its own with only ``lo``, 50 ms of delay
+   each way (``tc netem``) and nftables (or iptables) dropping every packet to 127.77.0.0/20
+   except a few live addresses, served by nginx inside it. ekuscan sweeps the /20 x 4 ports with
+   ``--timeout 1``; expected time = probes x timeout / concurrency.
+
+It installs what is missing (nginx, nmap, sslscan, nftables with apt-get; sslyze with pip into
+a separate venv, ``.venv-peers``); a peer that cannot be installed prints "not installed".
+Servers and namespaces it starts are stopped by pid / deleted in ``finally`` blocks, also on
+Ctrl-C and SIGTERM. Only loopback addresses are contacted, and the namespace it creates.
+Needs root (nginx on 443, namespaces, netem). Run: ``make bench`` or
+``.venv/bin/python bench/bench_sweep.py [--repeat 3] [--parts live,memory,refused,netns]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PEERS_VENV = REPO / ".venv-peers"
+LIVE_BASE = ipaddress.IPv4Address("127.0.60.1")  # live endpoints: LIVE_BASE + i
+LIVE_PORTS = (8443, 443, 10443, 9443)  # none is a SIP port: one handshake per endpoint
+REFUSED_SWEEP = "127.1.0.0/16"
+NETNS_RANGE = ipaddress.IPv4Network("127.77.0.0/20")
+NETNS_LIVE = tuple(NETNS_RANGE[i] for i in (10, 517, 1290, 2049, 3333, 4000))  # served; the rest is dropped
+NETNS_DELAY_MS = 50
+SSLSCAN_SAMPLE = 100  # endpoints given to sslscan, which probes them one at a time
+RUN_LIMIT_SECONDS = 600.0  # any one measured process
+SAMPLE_SECONDS = 0.05
+MIB = 1024 * 1024
+
+
+class BenchError(Exception):
+    """The benchmark cannot produce a valid figure; the message says why."""
+
+
+class Stopped(Exception):
+    """SIGTERM: clean up and leave."""
+
+
+# --- measuring one process ------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    cpu_s: float  # user + sys of the process and its waited-for children (wait4)
+    maxrss_mib: float  # the largest single process (its VmHWM, sampled)
+    tree_peak_mib: float  # the largest sum of VmRSS over the process tree at one sample
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _sample_tree(pid: int, hwm: dict[int, float]) -> float:
+    """Sum of VmRSS over the tree under ``pid`` (MiB); records each process's VmHWM in ``hwm``.
+
+    Not ``ru_maxrss``: a child's ru_maxrss starts from the RSS of the process that forked it
+    (Linux keeps the pre-exec high-water mark), so it would report this bench's own size.
+    """
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    hwm[current] = max(hwm.get(current, 0.0), int(line.split()[1]) / 1024)
+        todo += _children(current)
+    return total
+
+
+def _output_file(path: Path | None) -> IO[str]:
+    return path.open("w") if path else tempfile.TemporaryFile("w+")
+
+
+def measure(command: Sequence[str], *, stdout_file: Path | None = None) -> Measured:
+    """Run one process to its end; wall time, CPU (with children), peak RSS."""
+    with contextlib.ExitStack() as stack:
+        out_handle = stack.enter_context(_output_file(stdout_file))
+        err_handle = stack.enter_context(tempfile.TemporaryFile("w+"))
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out_handle, stderr=err_handle, stdin=subprocess.DEVNULL)
+        tree_peak = 0.0
+        hwm: dict[int, float] = {}
+        next_sample = started
+        try:
+            while True:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    wall = time.perf_counter() - started
+                    break
+                now = time.perf_counter()
+                if now >= next_sample:
+                    tree_peak = max(tree_peak, _sample_tree(process.pid, hwm))
+                    next_sample = now + SAMPLE_SECONDS
+                if now - started > RUN_LIMIT_SECONDS:
+                    process.kill()
+                    raise BenchError(f"{command[0]} took over {RUN_LIMIT_SECONDS:g}s")
+                time.sleep(0.005)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                process.kill()
+                os.waitpid(process.pid, 0)
+            raise
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out_text = ""
+        if stdout_file is None:
+            out_handle.seek(0)
+            out_text = out_handle.read()
+        err_handle.seek(0)
+        err_text = err_handle.read()
+    return Measured(
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        maxrss_mib=max(hwm.values(), default=0.0),
+        tree_peak_mib=tree_peak,
+        returncode=process.returncode,
+        stdout=out_text,
+        stderr=err_text,
+    )
+
+
+# --- servers and namespaces -----------------------------------------------------------------
+
+
+def ensure_tools(names: dict[str, str]) -> None:
+    """apt-get install the packages whose command is missing (command -> package)."""
+    missing = [package for command, package in names.items() if shutil.which(command) is None]
+    if not missing or shutil.which("apt-get") is None:
+        return
+    print(f"installing with apt-get: {' '.join(missing)}", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run = subprocess.run(
+        ["apt-get", "install", "-y", "-qq", *missing], capture_output=True, env=env, check=False
+    )
+    if run.returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", *missing], capture_output=True, env=env, check=False
+        )
+
+
+def ensure_sslyze() -> Path | None:
+    sslyze = PEERS_VENV / "bin" / "sslyze"
+    if not sslyze.exists():
+        print("installing sslyze into .venv-peers (pip)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], capture_output=True, check=False)
+        subprocess.run(
+            [str(PEERS_VENV / "bin" / "pip"), "install", "-q", "sslyze"], capture_output=True, check=False
+        )
+    return sslyze if sslyze.exists() else None
+
+
+@dataclass
+class Pki:
+    root_pem: Path
+    chains: list[tuple[Path, Path]] = field(default_factory=list)  # (leaf + intermediate, key)
+
+
+def make_pki(directory: Path, hosts: int) -> Pki:
+    from cryptography.hazmat.primitives import serialization
+
+    from scanner.lab import LabPKI, LeafKind
+
+    directory.mkdir(parents=True, exist_ok=True)
+    pki = LabPKI.generate(datetime.now(UTC))
+    result = Pki(directory / "root.pem")
+    result.root_pem.write_bytes(pki.public_root.pem)
+    for i in range(hosts):
+        leaf, chain = pki.leaf(f"bench{i}", LeafKind.PUBLIC_BOTH_EXPIRING)
+        cert = directory / f"c{i}.pem"
+        key = directory / f"k{i}.pem"
+        cert.write_bytes(leaf.pem + b"".join(c.pem for c in chain))
+        key.write_bytes(
+            leaf.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        result.chains.append((cert, key))
+    return result
+
+
+def nginx_config(directory: Path, pki: Pki, addresses: Sequence[ipaddress.IPv4Address]) -> Path:
+    servers = []
+    for address, (cert, key) in zip(addresses, pki.chains, strict=False):
+        listens = "".join(f"    listen {address}:{port} ssl;\n" for port in LIVE_PORTS)
+        servers.append(
+            f"  server {{\n{listens}    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
+            "    return 204;\n  }\n"
+        )
+    temp = directory / "tmp"
+    temp.mkdir(exist_ok=True)
+    config = directory / "nginx.conf"
+    config.write_text(
+        "daemon off;\nmaster_process on;\nworker_processes auto;\n"
+        f"pid {directory}/nginx.pid;\nerror_log {directory}/error.log warn;\n"
+        "worker_rlimit_nofile 65536;\nevents { worker_connections 16384; }\n"
+        "http {\n  access_log off;\n  ssl_protocols TLSv1.2 TLSv1.3;\n"
+        f"  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
+        f"  fastcgi_temp_path {temp}/fastcgi;\n  uwsgi_temp_path {temp}/uwsgi;\n"
+        f"  scgi_temp_path {temp}/scgi;\n" + "".join(servers) + "}\n"
+    )
+    return config
+
+
+@contextlib.contextmanager
+def nginx(config: Path, probe: tuple[str, int], prefix: Sequence[str] = ()) -> Iterator[None]:
+    """nginx in the foreground (so its pid is ours to stop), ready when ``probe`` accepts."""
+    _raise_fd_limit(70000)
+    process = subprocess.Popen(
+        [*prefix, "nginx", "-c", str(config), "-p", str(config.parent)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise BenchError(f"nginx exited: {process.stderr.read() if process.stderr else ''}")
+            if _accepts(probe, prefix):
+                break
+            if time.monotonic() > deadline:
+                raise BenchError("nginx did not start within 60 s")
+            time.sleep(0.2)
+        yield
+    finally:
+        process.send_signal(signal.SIGQUIT)  # graceful stop of the master and its workers
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _accepts(address: tuple[str, int], prefix: Sequence[str]) -> bool:
+    if prefix:  # inside a namespace: ask from there
+        check = f"import socket; socket.create_connection(({address[0]!r}, {address[1]}), 1).close()"
+        return (
+            subprocess.run([*prefix, PYTHON, "-c", check], capture_output=True, check=False).returncode == 0
+        )
+    try:
+        socket.create_connection(address, 1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _raise_fd_limit(need: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+
+
+@contextlib.contextmanager
+def lossy_namespace(live: Sequence[ipaddress.IPv4Address]) -> Iterator[str]:
+    """A namespace with only lo: 50 ms delay each way, and silence for all of NETNS_RANGE but ``live``."""
+    name = f"ekubench{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        netem = subprocess.run(
+            [
+                "tc",
+                "-n",
+                name,
+                "qdisc",
+                "add",
+                "dev",
+                "lo",
+                "root",
+                "netem",
+                "delay",
+                f"{NETNS_DELAY_MS}ms",
+                "limit",
+                "100000",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        delay = (
+            f"netem {NETNS_DELAY_MS} ms each way"
+            if netem.returncode == 0
+            else f"NO added delay (tc netem failed: {netem.stderr.strip() or netem.returncode}; "
+            "this kernel may lack sch_netem)"
+        )
+        exe = ["ip", "netns", "exec", name]
+        allowed = ", ".join(str(a) for a in live)
+        if shutil.which("nft"):
+            rules = (
+                "table inet ekubench {\n  chain input {\n    type filter hook input priority 0;\n"
+                f"    ip daddr {NETNS_RANGE} ip daddr != {{ {allowed} }} drop\n  }}\n}}\n"
+            )
+            subprocess.run([*exe, "nft", "-f", "-"], input=rules, text=True, check=True)
+            how = "nftables"
+        else:
+            for address in live:
+                subprocess.run(
+                    [*exe, "iptables", "-A", "INPUT", "-d", str(address), "-j", "ACCEPT"], check=True
+                )
+            subprocess.run(
+                [*exe, "iptables", "-A", "INPUT", "-d", str(NETNS_RANGE), "-j", "DROP"], check=True
+            )
+            how = "iptables"
+        print(
+            f"  namespace {name}: lo only, {delay}, {how} drops input to "
+            f"{NETNS_RANGE} except {len(live)} addresses",
+            flush=True,
+        )
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+# --- the figures ----------------------------------------------------------------------------
+
+
+def _spread(values: Sequence[float], fmt: str) -> str:
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+@dataclass
+class Row:
+    name: str
+    runs: list[Measured]
+    units: int  # endpoints or probes per run
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.units / m.wall_s for m in self.runs)
+
+    @property
+    def cpu_ms(self) -> float:
+        return statistics.median(1000 * m.cpu_s / self.units for m in self.runs)
+
+    def line(self) -> str:
+        if not self.runs:
+            return f"  {self.name:<34} {self.note}"
+        return (
+            f"  {self.name:<34} {_spread([self.units / m.wall_s for m in self.runs], '.0f'):<18} "
+            f"{_spread([1000 * m.cpu_s / self.units for m in self.runs], '.2f'):<18} "
+            f"{_spread([m.maxrss_mib for m in self.runs], '.1f'):<18} "
+            f"{_spread([m.tree_peak_mib for m in self.runs], '.1f'):<18} {self.note}"
+        )
+
+
+HEADER = (
+    f"  {'tool':<34} {'per s (wall)':<18} {'CPU ms each':<18} {'peak RSS MiB':<18} "
+    f"{'tree peak MiB':<18} check"
+)
+
+
+def ekuscan(*args: str) -> list[str]:
+    return [PYTHON, "-m", "scanner", "scan", *args]
+
+
+def run_ekuscan(args: Sequence[str], out: Path, expect_ok: int | None, label: str) -> Measured:
+    measured = measure(ekuscan(*args, "-o", str(out), "--fail-on", "never", "-q"))
+    if measured.returncode != 0:
+        raise BenchError(f"{label}: ekuscan exited {measured.returncode}: {measured.stderr[-2000:]}")
+    if expect_ok is not None:
+        summary = _summary(out)
+        ok = summary["by_status"].get("ok", 0)
+        if ok != expect_ok:
+            raise BenchError(f"{label}: {ok} endpoints ok, expected {expect_ok}: {summary['by_status']}")
+    return measured
+
+
+def _summary(out: Path) -> dict:
+    if out.suffix == ".jsonl":
+        counts: dict[str, int] = {}
+        with out.open() as handle:
+            for line in handle:
+                status = json.loads(line)["status"]
+                counts[status] = counts.get(status, 0) + 1
+        return {"by_status": counts}
+    summary: dict = json.loads(out.read_text())["summary"]
+    return summary
+
+
+def live_targets(n: int) -> tuple[list[str], list[ipaddress.IPv4Address]]:
+    hosts = -(-n // len(LIVE_PORTS))
+    addresses = [LIVE_BASE + i for i in range(hosts)]
+    full, rest = divmod(n, len(LIVE_PORTS))
+    args = [f"{addresses[0]}-{addresses[full - 1]}"] if full else []
+    args += [f"{addresses[full]}:{p}" for p in LIVE_PORTS[:rest]]
+    return args, addresses
+
+
+def part_live(
+    n: int, repeat: int, work: Path, peers: bool, workers: Sequence[int]
+) -> tuple[list[Row], float]:
+    targets, addresses = live_targets(n)
+    pki = make_pki(work, len(addresses))
+    config = nginx_config(work, pki, addresses)
+    ports = ",".join(map(str, LIVE_PORTS))
+    rows: list[Row] = []
+    with nginx(config, (str(addresses[-1]), LIVE_PORTS[0])):
+        base = [*targets, "-p", ports, "--public-roots", str(pki.root_pem), "--timeout", "5", "-f", "json"]
+        run_ekuscan(base, work / "warm.json", n, "warm-up")  # page cache, nginx session state
+        for count in workers:
+            runs = [
+                run_ekuscan([*base, "--workers", str(count)], work / f"out{count}.json", n, f"N={n}")
+                for _ in range(repeat)
+            ]
+            rows.append(Row(f"ekuscan --workers {count}", runs, n, f"{n}/{n} ok"))
+        startup = statistics.median(
+            measure(ekuscan("127.0.0.1:1", "-f", "json", "-q", "--fail-on", "never")).cpu_s for _ in range(3)
+        )
+        if peers:
+            rows += peer_rows(n, addresses, repeat, work)
+    return rows, startup
+
+
+def peer_rows(n: int, addresses: Sequence[ipaddress.IPv4Address], repeat: int, work: Path) -> list[Row]:
+    rows = []
+    endpoints = [f"{a}:{p}" for a in addresses for p in LIVE_PORTS][:n]
+    target_file = work / "targets.txt"
+    target_file.write_text("\n".join(endpoints) + "\n")
+    ports = ",".join(map(str, LIVE_PORTS))
+    span = f"{addresses[0]}-{str(addresses[-1]).rsplit('.', 1)[1]}" if len(addresses) <= 254 else None
+
+    if shutil.which("nmap") and span is not None:
+        command = ["nmap", "-n", "-Pn", "--script", "ssl-cert", "-p", ports, span, "-oN", "-"]
+        runs = [measure(command) for _ in range(repeat)]
+        found = runs[-1].stdout.count("Subject: commonName=")
+        rows.append(Row("nmap --script ssl-cert", runs, n, f"{found}/{n} certs seen"))
+    else:
+        rows.append(Row("nmap --script ssl-cert", [], n, "not installed"))
+    if shutil.which("sslscan"):
+        # sslscan checks one endpoint after the other (a few per second here): a sample will do.
+        sample = min(n, SSLSCAN_SAMPLE)
+        sample_file = work / "sslscan-targets.txt"
+        sample_file.write_text("\n".join(endpoints[:sample]) + "\n")
+        command = ["sslscan", "--no-ciphersuites", "--no-colour", f"--targets={sample_file}"]
+        runs = [measure(command) for _ in range(repeat)]
+        found = runs[-1].stdout.count("Subject:")
+        rows.append(Row("sslscan --no-ciphersuites", runs, sample, f"{found}/{sample} certs seen (sample)"))
+    else:
+        rows.append(Row("sslscan --no-ciphersuites", [], n, "not installed"))
+    sslyze = ensure_sslyze()
+    if sslyze is not None:
+        out = work / "sslyze.json"
+        command = [str(sslyze), "--certinfo", "--quiet", f"--targets_in={target_file}", f"--json_out={out}"]
+        runs = [measure(command) for _ in range(repeat)]
+        try:
+            results = json.loads(out.read_text())["server_scan_results"]
+            found = sum(1 for r in results if r.get("scan_status") == "COMPLETED")
+        except (OSError, ValueError, KeyError):
+            found = -1
+        rows.append(Row("sslyze --certinfo", runs, n, f"{found}/{n} completed"))
+    else:
+        rows.append(Row("sslyze --certinfo", [], n, "not installed"))
+    return rows
+
+
+def part_refused(repeat: int, work: Path, nmap_too: bool) -> list[Row]:
+    probes = ipaddress.ip_network(REFUSED_SWEEP).num_addresses * 4
+    ports = "5061,7001,8443,443"
+    rows = []
+    for count in (2, 1):
+        runs = [
+            run_ekuscan(
+                [REFUSED_SWEEP, "-p", ports, "-f", "jsonl", "--timeout", "5", "--workers", str(count)],
+                work / "refused.jsonl",
+                None,
+                "refused",
+            )
+            for _ in range(repeat)
+        ]
+        closed = _summary(work / "refused.jsonl")["by_status"]  # swept and closed: not listed
+        rows.append(
+            Row(f"ekuscan --workers {count} -f jsonl", runs, probes, f"listed {sum(closed.values())}")
+        )
+    if nmap_too and shutil.which("nmap"):
+        runs = [measure(["nmap", "-n", "-Pn", "-sT", "-p", ports, REFUSED_SWEEP, "-oN", "/dev/null"])]
+        rows.append(Row("nmap -sT (1 run)", runs, probes))
+    return rows
+
+
+def part_netns(work: Path, repeat: int, concurrency: int) -> None:
+    pki = make_pki(work, len(NETNS_LIVE))
+    config = nginx_config(work, pki, NETNS_LIVE)
+    ports = ",".join(map(str, LIVE_PORTS))
+    probes = NETNS_RANGE.num_addresses * len(LIVE_PORTS)
+    live = len(NETNS_LIVE) * len(LIVE_PORTS)
+    silent = probes - live
+    timeout = 1.0
+    expected = silent * timeout / concurrency
+    with lossy_namespace(NETNS_LIVE) as name:
+        exe = ["ip", "netns", "exec", name]
+        with nginx(config, (str(NETNS_LIVE[0]), LIVE_PORTS[0]), prefix=exe):
+            rows = []
+            for _ in range(repeat):
+                out = work / "netns.json"
+                measured = measure(
+                    [
+                        *exe,
+                        *ekuscan(
+                            str(NETNS_RANGE),
+                            "-p",
+                            ports,
+                            "--timeout",
+                            str(timeout),
+                            "-c",
+                            str(concurrency),
+                            "-f",
+                            "json",
+                            "-o",
+                            str(out),
+                            "--fail-on",
+                            "never",
+                            "-q",
+                        ),
+                    ]
+                )
+                if measured.returncode != 0:
+                    raise BenchError(f"netns sweep exited {measured.returncode}: {measured.stderr[-2000:]}")
+                statuses = _summary(out)["by_status"]
+                rows.append((measured, statuses))
+    print(
+        f"  {probes} probes ({silent} to silent addresses, {live} live endpoints), --timeout {timeout:g}, "
+        f"-c {concurrency}"
+    )
+    print(
+        f"  expected time: silent probes x timeout / concurrency = {silent} x {timeout:g} / {concurrency} "
+        f"= {expected:.1f} s"
+    )
+    for measured, statuses in rows:
+        print(
+            f"  actual: {measured.wall_s:.1f} s ({measured.wall_s / expected:.2f} x expected), "
+            f"live found {statuses.get('ok', 0)}/{live}, statuses {statuses}, "
+            f"CPU {measured.cpu_s:.1f} s, peak RSS {measured.maxrss_mib:.1f} MiB"
+        )
+
+
+def _versions() -> str:
+    from OpenSSL import SSL
+
+    nginx_version = subprocess.run(
+        ["nginx", "-v"], capture_output=True, text=True, check=False
+    ).stderr.strip()
+    return (
+        f"Python {platform.python_version()}; {SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()}; "
+        f"{nginx_version.replace('nginx version: ', '')}"
+    )
+
+
+def bench(args: argparse.Namespace) -> int:
+    parts = set(args.parts.split(","))
+    if os.geteuid() != 0:
+        raise BenchError("needs root: nginx on port 443, network namespaces, tc netem")
+    started = time.monotonic()
+    ensure_tools({"nginx": "nginx-light", "nmap": "nmap", "sslscan": "sslscan", "nft": "nftables"})
+    if shutil.which("nginx") is None:
+        raise BenchError("nginx is not installed and apt-get could not install it")
+    print(f"ekuscan sweep benchmark (loopback only; whole-process runs; median (min-max) of {args.repeat})")
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
+        f"load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(f"versions: {_versions()}")
+    with tempfile.TemporaryDirectory(prefix="ekuscan-sweep-bench-") as tmp:
+        work = Path(tmp)
+        if "live" in parts:
+            print(
+                f"\n1. live endpoints: nginx, N = {args.n} ({args.n // 4} addresses x 4 ports), "
+                "ECDSA P-256 leaf + intermediate; client = the scanning process and its workers"
+            )
+            rows, startup = part_live(args.n, args.repeat, work / "live", True, (2, 1))
+            print(HEADER)
+            for row in rows:
+                print(row.line())
+            print(
+                f"  (ekuscan's start-up, a scan of one closed port: {1000 * startup:.0f} ms CPU, "
+                "included above)"
+            )
+            ours = rows[0]
+            for peer in rows[2:]:
+                if peer.runs:
+                    print(
+                        f"  ekuscan --workers 2 vs {peer.name}: "
+                        f"{ours.rate / peer.rate:.1f}x the endpoints/s, "
+                        f"{ours.cpu_ms / peer.cpu_ms:.2f}x the CPU per endpoint, "
+                        f"peak RSS {statistics.median(m.tree_peak_mib for m in ours.runs):.0f} vs "
+                        f"{statistics.median(m.tree_peak_mib for m in peer.runs):.0f} MiB (trees)"
+                    )
+        if "memory" in parts:
+            print("\n2. memory with N (RSS of the largest process / of the tree), ekuscan -f json or jsonl")
+            (work / "m").mkdir(exist_ok=True)
+            rows, _ = part_live(args.big_n, 1, work / "m", False, (2, 1))
+            print(HEADER.replace("tool", f"N = {args.big_n} live"))
+            for row in rows:
+                print(row.line())
+        if "refused" in parts or "memory" in parts:
+            print(
+                f"\n3. refused probes: {REFUSED_SWEEP} x 4 ports = 262144 probes, nothing listens, -f jsonl"
+            )
+            rows = part_refused(args.repeat, work, nmap_too=True)
+            print(HEADER.replace("per s (wall)", "probes/s (wall)"))
+            for row in rows:
+                print(row.line())
+        if "netns" in parts:
+            print(f"\n4. latency and silence: {NETNS_RANGE} x 4 ports in a namespace of its own")
+            (work / "n").mkdir(exist_ok=True)
+            part_netns(work / "n", 1, args.concurrency)
+    print(
+        f"\ntotal bench time {time.monotonic() - started:.0f} s; load average at end "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median reported)")
+    parser.add_argument("--n", type=int, default=1000, help="live endpoints in part 1")
+    parser.add_argument("--big-n", type=int, default=10000, help="live endpoints in part 2")
+    parser.add_argument("--concurrency", type=int, default=512, help="-c for the namespace sweep")
+    parser.add_argument("--parts", default="live,memory,refused,netns", help="which parts to run")
+    args = parser.parse_args(argv)
+    if not 1 <= args.repeat <= 20 or not 4 <= args.n <= 1000 or not 4 <= args.big_n <= 40000:
+        parser.error("--repeat 1..20, --n 4..1000 (one nginx range of addresses), --big-n 4..40000")
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return bench(args)
+    except BenchError as exc:
+        print(f"bench_sweep: FAILED: {exc}", file=sys.stderr)
+        return 3
+    except (KeyboardInterrupt, Stopped):
+        print("bench_sweep: interrupted; servers and namespaces cleaned up", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The worker plumbing without processes: frames, the deal of hosts, the ordered merge."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanner.targets import expand, parse_target
+from scanner.workers import (
+    FRAME_HEADER,
+    MAX_FRAME_BYTES,
+    FrameReader,
+    WorkerFailed,
+    _merge,
+    default_workers,
+    encode_frame,
+    owned,
+)
+
+
+async def _reader_over(data: bytes) -> FrameReader:
+    send, receive = trio.testing.memory_stream_one_way_pair()
+    await send.send_all(data)
+    await send.aclose()
+    return FrameReader(receive)
+
+
+async def test_frames_round_trip_and_end_cleanly():
+    reader = await _reader_over(encode_frame("items", [(1, ())]) + encode_frame("done", None))
+    assert await reader.next() == ("items", [(1, ())])
+    assert await reader.next() == ("done", None)
+    assert await reader.next() is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        encode_frame("items", [])[:-1],  # cut inside the payload
+        b"\x00\x00",  # cut inside the header
+        FRAME_HEADER.pack(MAX_FRAME_BYTES + 1),  # a frame no worker sends
+    ],
+    ids=["cut-payload", "cut-header", "oversized"],
+)
+async def test_broken_frames_fail_the_run(data):
+    reader = await _reader_over(data)
+    with pytest.raises(WorkerFailed):
+        await reader.next()
+
+
+def test_hosts_are_dealt_in_turn_with_all_their_ports():
+    endpoints = list(expand([parse_target("10.0.0.0/29", ports=(5061, 443))]))
+    shares = [list(owned(endpoints, k, 3)) for k in range(3)]
+    assert sorted(seq for share in shares for seq, _ in share) == list(range(16))
+    hosts = [{e.host for _, e in share} for share in shares]
+    assert [len(h) for h in hosts] == [3, 3, 2]
+    assert not (hosts[0] & hosts[1] or hosts[1] & hosts[2] or hosts[0] & hosts[2])
+    assert [seq for seq, _ in shares[0]] == [0, 1, 6, 7, 12, 13]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 3), max_size=60), st.integers(1, 4))
+def test_the_merge_gives_back_the_global_order(owners, count):
+    owners = [o % count for o in owners]
+
+    async def main() -> list[int]:
+        got: list[int] = []
+        channels = [trio.open_memory_channel(100) for _ in range(count)]
+        for index, (send, _) in enumerate(channels):
+            mine = [(seq, (seq,)) for seq, owner in enumerate(owners) if owner == index]
+            for start in range(0, len(mine), 3):  # in batches, as workers send them
+                send.send_nowait(mine[start : start + 3])
+            send.close()
+        await _merge([receive for _, receive in channels], got.append)
+        return got
+
+    assert trio.run(main) == list(range(len(owners)))
+
+
+def test_default_workers():
+    assert default_workers(10) == 1
+    assert 1 <= default_workers(10**6) <= 64
+
+
+def test_jobs_pickle():
+    from datetime import UTC, datetime, timedelta
+
+    from scanner.pool import PoolConfig
+    from scanner.workers import AnalysisInputs, WorkerJob
+
+    job = WorkerJob(
+        (parse_target("10.0.0.0/30"),),
+        None,
+        1,
+        2,
+        PoolConfig(rate=10),
+        AnalysisInputs(b"", datetime.now(UTC), timedelta(1)),
+    )
+    assert pickle.loads(pickle.dumps(job)) == job
