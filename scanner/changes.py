@@ -36,6 +36,7 @@ class EndpointView:
     breaks_on: str | None
     leaf: CertView | None
     breaking: Mapping[tuple[str, str], str]  # (link, uses) -> reason, for links that break
+    software: str | None = None  # product and release where the probe learnt them ("expressway-e X14.3.2")
 
     @property
     def key(self) -> EndpointKey:
@@ -79,6 +80,7 @@ class Changes:
     appeared: tuple[EndpointView, ...]
     vanished: tuple[EndpointView, ...]
     verdict_changes: tuple[VerdictChange, ...]
+    software_changes: tuple[VerdictChange, ...] = ()  # known before and after, and different: an upgrade
 
     @property
     def empty(self) -> bool:
@@ -89,6 +91,7 @@ class Changes:
             or self.appeared
             or self.vanished
             or self.verdict_changes
+            or self.software_changes
         )
 
 
@@ -114,12 +117,19 @@ def endpoint_view(doc: Mapping[str, Any]) -> EndpointView:
         verdict=doc["verdict"],
         breaks_on=doc.get("breaks_on"),
         leaf=leaf,
+        software=_software(doc),
         breaking={
             (link["name"], link["uses"]): link.get("reason", "")
             for link in doc.get("links", ())
             if link.get("verdict") == "breaks"
         },
     )
+
+
+def _software(doc: Mapping[str, Any]) -> str | None:
+    """Product and release as the endpoint document states them (fields the probe may fill)."""
+    parts = [str(doc[k]) for k in ("product", "software_version") if doc.get(k)]
+    return " ".join(parts) or None
 
 
 def _index(docs: Iterable[Mapping[str, Any]]) -> dict[EndpointKey, EndpointView]:
@@ -142,6 +152,7 @@ def compare(
     resolved: list[Breakage] = []
     certs: list[CertChange] = []
     verdicts: list[VerdictChange] = []
+    software: list[VerdictChange] = []
     for key in keys:
         a, b = old.get(key), new.get(key)
         if b is not None:
@@ -157,6 +168,8 @@ def compare(
             certs.append(CertChange(a, b))
         if a.verdict != b.verdict or a.status != b.status:
             verdicts.append(VerdictChange(a, b))
+        if a.software and b.software and a.software != b.software:
+            software.append(VerdictChange(a, b))
     return Changes(
         before=before,
         after=after,
@@ -166,6 +179,7 @@ def compare(
         appeared=tuple(new[k] for k in keys if k not in old),
         vanished=tuple(old[k] for k in keys if k not in new),
         verdict_changes=tuple(verdicts),
+        software_changes=tuple(software),
     )
 
 
@@ -220,6 +234,10 @@ def render_text(changes: Changes) -> str:
         "verdicts changed",
         [f"{where(v.after)}  {_state(v.before)} -> {_state(v.after)}" for v in changes.verdict_changes],
     )
+    section(
+        "software changed",
+        [f"{where(v.after)}  {v.before.software} -> {v.after.software}" for v in changes.software_changes],
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -238,6 +256,7 @@ def _view_dict(view: EndpointView) -> dict[str, Any]:
         "verdict": view.verdict,
         "breaks_on": view.breaks_on,
         "leaf": _cert_dict(view.leaf),
+        "software": view.software,
     }
 
 
@@ -273,6 +292,7 @@ def changes_dict(changes: Changes) -> dict[str, Any]:
         "appeared": [_view_dict(v) for v in changes.appeared],
         "vanished": [_view_dict(v) for v in changes.vanished],
         "verdict_changes": [pair(v.before, v.after) for v in changes.verdict_changes],
+        "software_changes": [pair(v.before, v.after) for v in changes.software_changes],
     }
 
 

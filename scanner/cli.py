@@ -859,6 +859,7 @@ def _log_changes(log: runlog.Log, changes: Changes) -> None:
         appeared=len(changes.appeared),
         vanished=len(changes.vanished),
         verdicts_changed=len(changes.verdict_changes),
+        software_changed=len(changes.software_changes),
     )
 
 

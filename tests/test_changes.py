@@ -97,6 +97,25 @@ def test_an_endpoint_that_went_silent_is_a_verdict_change_not_a_certificate_chan
     assert [(v.before.status, v.after.status) for v in changes.verdict_changes] == [("ok", "timeout")]
 
 
+def test_an_upgrade_is_a_software_change_and_learning_the_release_is_not():
+    before = {**doc(), "product": "expressway-e", "software_version": "X14.3.2"}
+    after = {**doc(), "product": "expressway-e", "software_version": "X15.5.1"}
+    changes = compare([before], [after], A, B)
+    assert [(v.before.software, v.after.software) for v in changes.software_changes] == [
+        ("expressway-e X14.3.2", "expressway-e X15.5.1")
+    ]
+    assert (
+        "software changed (1):\n  192.0.2.1:5061  expressway-e X14.3.2 -> expressway-e X15.5.1"
+        in render_text(changes)
+    )
+    assert (
+        changes_document([changes])["comparisons"][0]["software_changes"][0]["software"]
+        == "expressway-e X15.5.1"
+    )
+    assert compare([doc()], [after], A, B).empty  # nothing known before: no change to report
+    assert compare([after], [doc()], A, B).empty  # a probe that learnt nothing this time
+
+
 def test_first_run_lists_everything_as_appeared():
     changes = compare([], [doc()], None, B)
     assert len(changes.appeared) == 1 and "nothing (first run)" in render_text(changes)
@@ -141,6 +160,8 @@ endpoint_docs = st.lists(
         sha=st.sampled_from(["AA", "BB", None]),
         verdict=st.sampled_from(["ok", "breaks", "at-risk", "unknown"]),
         breaking=st.lists(st.sampled_from(["cluster", "traversal-zone", "b2b"]), unique=True, max_size=3),
+    ).flatmap(
+        lambda d: st.sampled_from([None, "X14.3.2", "X15.5.1"]).map(lambda v: {**d, "software_version": v})
     ),
     max_size=8,
 )
@@ -159,4 +180,5 @@ def test_compare_is_symmetric(before, after):
     resolved = {(b.endpoint.key, b.link) for b in forward.resolved_breakages}
     assert resolved == {(b.endpoint.key, b.link) for b in backward.new_breakages if b.endpoint.key in common}
     assert len(forward.certificate_changes) == len(backward.certificate_changes)
+    assert len(forward.software_changes) == len(backward.software_changes)
     assert forward.empty == backward.empty

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -232,7 +233,8 @@ def test_a_stopped_run_is_recorded_as_incomplete_with_what_it_had(lab, db_target
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.5)  # the healthy endpoint is done; the silent one holds the scan
+    wait_for_the_run_to_start(db_target, deadline=time.monotonic() + 30)
+    time.sleep(1.5)  # the healthy endpoint is done; the silent one holds the scan for 30 s
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == code, stderr
@@ -244,6 +246,17 @@ def test_a_stopped_run_is_recorded_as_incomplete_with_what_it_had(lab, db_target
     # an incomplete run is never the "previous run" of --only-changes
     again = ekuscan("scan", targets[0], "--db", db_target, "--only-changes", "--timeout", "2")
     assert "nothing (first run)" in again.stdout
+
+
+def wait_for_the_run_to_start(db, deadline):
+    """Until the run's row exists: the process is up and scanning (polled, bounded)."""
+    while time.monotonic() < deadline:
+        if Path(db).exists() or "://" in db:
+            with open_store(db) as watcher:
+                if watcher.runs():
+                    return
+        time.sleep(0.05)
+    raise AssertionError("the scan did not start within 30 s")
 
 
 def wait_for_a_committed_batch(db, after_run, deadline):
