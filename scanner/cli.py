@@ -17,19 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import certifi
 import trio
 import typer
 
-# --- history store, diffs, cron (issue 5) ---
 from scanner import __version__, runlog
 from scanner import lab as labmod
 from scanner.analysis import AnalysisContext, analyze_host
 from scanner.certs import NoCertificateError, split_certificates
-from scanner.changes import Changes, certificate_periods, changes_document, periods_document, render_periods
-from scanner.changes import render_text as render_changes
 from scanner.hosts import HostGrouper
 from scanner.inventory import Inventory
 from scanner.models import Endpoint, EndpointReport, Observation, Role, Status, Verdict
@@ -47,9 +44,6 @@ from scanner.pool import (
 from scanner.progress import Progress, keep_drawing
 from scanner.rules import EVERY_RULE, RULES_BY_CODE
 from scanner.software import Fingerprint, Product, Version
-from scanner.store import RunStatus, SqlStore, StoreError, StoreLocked, is_postgres, open_store, redact
-from scanner.store.recorder import RecordingWriter
-from scanner.store.session import RunSession, compare_runs, default_pairs, label, start_run
 from scanner.targets import (
     DEFAULT_PORTS,
     Shard,
@@ -64,6 +58,11 @@ from scanner.targets import (
 from scanner.trust import RootStore, load_pem_bundle
 from scanner.workers import MAX_WORKERS, AnalysisInputs, WorkerFailed, default_workers, merge_workers, sweep
 from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
+
+if TYPE_CHECKING:  # the history store loads only for --db, diff and history (start-up time, memory)
+    from scanner.changes import Changes
+    from scanner.store import SqlStore
+    from scanner.store.session import RunSession
 
 
 class ExitCode(enum.IntEnum):
@@ -287,6 +286,8 @@ def reporting(
             path=output if chosen is OutputFormat.PROMETHEUS else None,
         )
         if session is not None:
+            from scanner.store.recorder import RecordingWriter
+
             writer = RecordingWriter(writer, session.recorder)
         inventory = Inventory(
             show_all=show_all, now=ctx.now, last_public_clientauth_day=ctx.policy.last_public_clientauth_day
@@ -748,6 +749,8 @@ def _scanner_name(given: str | None) -> str:
 
 
 def _open_store(db: str, *, must_exist: bool = False) -> SqlStore:
+    from scanner.store import StoreError, is_postgres, open_store
+
     if must_exist and not is_postgres(db) and not Path(db.removeprefix("sqlite:")).is_file():
         raise UsageFailure(f"--db: no history database at {db}")
     try:
@@ -758,6 +761,8 @@ def _open_store(db: str, *, must_exist: bool = False) -> SqlStore:
 
 def _command_line() -> str:
     """argv as recorded with a run, passwords of database URLs masked."""
+    from scanner.store import redact
+
     return " ".join(redact(arg) if "://" in arg else arg for arg in sys.argv[1:])
 
 
@@ -769,6 +774,9 @@ def history_run(
     if not db:
         yield None
         return
+    from scanner.store import RunStatus, StoreError, StoreLocked
+    from scanner.store.session import start_run
+
     store = _open_store(db)
     try:
         try:
@@ -809,6 +817,10 @@ def _finish_history(
     only_changes: bool,
     fmt: OutputFormat | None,
 ) -> None:
+    from scanner.changes import changes_document
+    from scanner.changes import render_text as render_changes
+    from scanner.store import RunStatus, StoreError
+
     status = {
         None: RunStatus.COMPLETE,
         ExitCode.INTERRUPTED: RunStatus.INTERRUPTED,
@@ -1039,6 +1051,11 @@ def diff(
     """
     if runs and len(runs) != 2:
         raise UsageFailure("give two run ids (RUN_A RUN_B), or none for the last two complete runs")
+    from scanner.changes import changes_document
+    from scanner.changes import render_text as render_changes
+    from scanner.store import StoreError
+    from scanner.store.session import compare_runs, default_pairs
+
     with _history_db(db) as store:
         try:
             if runs:
@@ -1112,6 +1129,10 @@ def history(
 
     Example: ekuscan history expe.example.com:7001 --db history.sqlite
     """
+    from scanner.changes import certificate_periods, periods_document, render_periods
+    from scanner.store import StoreError
+    from scanner.store.session import label
+
     host, port = _host_port(endpoint)
     with _history_db(db) as store:
         try:

@@ -118,3 +118,14 @@ def test_readme_commands_exist_in_the_makefile():
     ci = (REPO / ".ci" / "run").read_text()
     assert "make test" in ci
     assert readme.index("make demo") < readme.index("## Three jobs")
+
+
+def test_a_plain_scan_does_not_load_the_history_store_or_report_writers():
+    """Start-up time and memory: --db, diff, history, -f prometheus and -f html load their code when used."""
+    code = (
+        "import sys, scanner.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith(('scanner.store', 'scanner.changes', "
+        "'scanner.writers.html', 'scanner.writers.prometheus', 'prometheus_client', 'psycopg'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
