@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from scanner.certs import ParsedCert, parse_der
+from scanner.certs import ParsedCert, name_attributes, parse_der
 from scanner.eku import usability
 from scanner.hosts import EXPRESSWAY_PRODUCTS, EXPRESSWAY_ROLES, HostContext, HostGrouper, host_context
 from scanner.models import (
@@ -158,28 +158,13 @@ def analyze_stream(observations: Iterable[Observation], ctx: AnalysisContext) ->
         yield from analyze_host(group, ctx)
 
 
-def _rdn_attributes(name: str) -> dict[str, str]:
-    """CN and O of a CA name as the handshake reports it (``CN=R11,O=Let's Encrypt,C=US``)."""
-    pairs: list[list[str]] = []
-    for part in name.split(","):
-        key, sep, value = part.partition("=")
-        if sep and key.strip().isalnum():
-            pairs.append([key.strip().upper(), value])
-        elif pairs:  # the handshake does not escape commas: "O=GoDaddy.com, Inc." is one value
-            pairs[-1][1] += "," + part
-    attributes: dict[str, str] = {}
-    for key, value in pairs:
-        attributes.setdefault(key, value.strip())
-    return attributes
-
-
 def public_ca_names(names: Sequence[str], roots: RootStore, policy: Policy) -> tuple[str, ...]:
     """The client CA names a server sent that denote public CAs: a root of the public bundle,
     or a CA (issuing or root) of the policy's public CA table."""
     public = []
     for name in names:
-        attrs = _rdn_attributes(name)
-        cn, org = attrs.get("CN"), attrs.get("O")
+        attributes = name_attributes(name)
+        cn, org = attributes.get("CN"), attributes.get("O")
         if roots.has_root_named(cn, org) or any(ca.matches(org, cn) for ca in policy.public_cas):
             public.append(name)
     return tuple(public)

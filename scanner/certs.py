@@ -15,6 +15,7 @@ import functools
 import hashlib
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -221,3 +222,71 @@ def split_certificates(data: bytes) -> list[bytes]:
     if data[:1] == b"\x30" and len(data) > 16:
         return [data]
     raise NoCertificateError("no PEM certificate block and not DER")
+
+
+# --- RFC 4514 distinguished-name text ------------------------------------------------------
+# One writer and one reader, so that CA names from a CertificateRequest and subjects from
+# cryptography (which escapes the same way) are read alike: a comma inside "O=GoDaddy.com\,
+# Inc." stays in the value.
+
+_RFC4514_ESCAPED = frozenset('",+;<>\\')
+
+
+def rfc4514_value(value: str) -> str:
+    """A value escaped for RFC 4514 text (section 2.4)."""
+    chars = [f"\\{c}" if c in _RFC4514_ESCAPED else "\\00" if c == "\0" else c for c in value]
+    if chars and chars[0] in ("#", " "):
+        chars[0] = "\\" + chars[0]
+    if len(chars) > 1 and chars[-1] == " ":
+        chars[-1] = "\\ "
+    return "".join(chars)
+
+
+def rfc4514_text(attributes: Iterable[tuple[str, str]]) -> str:
+    """``KEY=value`` pairs, most specific first, as RFC 4514 text."""
+    return ",".join(f"{key}={rfc4514_value(value)}" for key, value in attributes)
+
+
+def name_attributes(text: str) -> dict[str, str]:
+    """The first value of each attribute type in RFC 4514 text, unescaped; keys upper-case.
+
+    Lenient: a part without ``=`` is ignored, a malformed escape is taken literally.
+    """
+    attributes: dict[str, str] = {}
+    for part in _split_unescaped(text):
+        key, sep, value = part.partition("=")
+        if sep:
+            attributes.setdefault(key.strip().upper(), _unescape(value))
+    return attributes
+
+
+def _split_unescaped(text: str) -> list[str]:
+    parts, current, escaped = [], [], False
+    for c in text:
+        if escaped:
+            current.append(c)
+            escaped = False
+        elif c == "\\":
+            current.append(c)
+            escaped = True
+        elif c in ",+":  # + joins the attributes of a multi-valued RDN
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(c)
+    parts.append("".join(current))
+    return parts
+
+
+_HEX_PAIR = re.compile(r"\\([0-9A-Fa-f]{2})|\\(.)", re.S)
+
+
+def _unescape(value: str) -> str:
+    raw = bytearray()
+    position = 0
+    for match in _HEX_PAIR.finditer(value):
+        raw += value[position : match.start()].encode()
+        raw += bytes.fromhex(match.group(1)) if match.group(1) else match.group(2).encode()
+        position = match.end()
+    raw += value[position:].encode()
+    return raw.decode("utf-8", "replace")

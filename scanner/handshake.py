@@ -36,6 +36,8 @@ from typing import Final
 
 from OpenSSL import SSL, crypto
 
+from scanner.certs import rfc4514_text
+
 MAX_BIO_READ: Final = 65536
 TLS_RECORD_CONTENT_TYPES: Final = frozenset({0x14, 0x15, 0x16, 0x17})  # ccs, alert, handshake, data
 SSL2_HEADER_FLAG: Final = 0x80  # an SSLv2-style reply; still TLS-ish, let OpenSSL judge
@@ -121,8 +123,8 @@ def make_client_context() -> SSL.Context:
 
 def _name_text(components: list[tuple[bytes, bytes]]) -> str:
     # RFC 4514 order: most specific first, the reverse of the DER sequence.
-    return ",".join(
-        f"{k.decode('ascii', 'replace')}={v.decode('utf-8', 'replace')}" for k, v in reversed(components)
+    return rfc4514_text(
+        (k.decode("ascii", "replace"), v.decode("utf-8", "replace")) for k, v in reversed(components)
     )
 
 

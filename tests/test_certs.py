@@ -11,8 +11,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 
-from scanner.certs import NoCertificateError, ParsedCert, parse_der, sha256_hex, split_certificates
+from scanner.certs import (
+    NoCertificateError,
+    ParsedCert,
+    name_attributes,
+    parse_der,
+    rfc4514_text,
+    sha256_hex,
+    split_certificates,
+)
 from scanner.models import KeyFacts, UnparsedCert
 from tests.factories import DAY, NOW, key, make_cert
 
@@ -274,3 +284,34 @@ def test_built_certificate_facts():
     assert ca_facts.facts.is_ca is True
     assert ca_facts.facts.self_issued is True
     assert ca_facts.facts.key_usage == ("keyCertSign", "cRLSign")
+
+
+# --- RFC 4514 text ----------------------------------------------------------------------------
+
+names_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@given(cn=names_text, org=names_text)
+def test_rfc4514_text_reads_back(cn, org):
+    text = rfc4514_text([("CN", cn), ("O", org)])
+    assert name_attributes(text) == {"CN": cn, "O": org}
+
+
+# at most 15 characters: cryptography caps CN and O at 64 bytes of UTF-8
+short_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=15)
+
+
+@given(cn=short_names.filter(str.strip), org=short_names.filter(str.strip))
+def test_reads_cryptography_subjects(cn, org):
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
+    text = subject.rfc4514_string()
+    assert name_attributes(text) == {"CN": cn, "O": org}
+    assert rfc4514_text([("CN", cn), ("O", org)]) == text  # the same escaping as cryptography
+
+
+def test_name_attributes_is_lenient():
+    assert name_attributes("CN=a,garbage,O=b\\") == {"CN": "a", "O": "b\\"}
+    assert name_attributes("CN=x+OU=y") == {"CN": "x", "OU": "y"}  # a multi-valued RDN
+    assert name_attributes("CN=caf\\C3\\A9") == {"CN": "café"}

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from OpenSSL import SSL
 
+from scanner.certs import name_attributes
 from scanner.handshake import (
     NEED_DATA,
     ApplicationData,
@@ -20,7 +21,7 @@ from scanner.handshake import (
     make_client_context,
 )
 from scanner.lab import Behaviour, LabPKI
-from tests.factories import CA_, SA
+from tests.factories import CA_, SA, make_cert
 from tests.netutil import context_for, lab_leaf
 
 
@@ -80,6 +81,19 @@ def test_tls12_abort_for_missing_client_certificate_keeps_chain(pki):
     assert len(event.facts.chain_der) == 2
     assert event.facts.client_cert_requested
     assert event.facts.client_ca_names == ("CN=Example Corp Private Root,O=Example Corp,C=ZZ",)
+
+
+def test_ca_names_are_rfc4514_text_that_reads_back(pki):
+    """A CA name with a comma in its organisation is escaped, so it parses back whole."""
+    leaf = lab_leaf(pki, eku=[SA, CA_])
+    ctx = context_for(pki, leaf, [pki.private_ca], behaviour=Behaviour.MTLS_ABORT, tls_max=SSL.TLS1_2_VERSION)
+    odd = make_cert("Odd Root, G1", ca=True, org='GoDaddy.com, Inc. "+;<>\\ ', eku=None)
+    ctx.add_client_ca(odd.cert)
+    event = run(ClientHandshake(make_client_context(), server_name=None), server_conn(ctx))
+    names = event.facts.client_ca_names
+    assert names[-1] == odd.cert.subject.rfc4514_string()  # the same text cryptography writes
+    attributes = name_attributes(names[-1])
+    assert (attributes["CN"], attributes["O"]) == ("Odd Root, G1", 'GoDaddy.com, Inc. "+;<>\\ ')
 
 
 def test_tls13_abort_shows_on_first_read(pki):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import TextIO
 
 from tabulate import tabulate
 
+from scanner.certs import name_attributes
 from scanner.inventory import HostReport, Inventory, Summary, Timeline, endpoint_sort_key
 from scanner.models import EndpointReport, RoleSource, Verdict
 from scanner.software import Product
@@ -14,7 +14,6 @@ from scanner.writers._base import RunInfo, Writer
 
 WIDTH = 120
 _COLOURS = {Verdict.BREAKS: "31;1", Verdict.AT_RISK: "33;1", Verdict.OK: "32", Verdict.UNKNOWN: "2"}
-_CN = re.compile(r"(?:^|,)CN=((?:[^,\\]|\\.)*)")
 _PRODUCT_NAMES = {
     Product.EXPRESSWAY: "Expressway",
     Product.EXPRESSWAY_E: "Expressway-E",
@@ -31,8 +30,7 @@ def _cut(text: str, limit: int) -> str:
 
 
 def common_name(subject: str) -> str:
-    match = _CN.search(subject)
-    return match.group(1).replace("\\", "") if match else subject
+    return name_attributes(subject).get("CN", subject)
 
 
 class TableWriter(Writer):

@@ -112,8 +112,8 @@ def test_a_root_of_the_public_bundle_counts_as_public():
 
 
 def test_ca_names_with_commas_are_read_whole():
-    """The handshake reports names without escaping, so an O= with a comma must stay whole."""
+    """A name is matched on its unescaped O=: "GoDaddy.com\\, Inc." is GoDaddy's organisation."""
     root, inter, leaf = make_chain("both")
-    name = "CN=Example Root 9,O=GoDaddy.com, Inc.,L=Scottsdale,C=US"  # matched by organisation only
+    name = "CN=Example Root 9,O=GoDaddy.com\\, Inc.,L=Scottsdale,C=US"  # matched by organisation only
     report = analyze(observation(leaf, inter, root, requested=True, ca_names=(name,)), context())
     assert "PUBLIC_CLIENT_CA_TRUSTED" in [f.code for f in report.findings]
