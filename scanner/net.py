@@ -153,10 +153,19 @@ async def _tls(
         return _failed(endpoint, event)
     assert isinstance(event, HandshakeDone)
     observation = _with_facts(Observation(endpoint, Status.OK), event.facts)
+    name = endpoint.sni or endpoint.host
     if endpoint.port in config.sip_ports:
-        return await _sip_options(endpoint, stream, hs, observation, config)
+        request = sip.build_options(name, endpoint.port)
+        limit = sip.MAX_RESPONSE_BYTES
+        observation, banner = await _ask(stream, hs, observation, config, request, limit, "SIP", _sip_banner)
+        return replace(observation, sip_server=banner)
     if endpoint.port in config.http_ports:
-        return await _http_head(endpoint, stream, hs, observation, config)
+        request = http.build_head(name)
+        limit = http.MAX_RESPONSE_BYTES
+        observation, server = await _ask(
+            stream, hs, observation, config, request, limit, "HTTP", _http_server
+        )
+        return replace(observation, http_server=server)
     if event.facts.client_cert_requested and event.facts.version == "TLSv1.3":
         # TLS 1.3: the server judges our (empty) certificate only after our Finished, so its
         # certificate_required alert shows up on the first read.
@@ -215,56 +224,12 @@ async def _read_alert(stream: trio.SocketStream, hs: ClientHandshake, wait: floa
     return None
 
 
-async def _exchange(
-    stream: trio.SocketStream, hs: ClientHandshake, request: bytes, limit: int, seconds: float
-) -> tuple[bytes, str | None]:
-    """Send one request in the TLS connection and read the header block of the answer
-    (at most ``limit`` bytes, for at most ``seconds``); also the alert, if one came."""
-    hs.send_application_data(request)
-    await _flush(stream, hs)
-    buffer = b""
-    alert: str | None = None
-    with trio.move_on_after(seconds):
-        while len(buffer) < limit and not sip.header_block_complete(buffer):
-            event = hs.read_after_handshake()
-            if isinstance(event, ApplicationData):
-                buffer += event.data
-            elif isinstance(event, ConnectionEnded):
-                alert = event.alert
-                break
-            else:
-                hs.receive_data(await _receive(stream))
-    return buffer, alert
+def _sip_banner(data: bytes) -> str | None:
+    return sip.parse_response(data).server
 
 
-async def _sip_options(
-    endpoint: Endpoint,
-    stream: trio.SocketStream,
-    hs: ClientHandshake,
-    observation: Observation,
-    config: ProbeConfig,
-) -> Observation:
-    request = sip.build_options(endpoint.sni or endpoint.host, endpoint.port)
-
-    def banner(data: bytes) -> str | None:
-        return sip.parse_response(data).server
-
-    return await _ask(stream, hs, observation, config, request, sip.MAX_RESPONSE_BYTES, "SIP", banner)
-
-
-async def _http_head(
-    endpoint: Endpoint,
-    stream: trio.SocketStream,
-    hs: ClientHandshake,
-    observation: Observation,
-    config: ProbeConfig,
-) -> Observation:
-    request = http.build_head(endpoint.sni or endpoint.host)
-
-    def server(data: bytes) -> str | None:
-        return http.parse_response(data).header("server")
-
-    return await _ask(stream, hs, observation, config, request, http.MAX_RESPONSE_BYTES, "HTTP", server)
+def _http_server(data: bytes) -> str | None:
+    return http.parse_response(data).header("server")
 
 
 async def _ask(
@@ -276,18 +241,30 @@ async def _ask(
     limit: int,
     protocol: str,
     banner_of: Callable[[bytes], str | None],
-) -> Observation:
-    """One protocol probe: its banner goes to ``sip_server`` or ``http_server``."""
-    buffer, alert = await _exchange(stream, hs, request, limit, config.timeout)
+) -> tuple[Observation, str | None]:
+    """Send one request in the TLS connection, read the header block of the answer (bounded in
+    size and time) and take its banner; the observation gains the alert or a parse error."""
+    hs.send_application_data(request)
+    await _flush(stream, hs)
+    buffer = b""
+    alert: str | None = None
+    with trio.move_on_after(config.timeout):
+        while len(buffer) < limit and not sip.header_block_complete(buffer):
+            event = hs.read_after_handshake()
+            if isinstance(event, ApplicationData):
+                buffer += event.data
+            elif isinstance(event, ConnectionEnded):
+                alert = event.alert
+                break
+            else:
+                hs.receive_data(await _receive(stream))
+    observation = replace(observation, tls_alert=alert)
     if not buffer:
-        return replace(observation, tls_alert=alert)
+        return observation, None
     try:
-        banner = banner_of(buffer)
+        return observation, banner_of(buffer)
     except ValueError as exc:  # SipParseError, HttpParseError: not that protocol
-        return replace(observation, tls_alert=alert, error=f"{protocol} probe: {exc}")
-    if protocol == "SIP":
-        return replace(observation, tls_alert=alert, sip_server=banner)
-    return replace(observation, tls_alert=alert, http_server=banner)
+        return replace(observation, error=f"{protocol} probe: {exc}"), None
 
 
 async def resolve(host: str, port: int, limit_seconds: float) -> list[str] | str:
