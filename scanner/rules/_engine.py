@@ -8,10 +8,12 @@ nothing; ``registry.py`` lists every rule once, in report order.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from scanner.eku import Usability
 from scanner.models import CertFacts, Finding, Role, Severity, TrustResult, UnparsedCert, Use
@@ -65,51 +67,7 @@ class Hit:
     details: tuple[tuple[str, str], ...] = ()
 
 
-CheckFn = Callable[[ChainUnderTest, RuleContext], Sequence[Hit]]
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    code: str  # stable, never renamed or reused (DESIGN.md section 8)
-    severity: Severity
-    summary: str
-    check: CheckFn = field(repr=False)
-    fix: str = ""
-
-    @property
-    def doc(self) -> str:
-        return inspect.getdoc(self.check) or ""
-
-
-def rule(code: str, severity: Severity, summary: str, fix: str = "") -> Callable[[CheckFn], Rule]:
-    def build(check: CheckFn) -> Rule:
-        return Rule(code=code, severity=severity, summary=summary, check=check, fix=fix)
-
-    return build
-
-
-def evaluate(chain: ChainUnderTest, ctx: RuleContext, rules: Sequence[Rule]) -> tuple[Finding, ...]:
-    """Run every rule in order; a rule that raises becomes an ENGINE_ERROR finding."""
-    findings: list[Finding] = []
-    for r in rules:
-        try:
-            hits = r.check(chain, ctx)
-        except Exception as exc:  # a bug in one rule must not hide the others' findings
-            findings.append(Finding(ENGINE_ERROR, Severity.HIGH, f"rule {r.code} failed: {exc!r}"))
-            continue
-        findings.extend(
-            Finding(r.code, h.severity or r.severity, h.message, h.cert_sha256, h.breaks_on, h.details)
-            for h in hits
-        )
-    return tuple(findings)
-
-
-def day(value: datetime) -> str:
-    """A date for messages: 2027-03-15."""
-    return value.date().isoformat()
-
-
-# --- estate rules: facts about several hosts together ------------------------------------
+CheckFn = Callable[[ChainUnderTest, RuleContext], Sequence[Hit]]  # a rule about one endpoint's chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,17 +80,16 @@ class HostIdentity:
     label: str  # the CSV label, which groups hosts (a C/E pair, a cluster)
 
 
-EstateCheckFn = Callable[[Sequence[HostIdentity]], Sequence[Hit]]
+EstateCheckFn = Callable[[Sequence[HostIdentity]], Sequence[Hit]]  # a rule about several hosts together
+CheckT = TypeVar("CheckT", CheckFn, EstateCheckFn)
 
 
 @dataclass(frozen=True, slots=True)
-class EstateRule:
-    """Like ``Rule``, for a finding that only the whole inventory shows."""
-
-    code: str
+class BaseRule(Generic[CheckT]):
+    code: str  # stable, never renamed or reused (DESIGN.md section 8)
     severity: Severity
     summary: str
-    check: EstateCheckFn = field(repr=False)
+    check: CheckT = field(repr=False)
     fix: str = ""
 
     @property
@@ -140,24 +97,46 @@ class EstateRule:
         return inspect.getdoc(self.check) or ""
 
 
-def estate_rule(
-    code: str, severity: Severity, summary: str, fix: str = ""
-) -> Callable[[EstateCheckFn], EstateRule]:
-    def build(check: EstateCheckFn) -> EstateRule:
-        return EstateRule(code=code, severity=severity, summary=summary, check=check, fix=fix)
+Rule = BaseRule[CheckFn]  # judges one endpoint's chain
+EstateRule = BaseRule[EstateCheckFn]  # judges what only the whole inventory shows
+
+
+def rule(code: str, severity: Severity, summary: str, fix: str = "") -> Callable[[CheckFn], Rule]:
+    def build(check: CheckFn) -> Rule:
+        return BaseRule(code=code, severity=severity, summary=summary, check=check, fix=fix)
 
     return build
 
 
+def estate_rule(
+    code: str, severity: Severity, summary: str, fix: str = ""
+) -> Callable[[EstateCheckFn], EstateRule]:
+    def build(check: EstateCheckFn) -> EstateRule:
+        return BaseRule(code=code, severity=severity, summary=summary, check=check, fix=fix)
+
+    return build
+
+
+def evaluate(chain: ChainUnderTest, ctx: RuleContext, rules: Sequence[Rule]) -> tuple[Finding, ...]:
+    """Run every rule in order; a rule that raises becomes an ENGINE_ERROR finding."""
+    return tuple(f for r in rules for f in _findings(r, functools.partial(r.check, chain, ctx)))
+
+
 def evaluate_estate(hosts: Sequence[HostIdentity], rules: Sequence[EstateRule]) -> tuple[Finding, ...]:
-    findings: list[Finding] = []
-    for r in rules:
-        try:
-            hits = r.check(hosts)
-        except Exception as exc:  # as for endpoint rules: report, do not lose the inventory
-            findings.append(Finding(ENGINE_ERROR, Severity.HIGH, f"rule {r.code} failed: {exc!r}"))
-            continue
-        findings.extend(
-            Finding(r.code, h.severity or r.severity, h.message, None, h.breaks_on, h.details) for h in hits
-        )
-    return tuple(findings)
+    return tuple(f for r in rules for f in _findings(r, functools.partial(r.check, hosts)))
+
+
+def _findings(r: Rule | EstateRule, check: Callable[[], Sequence[Hit]]) -> list[Finding]:
+    try:
+        hits = check()
+    except Exception as exc:  # a bug in one rule must not hide the others' findings
+        return [Finding(ENGINE_ERROR, Severity.HIGH, f"rule {r.code} failed: {exc!r}")]
+    return [
+        Finding(r.code, h.severity or r.severity, h.message, h.cert_sha256, h.breaks_on, h.details)
+        for h in hits
+    ]
+
+
+def day(value: datetime) -> str:
+    """A date for messages: 2027-03-15."""
+    return value.date().isoformat()

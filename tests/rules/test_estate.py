@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.models import Role
+from scanner.models import Role, Severity
 from scanner.rules import ESTATE_RULES, RULES_BY_CODE, HostIdentity, evaluate_estate
+from scanner.rules._engine import estate_rule
 from scanner.software import from_sip
 
 
@@ -41,7 +42,12 @@ def test_expressway_version_mismatch(hosts, expected):
 
 
 def test_a_failing_estate_rule_is_reported_not_raised():
-    broken = RULES_BY_CODE["EXPRESSWAY_VERSION_MISMATCH"]
-    assert not isinstance(broken, type)
-    (finding,) = evaluate_estate([object()], ESTATE_RULES)  # type: ignore[list-item]
-    assert finding.code == "ENGINE_ERROR"
+    @estate_rule("TEST_ESTATE_BOOM", Severity.LOW, "a rule that always fails")
+    def boom(hosts):
+        """Always fails, to show the engine reports it."""
+        raise RuntimeError("boom")
+
+    hosts = [host("c", C, "TANDBERG/1 (X14.3.2)"), host("e", E, "TANDBERG/1 (X15.4)")]
+    findings = evaluate_estate(hosts, (boom, *ESTATE_RULES))
+    assert [f.code for f in findings] == ["ENGINE_ERROR", "EXPRESSWAY_VERSION_MISMATCH"]
+    assert "TEST_ESTATE_BOOM" in findings[0].message and "boom" in findings[0].message
