@@ -65,8 +65,10 @@ def codes(report: EndpointReport) -> set[str]:
 def test_lab_hosts_are_fingerprinted_and_their_roles_inferred(
     lab_reports, lab, host, role, source, product, version
 ):
-    for bound in (b for b in lab.services if b.host.name == host):
-        report = lab_reports[(host, bound.service.port)]
+    ports = [b.service.port for b in lab.services if b.host.name == host]
+    assert ports, f"no lab host named {host}"
+    for port in ports:
+        report = lab_reports[(host, port)]
         assert (report.role.value, report.role_source.value) == (role, source)
         assert report.software is not None
         assert (report.software.product.value, str(report.software.version)) == (product, version)
