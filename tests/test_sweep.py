@@ -370,9 +370,27 @@ def _start_sweep(mark: str, silent: str, lab_args: list[str], *extra: str) -> su
     )
 
 
-def _wait_for_processes(mark: str, count: int, seconds: float) -> int:
+def _workers_of(parent: int, mark: str) -> list[int]:
+    """The worker processes ``parent`` started.
+
+    Not every marked process: trio's import runs ``ldconfig -p`` (``ctypes.util.find_library``),
+    and until that child execs, /proc shows it with its parent's environment and command line.
+    """
+    workers = []
+    for pid in _processes_marked(mark):
+        try:
+            ppid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"scanner.workers" in argv:
+            workers.append(pid)
+    return workers
+
+
+def _wait_for_workers(proc: subprocess.Popen[str], mark: str, count: int, seconds: float) -> int:
     deadline = time.monotonic() + seconds
-    while len(found := _processes_marked(mark)) < count and time.monotonic() < deadline:
+    while len(found := _workers_of(proc.pid, mark)) < count and time.monotonic() < deadline:
         time.sleep(0.1)
     return len(found)
 
@@ -390,7 +408,7 @@ def test_stopping_a_sweep_with_workers_leaves_valid_output_and_no_orphan(
     out = tmp_path / f"partial.{fmt}"
     proc = _start_sweep(mark, silent_listeners, lab_args, "-o", str(out))
     try:
-        assert _wait_for_processes(mark, 3, 20) == 3  # the parent and its two workers
+        assert _wait_for_workers(proc, mark, 2, 20) == 2  # --workers 3: this process and two more
         time.sleep(2)  # the lab is done; the silent addresses hold every share for 30 s
         stopped_at = time.monotonic()
         proc.send_signal(sig)
@@ -422,7 +440,7 @@ def test_workers_do_not_outlive_a_killed_parent(lab, lab_args, silent_listeners)
     mark = uuid.uuid4().hex
     proc = _start_sweep(mark, silent_listeners, lab_args, "-f", "json")
     try:
-        assert _wait_for_processes(mark, 3, 20) == 3
+        assert _wait_for_workers(proc, mark, 2, 20) == 2
         proc.kill()  # no chance to clean up: the workers must notice on their own
         proc.wait(10)
         assert _wait_until_gone(mark, 5) == []
