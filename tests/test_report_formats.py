@@ -30,7 +30,7 @@ from scanner.writers import OutputFormat, RunInfo, make_writer
 from scanner.writers.html import CHART_ROWS, timeline_svg
 from tests import test_cli
 from tests.conftest import context
-from tests.factories import NOW, make_chain, observation
+from tests.factories import NOW, bytes_kept_per_item, make_chain, observation
 from tests.test_cli import ekuscan, lab_target
 
 CHROMIUM_FLAGS = (
@@ -290,3 +290,23 @@ def test_html_rows_survive_any_host_text(one_report, hosts):
     parser = _Rows()
     parser.feed(render(OutputFormat.HTML, [with_host(one_report, h) for h in hosts]))
     assert sorted(parser.hosts) == sorted(hosts) and parser.scripts == 0
+
+
+def test_prometheus_writer_does_not_hold_a_gauge_per_series(one_report):
+    """About 75 series per endpoint: as prometheus_client gauges that was 95 KiB per endpoint."""
+    writer = make_writer(OutputFormat.PROMETHEUS, io.StringIO(), RunInfo("test", NOW, NOW))
+    sample = [with_host(one_report, f"10.0.{i // 250}.{i % 250}") for i in range(1000)]
+    kept = bytes_kept_per_item(writer.add, sample)
+    assert kept < 600, f"{kept:.0f} bytes per endpoint"
+
+
+def test_prometheus_gives_an_endpoint_listed_twice_one_series(one_report):
+    again = replace(one_report, links=one_report.links[:1])  # the later report of the same endpoint wins
+    text = render(OutputFormat.PROMETHEUS, [one_report, with_host(one_report, "b.example.test"), again])
+    parsed = families(text)
+    verdicts = parsed["ekuscan_endpoint_verdict"].samples
+    assert len(verdicts) == 2 * len(Verdict)
+    assert len({tuple(sorted(s.labels.items())) for s in verdicts}) == len(verdicts)
+    links = {(s.labels["host"], s.labels["link"]) for s in parsed["ekuscan_link_breaks"].samples}
+    assert {link for host, link in links if host == "192.0.2.7"} == {one_report.links[0].name}
+    assert len(one_report.links) > 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import tracemalloc
 from dataclasses import replace
 
 import pytest
@@ -15,7 +14,7 @@ from scanner.models import Endpoint
 from scanner.writers import OutputFormat, RunInfo, make_writer
 from scanner.writers.table import WIDTH, _wrap, common_name
 from tests.conftest import context
-from tests.factories import NOW, make_chain, observation
+from tests.factories import NOW, bytes_kept_per_item, make_chain, observation
 
 RUN = RunInfo("test", NOW, NOW)
 
@@ -69,15 +68,25 @@ def test_json_writer_does_not_hold_reports(report):
     out = io.StringIO()
     writer = make_writer(OutputFormat.JSON, out, RUN)
     sample = list(reports_for(report, [f"10.0.{i // 250}.{i % 250}" for i in range(2000)]))
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for r in sample:
-        writer.add(r)
-    grown = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
-    assert grown / len(sample) < 600, f"{grown / len(sample):.0f} bytes per endpoint"
+    kept = bytes_kept_per_item(writer.add, sample)
+    assert kept < 600, f"{kept:.0f} bytes per endpoint"
     writer.finish(Inventory(), 0.0)
     assert len(json.loads(out.getvalue())["endpoints"]) == 2000
+
+
+def test_table_writer_does_not_hold_reports(report):
+    """The table's rows are rendered on arrival and spooled: memory per endpoint is an index entry."""
+    out = io.StringIO()
+    writer = make_writer(OutputFormat.TABLE, out, RUN)
+    inventory = Inventory()
+    sample = list(reports_for(report, [f"10.0.{i // 250}.{i % 250}" for i in range(2000)]))
+    kept = bytes_kept_per_item(writer.add, sample)
+    assert kept < 600, f"{kept:.0f} bytes per endpoint"  # the reports themselves: about 5 KiB each
+    for r in sample:
+        inventory.add(r)
+    writer.finish(inventory, 0.0)
+    text = out.getvalue()
+    assert text.count("role expressway") == 2000 and text.count("\n  5061 ") + text.count("\n  5062 ") > 1000
 
 
 def test_jsonl_is_one_object_per_line(report):

@@ -178,14 +178,14 @@ class SqlStore:
         run_id: int,
         status: RunStatus,
         finished_at: str,
-        hosts: Sequence[HostRecord],
+        hosts: Iterable[HostRecord],
         summary: dict[str, Any] | None,
     ) -> None:
         with self.transaction():
             self.executemany(
                 "INSERT INTO hosts (run_id, host, role, verdict, breaks_on, document)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, h.host, h.role, h.verdict, h.breaks_on, h.document) for h in hosts],
+                ((run_id, h.host, h.role, h.verdict, h.breaks_on, h.document) for h in hosts),
             )
             self.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",

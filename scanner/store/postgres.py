@@ -69,7 +69,7 @@ class PostgresStore(SqlStore):
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
             with self._db.cursor() as cursor:
-                cursor.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
+                cursor.executemany(sql.replace("?", "%s"), (tuple(r) for r in rows))
         except psycopg.Error as exc:
             raise StoreError(f"history database {self.description}: {_one(exc)}") from None
 

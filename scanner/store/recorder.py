@@ -71,7 +71,7 @@ class Recorder:
         if self.error is not None:
             status = RunStatus.FAILED
         inventory = self.inventory
-        hosts = [host_record(h) for h in inventory.hosts()] if inventory is not None else []
+        hosts = (host_record(h) for h in inventory.each_host()) if inventory is not None else iter(())
         summary: dict[str, Any] | None = (
             summary_dict(inventory.summary(), self.duration_s) if inventory is not None else None
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from scanner.inventory import HostReport, Inventory, endpoint_sort_key
+from scanner.inventory import EndpointSortKey, HostReport, Inventory, endpoint_sort_key
 from scanner.models import EndpointReport, RoleSource, Verdict
 from scanner.writers._base import RunInfo, Writer
 from scanner.writers._serialize import iso
@@ -50,7 +50,7 @@ svg text{font:12px system-ui,sans-serif;fill:#212121}
 
 @dataclass(frozen=True, slots=True)
 class _EndpointRow:
-    sort_key: tuple[tuple[int, str | int], str, int]
+    sort_key: EndpointSortKey
     host: str
     where: str
     status: str

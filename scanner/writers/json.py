@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from typing import Any, TextIO
 
-from scanner.inventory import Inventory, endpoint_sort_key
+from scanner.inventory import EndpointSortKey, Inventory, endpoint_sort_key
 from scanner.models import EndpointReport
+from scanner.spool import SortedSpool
 from scanner.writers._base import RunInfo, Writer
 from scanner.writers._serialize import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
 
@@ -22,19 +22,16 @@ class JsonWriter(Writer):
     """The whole inventory as one JSON document (DESIGN.md section 7).
 
     The endpoints must come out sorted, but a sweep must not hold every report in memory:
-    each endpoint is serialised as it arrives into an anonymous spool file, and only its
-    sort key and position are kept. ``finish`` copies them out in order.
+    each endpoint is serialised as it arrives into a spool, and only its sort key and
+    position are kept. ``finish`` copies them out in order, then the hosts one at a time.
     """
 
     def __init__(self, out: TextIO, run: RunInfo) -> None:
         super().__init__(out, run)
-        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives until finish(), which closes it
-        self._index: list[tuple[Any, int, int]] = []
+        self._spool: SortedSpool[EndpointSortKey] = SortedSpool()
 
     def add(self, report: EndpointReport) -> None:
-        data = _line(endpoint_dict(report)).encode()
-        self._index.append((endpoint_sort_key(report), self._spool.tell(), len(data)))
-        self._spool.write(data)
+        self._spool.add(endpoint_sort_key(report), _line(endpoint_dict(report)).encode())
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:
         out = self.out
@@ -47,18 +44,17 @@ class JsonWriter(Writer):
         ):
             out.write(f'  "{key}": {json.dumps(value)},\n')
         out.write('  "endpoints": [')
-        self._index.sort(key=lambda entry: entry[0])
-        for n, (_, offset, length) in enumerate(self._index):
-            self._spool.seek(offset)
-            out.write(("\n    " if n == 0 else ",\n    ") + self._spool.read(length).decode())
+        n = -1
+        for n, (_, line) in enumerate(self._spool.ordered()):
+            out.write(("\n    " if n == 0 else ",\n    ") + line.decode())
         self._spool.close()
-        out.write("\n  ],\n" if self._index else "],\n")
+        out.write("\n  ],\n" if n >= 0 else "],\n")
         # One host at a time: a sweep's hosts rendered into one list would be its memory peak.
         out.write('  "hosts": [')
-        hosts = inventory.hosts()
-        for n, host in enumerate(hosts):
+        n = -1
+        for n, host in enumerate(inventory.each_host()):
             out.write(("\n    " if n == 0 else ",\n    ") + _line(host_dict(host)))
-        out.write("\n  ],\n" if hosts else "],\n")
+        out.write("\n  ],\n" if n >= 0 else "],\n")
         out.write(f'  "summary": {_line(summary_dict(inventory.summary(), duration_s))}\n}}\n')
 
 

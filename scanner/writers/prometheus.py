@@ -11,77 +11,191 @@ Alerting examples: ``ekuscan_link_breaks == 1``, ``ekuscan_breaks_on_seconds - t
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
 
-from scanner.inventory import Inventory
+from scanner.inventory import EndpointSortKey, Inventory, endpoint_sort_key
 from scanner.models import EndpointReport, Verdict
+from scanner.spool import SortedSpool
 from scanner.writers._base import RunInfo, Writer
 
 ENDPOINT_LABELS = ("host", "ip", "port", "role")
+LINK_LABELS = (*ENDPOINT_LABELS, "link", "uses")
+VERDICTS = tuple(v.value for v in Verdict)
+
+
+class Record(NamedTuple):
+    """One endpoint as spooled (a JSON list of these fields): what its series need."""
+
+    labels: list[str]  # ENDPOINT_LABELS
+    not_after: float | None  # Unix times
+    breaks_on: float | None
+    verdict: str
+    links: list[tuple[str, str, str, float | None]]  # name, uses, verdict, breaks_on
+
+
+SampleSource = Callable[[Record], Iterator[tuple[tuple[str, ...], float]]]
+
+
+def _not_after(record: Record) -> Iterator[tuple[tuple[str, ...], float]]:
+    if record.not_after is not None:
+        yield tuple(record.labels), record.not_after
+
+
+def _breaks_on(record: Record) -> Iterator[tuple[tuple[str, ...], float]]:
+    if record.breaks_on is not None:
+        yield tuple(record.labels), record.breaks_on
+
+
+def _endpoint_verdict(record: Record) -> Iterator[tuple[tuple[str, ...], float]]:
+    for verdict in VERDICTS:
+        yield (*record.labels, verdict), 1.0 if record.verdict == verdict else 0.0
+
+
+def _link_breaks(record: Record) -> Iterator[tuple[tuple[str, ...], float]]:
+    for name, uses, verdict, _ in record.links:
+        yield (*record.labels, name, uses), 1.0 if verdict == Verdict.BREAKS.value else 0.0
+
+
+def _link_verdict(record: Record) -> Iterator[tuple[tuple[str, ...], float]]:
+    for name, uses, verdict, _ in record.links:
+        for each in VERDICTS:
+            yield (*record.labels, name, uses, each), 1.0 if verdict == each else 0.0
+
+
+def _link_breaks_on(record: Record) -> Iterator[tuple[tuple[str, ...], float]]:
+    for name, uses, _, breaks_on in record.links:
+        if breaks_on is not None:
+            yield (*record.labels, name, uses), breaks_on
+
+
+# name, help, label names, samples of one endpoint
+ENDPOINT_FAMILIES: tuple[tuple[str, str, tuple[str, ...], SampleSource], ...] = (
+    (
+        "ekuscan_cert_not_after_seconds",
+        "Expiry (not_after) of the leaf certificate an endpoint presents, as a Unix time.",
+        ENDPOINT_LABELS,
+        _not_after,
+    ),
+    (
+        "ekuscan_breaks_on_seconds",
+        "When the endpoint's first link breaks (or broke), as a Unix time; absent when no date is known.",
+        ENDPOINT_LABELS,
+        _breaks_on,
+    ),
+    (
+        "ekuscan_endpoint_verdict",
+        "1 for the endpoint's verdict (breaks, at-risk, ok, unknown), 0 for the others.",
+        (*ENDPOINT_LABELS, "verdict"),
+        _endpoint_verdict,
+    ),
+    ("ekuscan_link_breaks", "1 when the link breaks now, else 0.", LINK_LABELS, _link_breaks),
+    (
+        "ekuscan_link_verdict",
+        "1 for the link's verdict, 0 for the others.",
+        (*LINK_LABELS, "verdict"),
+        _link_verdict,
+    ),
+    (
+        "ekuscan_link_breaks_on_seconds",
+        "When the link breaks (or broke), as a Unix time; absent when no date is known.",
+        LINK_LABELS,
+        _link_breaks_on,
+    ),
+)
+
+
+class _SpooledSamples:
+    """The samples of one family, made from the spool each time they are iterated.
+
+    prometheus_client's own gauges keep an object with two locks per series (about 1.2 KiB);
+    an endpoint has some 75 series (a one-hot verdict for each of a dozen links). Ten thousand
+    endpoints took 950 MiB that way. ``generate_latest`` only iterates a family's ``samples``,
+    so they can be produced as it writes them.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        labels: tuple[str, ...],
+        records: Callable[[], Iterator[Record]],
+        source: SampleSource,
+    ):
+        self.name, self.labels, self.records, self.source = name, labels, records, source
+
+    def __iter__(self) -> Iterator[Sample]:
+        for record in self.records():
+            for values, value in self.source(record):
+                yield Sample(self.name, dict(zip(self.labels, values, strict=True)), value, None)
+
+
+class _EndpointCollector:
+    """A prometheus_client collector over the spooled endpoints, one family at a time."""
+
+    def __init__(self, records: Callable[[], Iterator[Record]]) -> None:
+        self.records = records
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(name, documentation) for name, documentation, _, _ in ENDPOINT_FAMILIES]
+
+    def collect(self) -> Iterator[Metric]:
+        for name, documentation, labels, source in ENDPOINT_FAMILIES:
+            family = GaugeMetricFamily(name, documentation, labels=labels)
+            family.samples = _SpooledSamples(name, labels, self.records, source)  # type: ignore[assignment]
+            yield family
 
 
 class PrometheusWriter(Writer):
+    """Endpoints are spooled to disk as they arrive; the families are made from the spool at the end.
+
+    Series come out ordered by host, address and port. An endpoint listed twice (the same
+    host, address, port and role) gives one series, from its last report, as a gauge set
+    twice would.
+    """
+
     def __init__(self, out: TextIO, run: RunInfo, *, path: Path | None = None) -> None:
         super().__init__(out, run)
         self.path = path
-        self.registry = registry = CollectorRegistry(auto_describe=True)
-        self.not_after = Gauge(
-            "ekuscan_cert_not_after_seconds",
-            "Expiry (not_after) of the leaf certificate an endpoint presents, as a Unix time.",
-            ENDPOINT_LABELS,
-            registry=registry,
-        )
-        self.breaks_on = Gauge(
-            "ekuscan_breaks_on_seconds",
-            "When the endpoint's first link breaks (or broke), as a Unix time; absent when no date is known.",
-            ENDPOINT_LABELS,
-            registry=registry,
-        )
-        self.endpoint_verdict = Gauge(
-            "ekuscan_endpoint_verdict",
-            "1 for the endpoint's verdict (breaks, at-risk, ok, unknown), 0 for the others.",
-            (*ENDPOINT_LABELS, "verdict"),
-            registry=registry,
-        )
-        self.link_breaks = Gauge(
-            "ekuscan_link_breaks",
-            "1 when the link breaks now, else 0.",
-            (*ENDPOINT_LABELS, "link", "uses"),
-            registry=registry,
-        )
-        self.link_verdict = Gauge(
-            "ekuscan_link_verdict",
-            "1 for the link's verdict, 0 for the others.",
-            (*ENDPOINT_LABELS, "link", "uses", "verdict"),
-            registry=registry,
-        )
-        self.link_breaks_on = Gauge(
-            "ekuscan_link_breaks_on_seconds",
-            "When the link breaks (or broke), as a Unix time; absent when no date is known.",
-            (*ENDPOINT_LABELS, "link", "uses"),
-            registry=registry,
-        )
+        self._spool: SortedSpool[EndpointSortKey] = SortedSpool()
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(_EndpointCollector(self._records))
 
     def add(self, report: EndpointReport) -> None:
         ep = report.endpoint
-        labels = (ep.host, ep.ip or "", str(ep.port), report.role.value)
         leaf = report.leaf
-        if leaf is not None:
-            self.not_after.labels(*labels).set(leaf.not_after.timestamp())
-        if report.breaks_on is not None:
-            self.breaks_on.labels(*labels).set(report.breaks_on.timestamp())
-        for verdict in Verdict:
-            self.endpoint_verdict.labels(*labels, verdict.value).set(1 if report.verdict is verdict else 0)
-        for link in report.links:
-            link_labels = (*labels, link.name, link.uses.value)
-            self.link_breaks.labels(*link_labels).set(1 if link.verdict is Verdict.BREAKS else 0)
-            for verdict in Verdict:
-                self.link_verdict.labels(*link_labels, verdict.value).set(1 if link.verdict is verdict else 0)
-            if link.breaks_on is not None:
-                self.link_breaks_on.labels(*link_labels).set(link.breaks_on.timestamp())
+        record = Record(
+            [ep.host, ep.ip or "", str(ep.port), report.role.value],
+            leaf.not_after.timestamp() if leaf is not None else None,
+            report.breaks_on.timestamp() if report.breaks_on is not None else None,
+            report.verdict.value,
+            [
+                (
+                    link.name,
+                    link.uses.value,
+                    link.verdict.value,
+                    link.breaks_on.timestamp() if link.breaks_on else None,
+                )
+                for link in report.links
+            ],
+        )
+        self._spool.add(endpoint_sort_key(report), json.dumps(record, separators=(",", ":")).encode())
+
+    def _records(self) -> Iterator[Record]:
+        """The spooled endpoints in order; of one endpoint listed twice, the last report."""
+        previous: Record | None = None
+        for _, data in self._spool.ordered():
+            record = Record(*json.loads(data))
+            if previous is not None and previous.labels != record.labels:
+                yield previous
+            previous = record
+        if previous is not None:
+            yield previous
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:
         summary = inventory.summary()
@@ -120,7 +234,7 @@ class PrometheusWriter(Writer):
             ["host", "role", "role_source", "product", "version"],
             registry=registry,
         )
-        for host in inventory.hosts():
+        for host in inventory.each_host():
             software = host.software
             info.labels(
                 host.host,
@@ -149,3 +263,4 @@ class PrometheusWriter(Writer):
         else:
             self.out.write(generate_latest(registry).decode())
             self.out.flush()
+        self._spool.close()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import TextIO
 
 from tabulate import tabulate
 
 from scanner.certs import name_attributes
-from scanner.inventory import HostReport, Inventory, Summary, Timeline, endpoint_sort_key
+from scanner.inventory import EndpointSortKey, HostReport, Inventory, Summary, Timeline, endpoint_sort_key
 from scanner.models import EndpointReport, RoleSource, Verdict
 from scanner.software import Product
+from scanner.spool import SortedSpool
 from scanner.writers._base import RunInfo, Writer
 
 WIDTH = 120
@@ -34,25 +36,35 @@ def common_name(subject: str) -> str:
 
 
 class TableWriter(Writer):
+    """Hosts in order, each with its endpoint rows and its links.
+
+    The rows are rendered as they arrive and spooled to disk (``SortedSpool``), so a sweep
+    of ten thousand live endpoints holds their sort keys, not their reports.
+    """
+
     def __init__(self, out: TextIO, run: RunInfo, *, color: bool = False) -> None:
         super().__init__(out, run)
         self.color = color
-        self._reports: list[EndpointReport] = []
+        self._rows: SortedSpool[EndpointSortKey] = SortedSpool()
 
     def add(self, report: EndpointReport) -> None:
-        self._reports.append(report)
+        self._rows.add(endpoint_sort_key(report), json.dumps(self._row(report)).encode())
 
     def _paint(self, verdict: Verdict, text: str | None = None) -> str:
         text = text if text is not None else verdict.value
         return f"\x1b[{_COLOURS[verdict]}m{text}\x1b[0m" if self.color else text
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:
-        by_host: dict[str, list[EndpointReport]] = {}
-        for report in sorted(self._reports, key=endpoint_sort_key):
-            by_host.setdefault(report.endpoint.host, []).append(report)
-        for host in inventory.hosts():
-            self.out.write(self._host_block(host, by_host.get(host.host, [])))
+        rows = self._rows.ordered()  # by host, in the inventory's host order
+        pending: tuple[EndpointSortKey, bytes] | None = next(rows, None)
+        for host in inventory.each_host():
+            cells: list[list[str]] = []
+            while pending is not None and pending[0][1] == host.host:
+                cells.append(json.loads(pending[1]))
+                pending = next(rows, None)
+            self.out.write(self._host_block(host, cells))
             self.out.write("\n")
+        self._rows.close()
         summary = inventory.summary()
         for finding in summary.findings:
             self.out.write(_wrap(f"estate: {finding.code}: {finding.message}") + "\n")
@@ -60,7 +72,7 @@ class TableWriter(Writer):
         if summary.timeline is not None:
             self.out.write(timeline_line(summary.timeline) + "\n")
 
-    def _host_block(self, host: HostReport, reports: list[EndpointReport]) -> str:
+    def _host_block(self, host: HostReport, rows: list[list[str]]) -> str:
         when = f", breaks on {host.breaks_on.date().isoformat()}" if host.breaks_on else ""
         role = (
             host.role.value
@@ -82,9 +94,9 @@ class TableWriter(Writer):
             for cert in host.certificates:
                 ports = ", ".join(str(p) for p in cert.ports)
                 lines.append(_wrap(f"    {common_name(cert.subject)} ({cert.trust.value}) on {ports}"))
-        rows = [self._row(r, len(host.addresses) > 1) for r in reports]
+        several_addresses = len(host.addresses) > 1  # a name on IPv4 and IPv6: say which row is which
         table = tabulate(
-            rows,
+            [[row[1] if several_addresses else row[0], *row[2:]] for row in rows],
             headers=["port", "status", "trust", "leaf", "eku", "expires", "verdict", "note"],
             tablefmt="simple",
             disable_numparse=True,
@@ -105,7 +117,8 @@ class TableWriter(Writer):
             lines.append(self._paint(Verdict.OK, _wrap(f"  ok: {', '.join(fine)}")))
         return "\n".join(lines) + "\n"
 
-    def _row(self, report: EndpointReport, several_addresses: bool) -> list[str]:
+    def _row(self, report: EndpointReport) -> list[str]:
+        """The cells of one endpoint's row, led by two forms of its port: alone, and with the address."""
         obs, leaf = report.observation, report.leaf
         if leaf is not None:
             eku = ",".join(_short(e) for e in leaf.eku) if leaf.eku is not None else "(none)"
@@ -123,12 +136,14 @@ class TableWriter(Writer):
             notes.append(obs.sip_server)
         ep = obs.endpoint
         port = str(ep.port)
-        if several_addresses and ep.ip:  # a name on IPv4 and IPv6: say which row is which
-            port = _cut(
+        with_address = port
+        if ep.ip:
+            with_address = _cut(
                 f"[{ep.ip}]:{ep.port}" if ":" in ep.ip else f"{ep.ip}:{ep.port}", _COLUMN_LIMITS["port"]
             )
         return [
             port,
+            with_address,
             obs.status.value,
             report.trust.trust.value if leaf else "",
             _cut(leaf_name, _COLUMN_LIMITS["leaf"]),

@@ -1,0 +1,150 @@
+"""The inventory: hosts merged from parts, the timeline's counts, and memory that does not hold hosts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanner.analysis import analyze
+from scanner.inventory import HostReport, Inventory, _HostAccumulator
+from scanner.models import Endpoint, EndpointReport, LinkVerdict, Use, Verdict
+from scanner.software import from_sip
+from scanner.spool import SortedSpool
+from tests.conftest import context
+from tests.factories import NOW, bytes_kept_per_item, make_chain, observation
+
+
+def at(report: EndpointReport, host: str, port: int, ip: str | None = None) -> EndpointReport:
+    ep = Endpoint(target=host, host=host, ip=ip or host, port=port)
+    return replace(report, observation=replace(report.observation, endpoint=ep))
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[EndpointReport]:
+    """Reports that differ in what a host aggregates: verdict, certificate, links, software."""
+    ctx = context()
+    made = []
+    for leaf_eku, cn in (
+        ("serverAuth", "a.example.test"),
+        ("both", "b.example.test"),
+        ("both", "c.example.test"),
+    ):
+        root, inter, leaf = make_chain(leaf_eku, leaf_cn=cn)
+        made.append(analyze(observation(leaf, inter, root, port=5061), ctx))
+    expressway = from_sip("TANDBERG/4137 (X14.3.2)")
+    made.append(replace(made[0], software=expressway))
+    made.append(replace(made[1], software=from_sip("TANDBERG/4137 (X15.5.1)")))
+    return made
+
+
+def sequential(reports: list[EndpointReport]) -> list[HostReport]:
+    """What the inventory means: each host's reports through one accumulator, in arrival order."""
+    accumulators: dict[str, _HostAccumulator] = {}
+    for r in reports:
+        acc = accumulators.setdefault(
+            r.endpoint.host, _HostAccumulator(r.role, r.role_source, r.endpoint.label)
+        )
+        acc.add(r)
+    return [acc.report(host) for host, acc in accumulators.items()]
+
+
+HOSTS = ("192.0.2.9", "192.0.2.10", "2001:db8::1", "expe.example.test")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4), st.sampled_from((5061, 7001, 443))), max_size=25)
+)
+def test_a_host_named_again_later_is_one_host(samples, picks):
+    """Reports of a host may come in several runs (a host named twice in the target list):
+    the inventory's hosts equal one accumulation per host, in the inventory's host order."""
+    reports = [at(samples[s], HOSTS[h], port) for h, s, port in picks]
+    inventory = Inventory()
+    for r in reports:
+        inventory.add(r)
+    expected = {h.host: h for h in sequential(reports)}
+    got = inventory.hosts()
+    assert {h.host: h for h in got} == expected
+    assert [h.host for h in got] == [h for h in HOSTS if h in expected]  # IPv4 numerically, IPv6, names
+    assert inventory.hosts() == got  # reading the hosts does not consume them
+    summary = inventory.summary()
+    assert summary.hosts == len(expected)
+    assert sum(summary.hosts_by_verdict.values()) == len(expected)
+    for verdict in Verdict:
+        assert summary.hosts_by_verdict[verdict.value] == sum(1 for h in got if h.verdict is verdict)
+
+
+def test_reports_after_reading_the_hosts_are_kept(samples):
+    inventory = Inventory()
+    inventory.add(at(samples[0], "192.0.2.1", 5061))
+    assert [h.host for h in inventory.hosts()] == ["192.0.2.1"]
+    inventory.add(at(samples[1], "192.0.2.1", 443))
+    inventory.add(at(samples[1], "192.0.2.2", 443))
+    first, second = inventory.hosts()
+    assert first.ports == (443, 5061) and len(first.certificates) == 2 and second.host == "192.0.2.2"
+
+
+def test_the_timeline_counts_links_by_each_horizon(samples):
+    last_day = date(2027, 9, 30)
+    assert NOW.date() + timedelta(days=90) < last_day
+
+    def link(days: int | None, verdict: Verdict = Verdict.BREAKS) -> LinkVerdict:
+        when = NOW + timedelta(days=days) if days is not None else None
+        return LinkVerdict(f"link{days}-{verdict.value}", Use.CLIENT, verdict, "why", when)
+
+    links = (
+        link(-3),  # broken already
+        link(0),  # breaks this very moment: broken now
+        link(30),  # the last moment of the 30-day horizon
+        link(31),
+        link(89, Verdict.AT_RISK),
+        link(120),
+        link((last_day - NOW.date()).days),  # during the last public clientAuth day
+        link((last_day - NOW.date()).days + 1),  # after it
+        link(None),  # breaks, date unknown: counted nowhere
+        link(5, Verdict.OK),  # ok links have no place in a count of breaks
+    )
+    inventory = Inventory(now=NOW, last_public_clientauth_day=last_day)
+    inventory.add(replace(at(samples[0], "192.0.2.1", 5061), links=links))
+    timeline = inventory.summary().timeline
+    assert timeline is not None
+    assert timeline.broken == (
+        (NOW.date(), 2),
+        (NOW.date() + timedelta(days=30), 3),
+        (NOW.date() + timedelta(days=90), 5),
+    )
+    assert timeline.by_last_public_clientauth_day == 7
+    assert Inventory(now=NOW).summary().timeline.by_last_public_clientauth_day is None
+    assert Inventory().summary().timeline is None
+
+
+def test_memory_per_live_host_is_a_spool_entry(samples):
+    """A finished host goes to disk: what stays in memory is its sort key and position."""
+    inventory = Inventory(now=NOW)
+    reports = [
+        at(samples[i % 5], f"10.1.{i // 250}.{i % 250}", port) for i in range(2000) for port in (5061, 443)
+    ]
+    # Two hosts untraced: the first spool write opens the file, which is not a per-host cost.
+    per_host = 2 * bytes_kept_per_item(inventory.add, reports, warm_up=4)
+    # About 400-500 bytes here; with the hosts held in memory, as before the spool, 3.1 KiB.
+    assert per_host < 1000, f"{per_host:.0f} bytes per host"
+    assert sum(1 for _ in inventory.each_host()) == 2000
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.binary(max_size=40)), max_size=60))
+def test_spool_gives_records_back_by_key_in_arrival_order_for_ties(records):
+    spool: SortedSpool[int] = SortedSpool()
+    for key, data in records:
+        spool.add(key, data)
+    assert len(spool) == len(records)
+    assert list(spool.ordered()) == sorted(records, key=lambda r: r[0])
+    assert list(spool.ordered()) == sorted(records, key=lambda r: r[0])  # read again: the same
+    spool.close()
+    assert list(spool.ordered()) == [] and len(spool) == 0
+    spool.add(1, b"again")
+    assert list(spool.ordered()) == [(1, b"again")]
+    spool.close()
