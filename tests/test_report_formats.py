@@ -292,6 +292,14 @@ def test_html_rows_survive_any_host_text(one_report, hosts):
     assert sorted(parser.hosts) == sorted(hosts) and parser.scripts == 0
 
 
+def test_html_writer_does_not_hold_endpoints(one_report):
+    """Rows are rendered on arrival and spooled; the page is written as it is made."""
+    writer = make_writer(OutputFormat.HTML, io.StringIO(), RunInfo("test", NOW, NOW))
+    sample = [with_host(one_report, f"10.0.{i // 250}.{i % 250}") for i in range(1000)]
+    kept = bytes_kept_per_item(writer.add, sample)
+    assert kept < 600, f"{kept:.0f} bytes per endpoint"
+
+
 def test_prometheus_writer_does_not_hold_a_gauge_per_series(one_report):
     """About 75 series per endpoint: as prometheus_client gauges that was 95 KiB per endpoint."""
     writer = make_writer(OutputFormat.PROMETHEUS, io.StringIO(), RunInfo("test", NOW, NOW))

@@ -7,13 +7,15 @@ Every value from the network is escaped.
 
 from __future__ import annotations
 
+import heapq
 import html
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from scanner.inventory import EndpointSortKey, HostReport, Inventory, endpoint_sort_key
 from scanner.models import EndpointReport, RoleSource, Verdict
+from scanner.spool import SortedSpool
 from scanner.writers._base import RunInfo, Writer
 from scanner.writers._serialize import iso
 from scanner.writers.table import common_name, timeline_line
@@ -48,51 +50,39 @@ svg text{font:12px system-ui,sans-serif;fill:#212121}
 """
 
 
-@dataclass(frozen=True, slots=True)
-class _EndpointRow:
-    sort_key: EndpointSortKey
-    host: str
-    where: str
-    status: str
-    trust: str
-    leaf: str
-    eku: str
-    expires: str
-    verdict: Verdict
-    breaks_on: str
-
-
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
 class HtmlWriter(Writer):
+    """The page is written as it is made: endpoint rows are rendered on arrival and spooled, the
+    hosts are read back from the inventory one at a time, so memory does not grow with the sweep."""
+
     def __init__(self, out: TextIO, run: RunInfo) -> None:
         super().__init__(out, run)
-        self._rows: list[_EndpointRow] = []  # small rows, not reports: a sweep's report stays light
+        self._rows: SortedSpool[EndpointSortKey] = SortedSpool()
 
     def add(self, report: EndpointReport) -> None:
         ep, leaf, obs = report.endpoint, report.leaf, report.observation
         address = f"[{ep.ip}]" if ep.ip and ":" in ep.ip else ep.ip
-        self._rows.append(
-            _EndpointRow(
-                sort_key=endpoint_sort_key(report),
-                host=ep.host,
-                where=f"{address}:{ep.port}" if address else str(ep.port),
-                status=obs.status.value,
-                trust=report.trust.trust.value if leaf else "",
-                leaf=common_name(leaf.subject) if leaf else "",
-                eku=(",".join(leaf.eku) if leaf.eku is not None else "(none)") if leaf else "",
-                expires=leaf.not_after.date().isoformat() if leaf else "",
-                verdict=report.verdict,
-                breaks_on=report.breaks_on.date().isoformat() if report.breaks_on else "",
-            )
+        where = f"{address}:{ep.port}" if address else str(ep.port)
+        eku = (",".join(leaf.eku) if leaf.eku is not None else "(none)") if leaf else ""
+        breaks_on = report.breaks_on.date().isoformat() if report.breaks_on else ""
+        row = (
+            "<tr>"
+            f"<td>{_e(ep.host)}</td><td>{_e(where)}</td><td>{_e(obs.status.value)}</td>"
+            f"<td>{_e(report.trust.trust.value if leaf else '')}</td>"
+            f"<td>{_e(common_name(leaf.subject) if leaf else '')}</td><td>{_e(eku)}</td>"
+            f"<td>{_e(leaf.not_after.date().isoformat() if leaf else '')}</td>"
+            f'<td class="v v-{report.verdict.value}">{_e(report.verdict.value)}</td>'
+            f'<td class="nw">{_e(breaks_on)}</td></tr>'
         )
+        self._rows.add(endpoint_sort_key(report), row.encode())
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:
-        hosts = inventory.hosts()
         summary = inventory.summary()
         run = self.run
+        write = self.out.write
         parts = [
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width,initial-scale=1">',
@@ -119,43 +109,48 @@ class HtmlWriter(Writer):
         parts.extend(f'<p class="estate">{_e(f.code)}: {_e(f.message)}</p>' for f in summary.findings)
         parts.append("</section>")
         parts.append('<section id="timeline"><h2>Timeline of breaks_on</h2>')
-        dated = [h for h in hosts if h.breaks_on is not None]
-        if dated:
-            parts.append(timeline_svg(dated, run.evaluated_at))
-            if len(dated) > CHART_ROWS:
+        dated_count = 0
+
+        def dated() -> Iterator[HostReport]:
+            nonlocal dated_count
+            for host in inventory.each_host():
+                if host.breaks_on is not None:
+                    dated_count += 1
+                    yield host
+
+        drawn = heapq.nsmallest(CHART_ROWS, dated(), key=lambda h: _lane_order(h, run.evaluated_at))
+        if drawn:
+            parts.append(timeline_svg(drawn, run.evaluated_at))
+            if dated_count > CHART_ROWS:
                 parts.append(
-                    f'<p class="note">The {CHART_ROWS} earliest of {len(dated)} hosts with a date are drawn; '
-                    "the table lists them all.</p>"
+                    f'<p class="note">The {CHART_ROWS} earliest of {dated_count} hosts with a date are '
+                    "drawn; the table lists them all.</p>"
                 )
         else:
             parts.append('<p class="note">No host has a known date of failure.</p>')
         parts.append("</section>")
-        parts.append(_hosts_table(hosts))
-        parts.append(self._endpoints_table())
-        parts.append("</body></html>\n")
-        self.out.write("\n".join(parts))
+        write("\n".join(parts) + "\n")
+        write(_table_head("hosts", "Hosts", HOST_COLUMNS))
+        for host in inventory.each_host():
+            write(_host_row(host))
+        write(_TABLE_END + "\n")
+        write(_table_head("endpoints", "Endpoints", ENDPOINT_COLUMNS))
+        for _, row in self._rows.ordered():
+            write(row.decode())
+        self._rows.close()
+        write(_TABLE_END + "\n")
+        write("</body></html>\n")
         self.out.flush()
 
-    def _endpoints_table(self) -> str:
-        rows = [
-            "<tr>"
-            f"<td>{_e(r.host)}</td><td>{_e(r.where)}</td><td>{_e(r.status)}</td><td>{_e(r.trust)}</td>"
-            f"<td>{_e(r.leaf)}</td><td>{_e(r.eku)}</td><td>{_e(r.expires)}</td>"
-            f'<td class="v v-{r.verdict.value}">{_e(r.verdict.value)}</td>'
-            f'<td class="nw">{_e(r.breaks_on)}</td></tr>'
-            for r in sorted(self._rows, key=lambda r: r.sort_key)
-        ]
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in ("host", "address", "status", "trust", "leaf", "EKU", "expires", "verdict", "breaks on")
-        )
-        return (
-            '<section id="endpoints"><h2>Endpoints</h2><table><thead><tr>'
-            + head
-            + "</tr></thead><tbody>"
-            + "".join(rows)
-            + "</tbody></table></section>"
-        )
+
+HOST_COLUMNS = ("host", "role", "verdict", "breaks on", "ports", "certificates", "why")
+ENDPOINT_COLUMNS = ("host", "address", "status", "trust", "leaf", "EKU", "expires", "verdict", "breaks on")
+_TABLE_END = "</tbody></table></section>"
+
+
+def _table_head(section: str, title: str, columns: tuple[str, ...]) -> str:
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    return f'<section id="{section}"><h2>{title}</h2><table><thead><tr>{head}</tr></thead><tbody>'
 
 
 def _role_cell(host: HostReport) -> str:
@@ -168,40 +163,33 @@ def _role_cell(host: HostReport) -> str:
     return role
 
 
-def _hosts_table(hosts: list[HostReport]) -> str:
-    rows = []
-    for h in hosts:
-        why: dict[str, list[str]] = {}
-        for link in h.links:
-            if link.verdict in (Verdict.BREAKS, Verdict.AT_RISK):
-                why.setdefault(f"{link.verdict.value}: {link.reason}", []).append(
-                    f"{link.name} ({link.uses.value})"
-                )
-        reasons = "<br>".join(f"{_e(', '.join(names))}: {_e(text)}" for text, names in why.items())
-        certs = "<br>".join(
-            f"{_e(common_name(c.subject))} ({_e(c.trust.value)}, until "
-            f"{_e(c.not_after.date().isoformat() if c.not_after else '?')})"
-            for c in h.certificates
-        )
-        rows.append(
-            f'<tr class="host" data-host="{_e(h.host)}" data-verdict="{_e(h.verdict.value)}" '
-            f'data-breaks-on="{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}">'
-            f'<td>{_e(h.host)}</td><td class="nw">{_role_cell(h)}</td>'
-            f'<td class="v v-{h.verdict.value}">{_e(h.verdict.value)}</td>'
-            f'<td class="nw">{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}</td>'
-            f"<td>{_e(', '.join(str(p) for p in h.ports))}</td><td>{certs}</td>"
-            f'<td class="why">{reasons}</td></tr>'
-        )
-    head = "".join(
-        f"<th>{h}</th>" for h in ("host", "role", "verdict", "breaks on", "ports", "certificates", "why")
+def _host_row(h: HostReport) -> str:
+    why: dict[str, list[str]] = {}
+    for link in h.links:
+        if link.verdict in (Verdict.BREAKS, Verdict.AT_RISK):
+            why.setdefault(f"{link.verdict.value}: {link.reason}", []).append(
+                f"{link.name} ({link.uses.value})"
+            )
+    reasons = "<br>".join(f"{_e(', '.join(names))}: {_e(text)}" for text, names in why.items())
+    certs = "<br>".join(
+        f"{_e(common_name(c.subject))} ({_e(c.trust.value)}, until "
+        f"{_e(c.not_after.date().isoformat() if c.not_after else '?')})"
+        for c in h.certificates
     )
     return (
-        '<section id="hosts"><h2>Hosts</h2><table><thead><tr>'
-        + head
-        + "</tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table></section>"
+        f'<tr class="host" data-host="{_e(h.host)}" data-verdict="{_e(h.verdict.value)}" '
+        f'data-breaks-on="{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}">'
+        f'<td>{_e(h.host)}</td><td class="nw">{_role_cell(h)}</td>'
+        f'<td class="v v-{h.verdict.value}">{_e(h.verdict.value)}</td>'
+        f'<td class="nw">{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}</td>'
+        f"<td>{_e(', '.join(str(p) for p in h.ports))}</td><td>{certs}</td>"
+        f'<td class="why">{reasons}</td></tr>'
     )
+
+
+def _lane_order(host: HostReport, now: datetime) -> tuple[datetime, str]:
+    """The timeline's lanes: earliest breaks_on first."""
+    return (host.breaks_on or now, host.host)
 
 
 def _ticks(start: datetime, end: datetime) -> list[datetime]:
@@ -233,7 +221,7 @@ def _shift(moment: datetime, days: int) -> datetime:
 
 def timeline_svg(hosts: list[HostReport], now: datetime) -> str:
     """Inline SVG: one lane per host, a bar from today to its breaks_on, coloured by verdict."""
-    drawn = sorted(hosts, key=lambda h: (h.breaks_on or now, h.host))[:CHART_ROWS]
+    drawn = sorted(hosts, key=lambda h: _lane_order(h, now))[:CHART_ROWS]
     dates = [h.breaks_on for h in drawn if h.breaks_on is not None]
     start = _shift(min([now, *dates]), -7)
     end = _shift(max([_shift(now, 30), *dates]), 7)
