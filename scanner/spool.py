@@ -2,8 +2,8 @@
 
 A sorted output (the JSON endpoints, the table's hosts) needs every result before the first
 line can be written. Holding the results would make memory grow with the sweep; a spool keeps
-only each record's key, position and length (about a hundred bytes) and the bytes go to an
-anonymous temporary file, which the page cache serves back.
+only each record's key, position and length (a few hundred bytes with the key's strings) and
+the bytes go to an anonymous temporary file, which the page cache serves back.
 """
 
 from __future__ import annotations

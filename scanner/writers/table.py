@@ -59,7 +59,7 @@ class TableWriter(Writer):
         pending: tuple[EndpointSortKey, bytes] | None = next(rows, None)
         for host in inventory.each_host():
             cells: list[list[str]] = []
-            while pending is not None and pending[0][1] == host.host:
+            while pending is not None and pending[0][1] == host.host:  # the key's second part: the host
                 cells.append(json.loads(pending[1]))
                 pending = next(rows, None)
             self.out.write(self._host_block(host, cells))
