@@ -62,6 +62,7 @@ from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
 if TYPE_CHECKING:  # the history store loads only for --db, diff and history (start-up time, memory)
     from scanner.changes import Changes
     from scanner.store import SqlStore
+    from scanner.store.recorder import Recorder
     from scanner.store.session import RunSession
 
 
@@ -649,6 +650,8 @@ def scan(
                     async with trio.open_nursery() as nursery:
                         if run.progress is not None:
                             nursery.start_soon(keep_drawing, run.progress)
+                        if session is not None:
+                            nursery.start_soon(keep_recording, session.recorder)
                         if processes == 1:
                             await consume_scan(sweep(specs, chosen_shard), config, run.consume)
                         else:
@@ -764,6 +767,14 @@ def _command_line() -> str:
     from scanner.store import redact
 
     return " ".join(redact(arg) if "://" in arg else arg for arg in sys.argv[1:])
+
+
+async def keep_recording(recorder: Recorder) -> None:
+    """Commit a batch that waits for more reports every few seconds, until cancelled: in a long
+    tail of timeouts no report comes to trigger it, and a run killed then would lose it."""
+    while True:
+        await trio.sleep(recorder.interval_s)
+        recorder.flush_if_due()
 
 
 @contextmanager

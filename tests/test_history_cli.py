@@ -330,6 +330,39 @@ def test_sigkill_mid_run_leaves_the_database_consistent(lab, lab_files, tmp_path
     assert "run-abandoned run=3" in after.stderr and after.stdout == ""  # compared with run 1
 
 
+def test_a_report_waiting_in_a_tail_of_timeouts_is_committed_within_seconds(lab, lab_files, tmp_path):
+    """One report, then only a silent port: a timer commits the waiting batch, so a kill -9 during
+    the tail keeps it. Before the timer it waited for a 500th report or the end of the scan."""
+    _, root = lab_files
+    db = str(tmp_path / "history.sqlite")
+    healthy = lab_target(lab, "expc-private", 5061)
+    silent = lab_target(lab, "silent", 7001)  # holds the scan for --timeout
+    command = [sys.executable, "-m", "scanner", "scan", healthy, silent, "--db", db]
+    command += [
+        "--public-roots",
+        str(root),
+        "-f",
+        "jsonl",
+        "-o",
+        str(tmp_path / "out.jsonl"),
+        "--timeout",
+        "25",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        started = time.monotonic()
+        wait_for_the_run_to_start(db, deadline=started + 10)
+        wait_for_a_committed_batch(db, 0, deadline=started + 12)  # the silent port answers at 25 s
+        assert proc.poll() is None, "the scan ended: the test proved nothing"
+    finally:
+        proc.kill()
+        proc.communicate(timeout=20)
+    with open_store(db) as store:
+        (run,) = store.runs()
+        assert run.status is RunStatus.RUNNING and run.endpoints == 1
+        assert len(store.endpoint_documents(run.id)) == 1
+
+
 # --- several jump hosts, one PostgreSQL database --------------------------------------------------------
 
 

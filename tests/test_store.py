@@ -177,6 +177,25 @@ def test_recorder_keeps_scanning_when_the_store_fails(db_target, chains):
         assert recorder.recorded == 1
 
 
+def test_recorder_commits_a_waiting_batch_when_it_is_due(db_target, chains):
+    items = reports(chains, ["192.0.2.1", "192.0.2.2"])
+    now = [0.0]
+    with open_store(db_target) as store:
+        run_id = store.begin_run("s", T0, T0, "test", 1, "")
+        recorder = Recorder(store, run_id, batch=500, interval_s=2.0, clock=lambda: now[0])
+        recorder.flush_if_due()  # nothing waits: nothing to do
+        now[0] = 1.0
+        recorder.add(items[0])
+        recorder.flush_if_due()
+        assert recorder.recorded == 0  # 1 s since the last commit: it waits for more
+        now[0] = 2.5
+        recorder.flush_if_due()
+        assert recorder.recorded == 1 and store.run(run_id).endpoints == 1
+        recorder.add(items[1])  # 0 s since that commit
+        recorder.flush_if_due()
+        assert recorder.recorded == 1
+
+
 # --- schema and migrations ------------------------------------------------------------------------
 
 

@@ -1,9 +1,11 @@
 """Recording a run while it goes: endpoints in batches, the hosts and summary at the end.
 
-Each batch is one transaction. A run that is stopped (Ctrl-C, SIGTERM) still writes what it
-had and is marked accordingly; a run whose process is killed keeps every batch committed
-before the kill and stays ``running`` until the next run of its scanner marks it abandoned.
-Neither is ever taken for a complete run.
+Each batch is one transaction, committed at 500 endpoints or every 2 s, whichever comes first
+(a timer in the scan commits a batch that waits when no report comes). A run that is stopped
+(Ctrl-C, SIGTERM) still writes what it had and is marked accordingly; a run whose process is
+killed keeps every batch committed before the kill, so it loses at most the last 2 s, and stays
+``running`` until the next run of its scanner marks it abandoned. Neither is ever taken for a
+complete run.
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ class Recorder:
             return
         self._pending.append(endpoint_record(report))
         if len(self._pending) >= self.batch or self.clock() - self._last_flush >= self.interval_s:
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        """Commit what waits for its batch once ``interval_s`` has passed since the last commit.
+
+        ``add`` checks the interval only when a report comes. In a long tail of timeouts none
+        comes, and a run killed then would lose what waits; the scan calls this on a timer.
+        """
+        if self._pending and self.clock() - self._last_flush >= self.interval_s:
             self.flush()
 
     def flush(self) -> None:
