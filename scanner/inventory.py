@@ -200,6 +200,7 @@ class Inventory:
         self._probes = 0
         self._listed = 0
         self._earliest: datetime | None = None
+        self._summary: tuple[int, Summary] | None = None  # (probes counted then, the summary)
 
     def listed(self, report: EndpointReport) -> bool:
         """Named targets are always listed; swept ones only if something listened there."""
@@ -251,6 +252,12 @@ class Inventory:
         return list(self.each_host())
 
     def summary(self) -> Summary:
+        """The run's summary; one pass over the hosts, kept until another report comes."""
+        if self._summary is None or self._summary[0] != self._probes:
+            self._summary = (self._probes, self._summarise())
+        return self._summary[1]
+
+    def _summarise(self) -> Summary:
         hosts_by_verdict: Counter[str] = Counter()
         identities = []
         horizons = self._horizons()

@@ -82,8 +82,10 @@ def test_reports_after_reading_the_hosts_are_kept(samples):
     inventory = Inventory()
     inventory.add(at(samples[0], "192.0.2.1", 5061))
     assert [h.host for h in inventory.hosts()] == ["192.0.2.1"]
+    assert inventory.summary().hosts == 1 and inventory.summary() is inventory.summary()  # kept
     inventory.add(at(samples[1], "192.0.2.1", 443))
     inventory.add(at(samples[1], "192.0.2.2", 443))
+    assert inventory.summary().hosts == 2 and inventory.summary().endpoints == 3  # a new report: redone
     first, second = inventory.hosts()
     assert first.ports == (443, 5061) and len(first.certificates) == 2 and second.host == "192.0.2.2"
 
