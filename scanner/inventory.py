@@ -248,9 +248,6 @@ class Inventory:
         if merged is not None:
             yield merged[1].report(merged[0])
 
-    def hosts(self) -> list[HostReport]:
-        return list(self.each_host())
-
     def summary(self) -> Summary:
         """The run's summary; one pass over the hosts, kept until another report comes."""
         if self._summary is None or self._summary[0] != self._probes:

@@ -67,10 +67,10 @@ def test_a_host_named_again_later_is_one_host(samples, picks):
     for r in reports:
         inventory.add(r)
     expected = {h.host: h for h in sequential(reports)}
-    got = inventory.hosts()
+    got = list(inventory.each_host())
     assert {h.host: h for h in got} == expected
     assert [h.host for h in got] == [h for h in HOSTS if h in expected]  # IPv4 numerically, IPv6, names
-    assert inventory.hosts() == got  # reading the hosts does not consume them
+    assert list(inventory.each_host()) == got  # reading the hosts does not consume them
     summary = inventory.summary()
     assert summary.hosts == len(expected)
     assert sum(summary.hosts_by_verdict.values()) == len(expected)
@@ -81,12 +81,12 @@ def test_a_host_named_again_later_is_one_host(samples, picks):
 def test_reports_after_reading_the_hosts_are_kept(samples):
     inventory = Inventory()
     inventory.add(at(samples[0], "192.0.2.1", 5061))
-    assert [h.host for h in inventory.hosts()] == ["192.0.2.1"]
+    assert [h.host for h in list(inventory.each_host())] == ["192.0.2.1"]
     assert inventory.summary().hosts == 1 and inventory.summary() is inventory.summary()  # kept
     inventory.add(at(samples[1], "192.0.2.1", 443))
     inventory.add(at(samples[1], "192.0.2.2", 443))
     assert inventory.summary().hosts == 2 and inventory.summary().endpoints == 3  # a new report: redone
-    first, second = inventory.hosts()
+    first, second = list(inventory.each_host())
     assert first.ports == (443, 5061) and len(first.certificates) == 2 and second.host == "192.0.2.2"
 
 

@@ -160,7 +160,7 @@ def test_one_certificate_per_lab_host(lab_reports):
     inventory = Inventory()
     for report in lab_reports.values():
         inventory.add(report)
-    hosts = {h.host: h for h in inventory.hosts()}
+    hosts = {h.host: h for h in list(inventory.each_host())}
     assert all(not h.certificate_mismatch for h in hosts.values())
     assert hosts["127.0.42.1"].verdict is Verdict.BREAKS
 

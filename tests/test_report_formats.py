@@ -217,7 +217,7 @@ def one_host() -> HostReport:
     root, inter, leaf = make_chain("both", "none", leaf_cn="expc.example.test")
     inventory = Inventory()
     inventory.add(analyze(observation(leaf, inter, root, host="192.0.2.7"), context()))
-    (host,) = inventory.hosts()
+    (host,) = list(inventory.each_host())
     return host
 
 
