@@ -218,14 +218,14 @@ def client_main(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
     from scanner import __version__
-    from scanner.analysis import AnalysisContext
     from scanner.cli import Run
-    from scanner.inventory import Inventory
-    from scanner.net import ProbeConfig
-    from scanner.policy import load_packaged_policy
-    from scanner.pool import PoolConfig, ensure_fd_limit, run_scan
-    from scanner.targets import expand, parse_target
-    from scanner.trust import load_pem_bundle
+    from scanner.core.analysis import AnalysisContext
+    from scanner.core.policy import load_packaged_policy
+    from scanner.core.targets import expand, parse_target
+    from scanner.core.trust import load_pem_bundle
+    from scanner.edge.net import ProbeConfig
+    from scanner.edge.pool import PoolConfig, ensure_fd_limit, run_scan
+    from scanner.report.inventory import Inventory
     from scanner.writers import OutputFormat, RunInfo, make_writer
 
     ports = tuple(int(p) for p in args.ports.split(","))

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from scanner.analysis import AnalysisContext
+from scanner.core.analysis import AnalysisContext
+from scanner.core.policy import load_packaged_policy
+from scanner.core.trust import RootStore
 from scanner.lab import BackgroundLab
-from scanner.policy import load_packaged_policy
-from scanner.trust import RootStore
 from tests.factories import NOW
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,10 +12,10 @@ import trio
 from cryptography import x509
 from OpenSSL import SSL
 
+from scanner.edge.net import ProbeConfig
+from scanner.edge.pool import PoolConfig, scan_endpoints
 from scanner.lab import Behaviour, Issued, LabPKI, LabService, handle_connection, issue, server_context
-from scanner.models import Endpoint, Observation
-from scanner.net import ProbeConfig
-from scanner.pool import PoolConfig, scan_endpoints
+from scanner.model import Endpoint, Observation
 
 Handler = Callable[[trio.SocketStream], Awaitable[None]]
 

@@ -14,7 +14,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scanner.certs import (
+from scanner.core.certs import (
     NoCertificateError,
     ParsedCert,
     name_attributes,
@@ -23,7 +23,7 @@ from scanner.certs import (
     sha256_hex,
     split_certificates,
 )
-from scanner.models import KeyFacts, UnparsedCert
+from scanner.model import KeyFacts, UnparsedCert
 from tests.factories import DAY, NOW, key, make_cert
 
 SA, CA = "serverAuth", "clientAuth"

@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.changes import (
+from scanner.core.changes import (
     RunLabel,
     certificate_periods,
     changes_document,

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from scanner.core.rules import ALL_RULES, EVERY_RULE
+from scanner.core.targets import parse_csv
+from scanner.core.verdict import worst
 from scanner.lab import ESTATE, targets_csv
-from scanner.models import Status, Verdict
-from scanner.rules import ALL_RULES, EVERY_RULE
-from scanner.targets import parse_csv
-from scanner.verdict import worst
+from scanner.model import Status, Verdict
 from tests.conftest import REALCERTS
 from tests.factories import SA, make_chain
 

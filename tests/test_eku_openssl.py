@@ -1,4 +1,4 @@
-"""Differential test: scanner.eku.usability() against ``openssl verify -purpose``.
+"""Differential test: scanner.core.usage.usability() against ``openssl verify -purpose``.
 
 Every leaf EKU x intermediate EKU combination over EKU_SETS (25 chains under a root without
 EKU) is verified by the openssl binary for sslclient and sslserver, and the engine must give
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from scanner.analysis import analyze
-from scanner.certs import ParsedCert, parse_der
-from scanner.eku import usability
-from scanner.models import CertFacts, Role, Use, Verdict
-from scanner.trust import RootStore
+from scanner.core.analysis import analyze
+from scanner.core.certs import ParsedCert, parse_der
+from scanner.core.trust import RootStore
+from scanner.core.usage import usability
+from scanner.model import CertFacts, Role, Use, Verdict
 from tests.conftest import context
 from tests.factories import EKU_SETS, NOW, Made, make_chain, observation
 

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from OpenSSL import SSL
 
-from scanner.certs import name_attributes
-from scanner.handshake import (
+from scanner.core.certs import name_attributes
+from scanner.lab import Behaviour, LabPKI
+from scanner.protocol.tls import (
     NEED_DATA,
     ApplicationData,
     ClientHandshake,
@@ -20,7 +21,6 @@ from scanner.handshake import (
     HandshakeFailed,
     make_client_context,
 )
-from scanner.lab import Behaviour, LabPKI
 from tests.factories import CA_, SA, make_cert
 from tests.netutil import context_for, lab_leaf
 

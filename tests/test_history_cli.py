@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.cronlock import FileLock
+from scanner.edge.filelock import FileLock
 from scanner.lab import ESTATE, BackgroundLab
 from scanner.store import RunStatus, open_store
 from scanner.store.schema import Dialect

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.analysis import analyze
-from scanner.inventory import HostReport, Inventory, _HostAccumulator
-from scanner.models import Endpoint, EndpointReport, LinkVerdict, Use, Verdict
-from scanner.software import from_sip
-from scanner.spool import SortedSpool
+from scanner.core.analysis import analyze
+from scanner.core.software import from_sip
+from scanner.edge.spool import SortedSpool
+from scanner.model import Endpoint, EndpointReport, LinkVerdict, Use, Verdict
+from scanner.report.inventory import HostReport, Inventory, _HostAccumulator
 from tests.conftest import context
 from tests.factories import NOW, bytes_kept_per_item, make_chain, observation
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from scanner.core.targets import parse_csv
 from scanner.lab import ESTATE, SINGLE_ADDRESS_PORT_BASE, UNPRIVILEGED_OFFSET, LabPKI, plan, targets_csv
-from scanner.targets import parse_csv
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,13 @@ import pytest
 import trio
 from OpenSSL import SSL
 
-from scanner.analysis import analyze, analyze_stream
-from scanner.inventory import Inventory
+from scanner.core.analysis import analyze, analyze_stream
+from scanner.core.targets import expand, parse_csv, parse_target
+from scanner.edge.net import ProbeConfig
+from scanner.edge.pool import PoolConfig, scan_endpoints
 from scanner.lab import ESTATE, Behaviour, LabPKI, targets_csv
-from scanner.models import EndpointReport, Status, Verdict
-from scanner.net import ProbeConfig
-from scanner.pool import PoolConfig, scan_endpoints
-from scanner.targets import expand, parse_csv, parse_target
+from scanner.model import EndpointReport, Status, Verdict
+from scanner.report.inventory import Inventory
 from tests.conftest import context
 from tests.factories import CA_, SA
 from tests.netutil import context_for, endpoint, lab_leaf, scan, serve, tls_handler
@@ -302,7 +302,7 @@ async def test_localhost_is_scanned_on_each_address(nursery, pki):
 async def test_dns_failure_is_an_endpoint_not_an_exception(monkeypatch):
     # No resolver is asked: the pool's lookup is replaced by one that fails, as an outside
     # resolver would for an unknown name. The network path itself is not involved.
-    import scanner.pool as pool
+    import scanner.edge.pool as pool
 
     async def failing(host: str, port: int, limit_seconds: float) -> str:
         return "DNS lookup failed: [Errno -2] Name or service not known"

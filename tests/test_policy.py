@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.certs import ParsedCert, parse_der, split_certificates
-from scanner.models import Role, Use
-from scanner.policy import PolicyError, load_packaged_policy, packaged_policy_text, parse_policy
-from scanner.software import Version
+from scanner.core.certs import ParsedCert, parse_der, split_certificates
+from scanner.core.policy import PolicyError, load_packaged_policy, packaged_policy_text, parse_policy
+from scanner.core.software import Version
+from scanner.model import Role, Use
 from tests.conftest import REALCERTS
 from tests.test_cli import ekuscan
 

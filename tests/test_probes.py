@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 import trio
 
-from scanner import http, sip
-from scanner.analysis import analyze_stream
+from scanner.core.analysis import analyze_stream
 from scanner.lab import Behaviour, LabPKI, sip_answer
-from scanner.models import Role, RoleSource, Status
+from scanner.model import Role, RoleSource, Status
+from scanner.protocol import http, sip
 from tests.conftest import context
 from tests.factories import CA_, SA
 from tests.netutil import context_for, endpoint, lab_leaf, scan, serve, tls_handler

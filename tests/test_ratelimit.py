@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.ratelimit import TokenBucket
+from scanner.edge.ratelimit import TokenBucket
 
 
 def test_tokens_are_spaced_by_the_interval():

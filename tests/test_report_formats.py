@@ -21,11 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from scanner.analysis import analyze
-from scanner.inventory import HostReport, Inventory
+from scanner.core.analysis import analyze
+from scanner.core.verdict import worst
 from scanner.lab import ESTATE
-from scanner.models import Endpoint, Verdict
-from scanner.verdict import worst
+from scanner.model import Endpoint, Verdict
+from scanner.report.inventory import HostReport, Inventory
 from scanner.writers import OutputFormat, RunInfo, make_writer
 from scanner.writers.html import CHART_ROWS, timeline_svg
 from tests import test_cli

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scanner.cli import UsageFailure, _host_port
-from scanner.runlog import Log, format_value, line
+from scanner.edge.runlog import Log, format_value, line
 
 
 def test_line_format():

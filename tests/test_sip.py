@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from scanner.sip import (
+from scanner.protocol.sip import (
     MAX_RESPONSE_BYTES,
     SipParseError,
     SipResponse,

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scanner import http
-from scanner.hosts import HostGrouper, host_context, identify, infer_role
-from scanner.models import Endpoint, Observation, Role, RoleSource, Status
-from scanner.software import MAX_BANNER_CHARS, Product, Version, from_http, from_sip
+from scanner.core.hosts import HostGrouper, host_context, identify, infer_role
+from scanner.core.software import MAX_BANNER_CHARS, Product, Version, from_http, from_sip
+from scanner.model import Endpoint, Observation, Role, RoleSource, Status
+from scanner.protocol import http
 
 
 @pytest.mark.parametrize(

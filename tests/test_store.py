@@ -17,16 +17,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from scanner.analysis import analyze
-from scanner.inventory import Inventory
-from scanner.models import Endpoint, Observation, Role, Status
+from scanner.core.analysis import analyze
+from scanner.model import Endpoint, Observation, Role, Status
+from scanner.report.document import endpoint_dict
+from scanner.report.inventory import Inventory
 from scanner.store import RunStatus, StoreError, StoreLocked, open_store, redact
 from scanner.store.postgres import scanner_lock_key
 from scanner.store.recorder import Recorder
 from scanner.store.records import endpoint_record, endpoint_record_from_dict
 from scanner.store.schema import LATEST, MIGRATIONS, Dialect, Migration, SchemaTooNew, pending
 from scanner.store.session import compare_runs, default_pairs, start_run
-from scanner.writers._serialize import endpoint_dict
 from tests.conftest import REPO, context
 from tests.factories import NOW, make_chain, observation
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import trio
 
-from scanner.models import Status
-from scanner.net import ProbeConfig
-from scanner.pool import PoolConfig, backoff_seconds, scan_endpoints
-from scanner.progress import Progress, progress_line
-from scanner.targets import expand, parse_target
+from scanner.core.targets import expand, parse_target
+from scanner.edge.net import ProbeConfig
+from scanner.edge.pool import PoolConfig, backoff_seconds, scan_endpoints
+from scanner.edge.progress import Progress, progress_line
+from scanner.model import Status
 from tests.netutil import endpoint, serve
 
 AT = "2027-01-15"  # a fixed evaluation date, so that runs can be compared field by field
@@ -383,7 +383,7 @@ def _workers_of(parent: int, mark: str) -> list[int]:
             argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and b"scanner.workers" in argv:
+        if ppid == parent and b"scanner.edge.workers" in argv:
             workers.append(pid)
     return workers
 
@@ -484,7 +484,7 @@ def test_progress_redraws_a_few_times_a_second_and_erases_itself():
 
 
 def _report(obs):
-    from scanner.analysis import analyze
+    from scanner.core.analysis import analyze
     from tests.conftest import context
 
     return analyze(obs, context())

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.models import Endpoint, Role
-from scanner.targets import (
+from scanner.core.targets import (
     DEFAULT_PORTS,
     MAX_HOST_GROUP,
     MAX_RANGE_ADDRESSES,
@@ -34,6 +33,7 @@ from scanner.targets import (
     select_shard,
     share_of,
 )
+from scanner.model import Endpoint, Role
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CSV = REPO / "targets.example.csv"

@@ -7,9 +7,9 @@ from pathlib import Path
 import certifi
 import pytest
 
-from scanner.certs import ParsedCert, parse_der, split_certificates
-from scanner.models import TrustClass, UnparsedCert
-from scanner.trust import RootStore, classify, load_pem_bundle
+from scanner.core.certs import ParsedCert, parse_der, split_certificates
+from scanner.core.trust import RootStore, classify, load_pem_bundle
+from scanner.model import TrustClass, UnparsedCert
 from tests.factories import Made, make_cert, make_chain
 
 

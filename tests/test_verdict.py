@@ -13,11 +13,11 @@ from datetime import datetime
 
 import pytest
 
-from scanner.analysis import AnalysisContext, analyze
-from scanner.models import Endpoint, EndpointReport, Observation, Role, Status, Use, Verdict
-from scanner.policy import GENERIC_SERVER_LINK, load_packaged_policy
-from scanner.trust import RootStore
-from scanner.verdict import worst
+from scanner.core.analysis import AnalysisContext, analyze
+from scanner.core.policy import GENERIC_SERVER_LINK, load_packaged_policy
+from scanner.core.trust import RootStore
+from scanner.core.verdict import worst
+from scanner.model import Endpoint, EndpointReport, Observation, Role, Status, Use, Verdict
 from tests.conftest import context
 from tests.factories import DAY, NOW, make_chain, observation
 

@@ -10,8 +10,8 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.targets import expand, parse_target
-from scanner.workers import (
+from scanner.core.targets import expand, parse_target
+from scanner.edge.workers import (
     FRAME_HEADER,
     MAX_FRAME_BYTES,
     FrameReader,
@@ -89,8 +89,8 @@ def test_default_workers():
 def test_jobs_pickle():
     from datetime import UTC, datetime, timedelta
 
-    from scanner.pool import PoolConfig
-    from scanner.workers import AnalysisInputs, WorkerJob
+    from scanner.edge.pool import PoolConfig
+    from scanner.edge.workers import AnalysisInputs, WorkerJob
 
     job = WorkerJob(
         (parse_target("10.0.0.0/30"),),

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from scanner.analysis import analyze
-from scanner.inventory import Inventory
-from scanner.models import Endpoint
+from scanner.core.analysis import analyze
+from scanner.model import Endpoint
+from scanner.report.inventory import Inventory
 from scanner.writers import OutputFormat, RunInfo, make_writer
 from scanner.writers.table import WIDTH, _wrap, common_name
 from tests.conftest import context

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from scanner.inventory import Inventory
-from scanner.models import EndpointReport
+from scanner.model import EndpointReport
+from scanner.report.document import summary_dict
+from scanner.report.inventory import Inventory
 from scanner.store._sql import SqlStore, StoreError
 from scanner.store.records import EndpointRecord, RunStatus, endpoint_record, host_record
 from scanner.writers._base import Writer
-from scanner.writers._serialize import summary_dict
 
 BATCH = 500  # endpoints per transaction
 INTERVAL_S = 2.0  # ... or this long since the last one, whichever comes first

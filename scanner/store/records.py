@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.inventory import HostReport
-from scanner.models import EndpointReport
-from scanner.writers._serialize import endpoint_dict, host_dict
+from scanner.model import EndpointReport
+from scanner.report.document import endpoint_dict, host_dict
+from scanner.report.inventory import HostReport
 
 
 class RunStatus(enum.StrEnum):

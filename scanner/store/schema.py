@@ -12,7 +12,7 @@ Layout (version 1):
   later run found it still ``running`` after its process died) and its summary as JSON.
 * ``certificates``: every certificate once, by SHA-256, with its JSON form.
 * ``observations``: one row per endpoint per run, the columns that queries filter on, and the
-  endpoint's full JSON document (``scanner.writers._serialize.endpoint_dict``) with its chain
+  endpoint's full JSON document (``scanner.report.document.endpoint_dict``) with its chain
   replaced by the certificates' SHA-256: fields added to the JSON later are stored without a
   schema change, and a certificate is not stored again for each endpoint and run.
 * ``findings``: one row per finding of an endpoint (code, severity, certificate), to query by code.

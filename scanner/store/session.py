@@ -9,12 +9,12 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from scanner.changes import Changes, RunLabel, compare
+from scanner.core.changes import Changes, RunLabel, compare
+from scanner.report.document import iso
 from scanner.store._sql import SqlStore
 from scanner.store.recorder import Recorder
 from scanner.store.records import RunRecord, RunStatus
 from scanner.store.schema import Dialect
-from scanner.writers._serialize import iso
 
 
 def label(run: RunRecord) -> RunLabel:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scanner.cronlock import FileLock, Locked
+from scanner.edge.filelock import FileLock, Locked
 from scanner.store._sql import Row, SqlStore, StoreError, StoreLocked
 from scanner.store.schema import Dialect
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
-from scanner.inventory import Inventory
-from scanner.models import EndpointReport
+from scanner.model import EndpointReport
+from scanner.report.inventory import Inventory
 
 
 @dataclass(frozen=True, slots=True)

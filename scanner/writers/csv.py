@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 from typing import TextIO
 
-from scanner.inventory import Inventory
-from scanner.models import EndpointReport
+from scanner.model import EndpointReport
+from scanner.report.document import iso
+from scanner.report.inventory import Inventory
 from scanner.writers._base import RunInfo, Writer
-from scanner.writers._serialize import iso
 
 COLUMNS = (
     "host",

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from scanner.inventory import EndpointSortKey, HostReport, Inventory, endpoint_sort_key
-from scanner.models import EndpointReport, RoleSource, Verdict
-from scanner.spool import SortedSpool
+from scanner.edge.spool import SortedSpool
+from scanner.model import EndpointReport, RoleSource, Verdict
+from scanner.report.document import iso
+from scanner.report.inventory import EndpointSortKey, HostReport, Inventory, endpoint_sort_key
 from scanner.writers._base import RunInfo, Writer
-from scanner.writers._serialize import iso
 from scanner.writers.table import common_name, timeline_line
 
 COLOURS = {

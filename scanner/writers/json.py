@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from scanner.inventory import EndpointSortKey, Inventory, endpoint_sort_key
-from scanner.models import EndpointReport
-from scanner.spool import SortedSpool
+from scanner.edge.spool import SortedSpool
+from scanner.model import EndpointReport
+from scanner.report.document import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
+from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
 from scanner.writers._base import RunInfo, Writer
-from scanner.writers._serialize import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
 
 
 def _line(value: Any) -> str:

@@ -20,9 +20,9 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_t
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
-from scanner.inventory import EndpointSortKey, Inventory, endpoint_sort_key
-from scanner.models import EndpointReport, Verdict
-from scanner.spool import SortedSpool
+from scanner.edge.spool import SortedSpool
+from scanner.model import EndpointReport, Verdict
+from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
 from scanner.writers._base import RunInfo, Writer
 
 ENDPOINT_LABELS = ("host", "ip", "port", "role")

@@ -7,11 +7,18 @@ from typing import TextIO
 
 from tabulate import tabulate
 
-from scanner.certs import name_attributes
-from scanner.inventory import EndpointSortKey, HostReport, Inventory, Summary, Timeline, endpoint_sort_key
-from scanner.models import EndpointReport, RoleSource, Verdict
-from scanner.software import Product
-from scanner.spool import SortedSpool
+from scanner.core.certs import name_attributes
+from scanner.core.software import Product
+from scanner.edge.spool import SortedSpool
+from scanner.model import EndpointReport, RoleSource, Verdict
+from scanner.report.inventory import (
+    EndpointSortKey,
+    HostReport,
+    Inventory,
+    Summary,
+    Timeline,
+    endpoint_sort_key,
+)
 from scanner.writers._base import RunInfo, Writer
 
 WIDTH = 120

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scanner.analysis import AnalysisContext, analyze
-from scanner.certs import sha256_hex
-from scanner.models import Endpoint, Observation, Status
-from scanner.rules import RULES_BY_CODE
+from scanner.core.analysis import AnalysisContext, analyze
+from scanner.core.certs import sha256_hex
+from scanner.core.rules import RULES_BY_CODE
+from scanner.model import Endpoint, Observation, Status
 from tests.conftest import context
 
 GARBAGE = b"\x30\x82\x01\x00 this is not a certificate"

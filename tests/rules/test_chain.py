@@ -11,10 +11,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from scanner.analysis import analyze
-from scanner.certs import ParsedCert, parse_der
-from scanner.models import Role, TrustClass
-from scanner.trust import RootStore
+from scanner.core.analysis import analyze
+from scanner.core.certs import ParsedCert, parse_der
+from scanner.core.trust import RootStore
+from scanner.model import Role, TrustClass
 from tests.conftest import context
 from tests.factories import DAY, NOW, Made, make_cert, make_chain, observation
 from tests.rules.scenarios import GARBAGE, Build, Scenario, flagged, messages, no_certificate

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from scanner.analysis import analyze
-from scanner.certs import ParsedCert, parse_der, split_certificates
-from scanner.eku import usability
-from scanner.models import CertFacts, Role, TrustClass, TrustResult, Use, Verdict
-from scanner.policy import POLICY_SCHEMA, parse_policy
-from scanner.rules import RULES_BY_CODE, ChainUnderTest, RuleContext, evaluate
-from scanner.rules._engine import day
-from scanner.trust import RootStore
+from scanner.core.analysis import analyze
+from scanner.core.certs import ParsedCert, parse_der, split_certificates
+from scanner.core.policy import POLICY_SCHEMA, parse_policy
+from scanner.core.rules import RULES_BY_CODE, ChainUnderTest, RuleContext, evaluate
+from scanner.core.rules._engine import day
+from scanner.core.trust import RootStore
+from scanner.core.usage import usability
+from scanner.model import CertFacts, Role, TrustClass, TrustResult, Use, Verdict
 from tests.conftest import context
 from tests.factories import DAY, NOW, make_cert, make_chain, observation
 from tests.rules.scenarios import GARBAGE, Build, Scenario, flagged, messages

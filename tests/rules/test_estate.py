@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.models import Role, Severity
-from scanner.rules import ESTATE_RULES, RULES_BY_CODE, HostIdentity, evaluate_estate
-from scanner.rules._engine import estate_rule
-from scanner.software import from_sip
+from scanner.core.rules import ESTATE_RULES, RULES_BY_CODE, HostIdentity, evaluate_estate
+from scanner.core.rules._engine import estate_rule
+from scanner.core.software import from_sip
+from scanner.model import Role, Severity
 
 
 def host(name: str, role: Role, banner: str | None, label: str = "") -> HostIdentity:

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from scanner.analysis import analyze
-from scanner.models import Endpoint, Observation, Role, Severity, Status
-from scanner.rules import RULES_BY_CODE
-from scanner.trust import RootStore
+from scanner.core.analysis import analyze
+from scanner.core.rules import RULES_BY_CODE
+from scanner.core.trust import RootStore
+from scanner.model import Endpoint, Observation, Role, Severity, Status
 from tests.conftest import context
 from tests.factories import make_chain, observation
 from tests.rules.scenarios import GARBAGE

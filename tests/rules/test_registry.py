@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from scanner.certs import ParsedCert, parse_der
-from scanner.eku import usability
-from scanner.models import Role, Severity, Use
-from scanner.rules import EVERY_RULE, RULES_BY_CODE, ChainUnderTest, Hit, RuleContext, evaluate
-from scanner.rules._engine import ENGINE_ERROR, rule
-from scanner.trust import RootStore, classify
+from scanner.core.certs import ParsedCert, parse_der
+from scanner.core.rules import EVERY_RULE, RULES_BY_CODE, ChainUnderTest, Hit, RuleContext, evaluate
+from scanner.core.rules._engine import ENGINE_ERROR, rule
+from scanner.core.trust import RootStore, classify
+from scanner.core.usage import usability
+from scanner.model import Role, Severity, Use
 from tests.factories import DAY, NOW, make_chain
 
 CODE = re.compile(r"^[A-Z][A-Z0-9_]+$")

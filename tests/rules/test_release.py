@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.analysis import analyze
-from scanner.models import Role, Use, Verdict
-from scanner.policy import load_packaged_policy
-from scanner.software import Version
+from scanner.core.analysis import analyze
+from scanner.core.policy import load_packaged_policy
+from scanner.core.software import Version
+from scanner.model import Role, Use, Verdict
 from tests.conftest import context
 from tests.factories import SA, make_chain, observation
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from scanner.analysis import analyze
-from scanner.certs import ParsedCert, parse_der, split_certificates
-from scanner.rules._engine import day
-from scanner.trust import RootStore
+from scanner.core.analysis import analyze
+from scanner.core.certs import ParsedCert, parse_der, split_certificates
+from scanner.core.rules._engine import day
+from scanner.core.trust import RootStore
 from tests.conftest import context
 from tests.factories import DAY, NOW, make_cert, observation
 from tests.rules.scenarios import GARBAGE, Build, Scenario, flagged, messages, no_certificate

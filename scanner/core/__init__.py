@@ -1,0 +1,1 @@
+"""The analysis core: pure functions over plain data (no sockets, no clock, no files)."""

@@ -1,0 +1,178 @@
+"""From one Observation to one EndpointReport: the whole pure half of ekuscan.
+
+Live scans and ``ekuscan inspect`` both end here, so a PEM file and a server presenting the
+same chain get the same findings, links and verdict.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from scanner.core.certs import ParsedCert, name_attributes, parse_der
+from scanner.core.hosts import EXPRESSWAY_PRODUCTS, EXPRESSWAY_ROLES, HostContext, HostGrouper, host_context
+from scanner.core.policy import Policy
+from scanner.core.rules import ALL_RULES, ChainUnderTest, Rule, RuleContext, evaluate
+from scanner.core.software import Fingerprint
+from scanner.core.trust import RootStore, classify, facts_of
+from scanner.core.usage import usability
+from scanner.core.verdict import earliest_break, judge_links, links_for_endpoint, worst
+from scanner.model import (
+    CertFacts,
+    EndpointReport,
+    Observation,
+    Role,
+    RoleSource,
+    Status,
+    UnparsedCert,
+    Use,
+)
+
+DEFAULT_ROLE = Role.EXPRESSWAY
+OFFLINE_PORT = 0  # an Endpoint with port 0 stands for certificate files, not a socket
+
+
+@dataclass(frozen=True)
+class AnalysisContext:
+    now: datetime  # the evaluation time (--at), aware UTC
+    warn: timedelta
+    roots: RootStore
+    policy: Policy
+    default_role: Role = DEFAULT_ROLE
+    assumed_software: Fingerprint | None = None  # inspect --release: the release to judge against
+    rules: tuple[Rule, ...] = ALL_RULES
+
+
+def expected_name(host: str, sni: str | None, port: int) -> str | None:
+    """The DNS name a certificate should carry, or None for IP targets without an SNI.
+
+    Port 0 marks certificates read from files (``inspect``): only an explicit name counts.
+    """
+    if sni or port == OFFLINE_PORT:
+        return sni
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    return None
+
+
+def analyze(
+    observation: Observation, ctx: AnalysisContext, host: HostContext | None = None
+) -> EndpointReport:
+    """Judge one endpoint; ``host`` is what its host's other endpoints showed (``analyze_host``)."""
+    endpoint = observation.endpoint
+    host = host or host_context((observation,), ctx.default_role, ctx.assumed_software)
+    role = endpoint.role or host.role
+    role_source = RoleSource.GIVEN if endpoint.role is not None else host.role_source
+    software = host.software
+    version = (
+        software.version
+        if software is not None and software.product in EXPRESSWAY_PRODUCTS and role in EXPRESSWAY_ROLES
+        else None
+    )
+    separate_store = role in EXPRESSWAY_ROLES and ctx.policy.releases.separate_client_store(version)
+    parsed = [parse_der(der) for der in observation.chain_der]
+    trust = classify(parsed, ctx.roots)
+    path: tuple[CertFacts, ...] = tuple(
+        p.facts for p in (parsed[i] for i in trust.path) if isinstance(p, ParsedCert)
+    )
+    usab = {use: usability(path, use, trust.anchor_eku) for use in Use} if path else {}
+    chain = ChainUnderTest(
+        presented=facts_of(parsed),
+        path=path,
+        trust=trust,
+        client=usab.get(Use.CLIENT),
+        server=usab.get(Use.SERVER),
+        hostname=expected_name(endpoint.host, endpoint.sni, endpoint.port),
+        client_cert_requested=observation.client_cert_requested,
+        client_ca_names=observation.client_ca_names,
+        public_client_ca_names=public_ca_names(observation.client_ca_names, ctx.roots, ctx.policy),
+    )
+    role_links = ctx.policy.links_for(role, version)
+    uses = frozenset(s.uses for s in role_links)
+    rule_ctx = RuleContext(
+        now=ctx.now,
+        warn=ctx.warn,
+        role=role,
+        # On X15.5+ this certificate is the server certificate only: client rules do not apply.
+        uses=uses - {Use.CLIENT} if separate_store else uses,
+        policy=ctx.policy,
+        software=software,
+        expressway_version=version,
+        separate_client_store=separate_store,
+    )
+    findings = evaluate(chain, rule_ctx, ctx.rules)
+    links = judge_links(
+        links_for_endpoint(role_links, endpoint.port),
+        path,
+        usab,
+        findings,
+        ctx.now,
+        ctx.warn,
+        unknown_reason=_unknown_reason(observation, parsed),
+        client_unknown_reason=(
+            f"Expressway {version} keeps the client certificate in a separate store; "
+            "a server-side scan cannot see it"
+            if separate_store
+            else None
+        ),
+    )
+    return EndpointReport(
+        observation=observation,
+        role=role,
+        chain=chain.presented,
+        trust=trust,
+        findings=findings,
+        links=links,
+        verdict=worst(link.verdict for link in links),
+        breaks_on=earliest_break(links),
+        role_source=role_source,
+        software=software,
+    )
+
+
+def analyze_host(observations: Sequence[Observation], ctx: AnalysisContext) -> list[EndpointReport]:
+    """Judge the endpoints of one host together (its banners and listeners set its role), in
+    the order given. Each address of a name counts as a host of its own, as on the wire."""
+    by_address: dict[str | None, list[Observation]] = {}
+    for observation in observations:
+        by_address.setdefault(observation.endpoint.ip, []).append(observation)
+    hosts = {
+        address: host_context(group, ctx.default_role, ctx.assumed_software)
+        for address, group in by_address.items()
+    }
+    return [analyze(observation, ctx, hosts[observation.endpoint.ip]) for observation in observations]
+
+
+def analyze_stream(observations: Iterable[Observation], ctx: AnalysisContext) -> Iterator[EndpointReport]:
+    """Judge observations as they come, each host once all of its endpoints have reported."""
+    grouper = HostGrouper()
+    for observation in observations:
+        group = grouper.add(observation)
+        if group is not None:
+            yield from analyze_host(group, ctx)
+    for group in grouper.flush():
+        yield from analyze_host(group, ctx)
+
+
+def public_ca_names(names: Sequence[str], roots: RootStore, policy: Policy) -> tuple[str, ...]:
+    """The client CA names a server sent that denote public CAs: a root of the public bundle,
+    or a CA (issuing or root) of the policy's public CA table."""
+    public = []
+    for name in names:
+        attributes = name_attributes(name)
+        cn, org = attributes.get("CN"), attributes.get("O")
+        if roots.has_root_named(cn, org) or any(ca.matches(org, cn) for ca in policy.public_cas):
+            public.append(name)
+    return tuple(public)
+
+
+def _unknown_reason(observation: Observation, parsed: Sequence[ParsedCert | UnparsedCert]) -> str:
+    if observation.status is not Status.OK:
+        return f"no certificate: {observation.status.value}"
+    if not parsed:
+        return "the server presented no certificate"
+    return "the leaf certificate cannot be parsed"

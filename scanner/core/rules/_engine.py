@@ -1,0 +1,142 @@
+"""The rule engine: what a rule is, what it sees, and how findings come out (pure).
+
+A rule is an immutable value: a stable code, a default severity, a one-line summary, and a
+pure check function whose docstring is the rule's documentation (shown by ``ekuscan
+rules``; written once, here). The ``@rule`` decorator *builds* the value and registers
+nothing; ``registry.py`` lists every rule once, in report order.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from scanner.core.policy import Policy
+from scanner.core.software import Fingerprint, Version
+from scanner.core.usage import Usability
+from scanner.model import CertFacts, Finding, Role, Severity, TrustResult, UnparsedCert, Use
+
+ENGINE_ERROR = "ENGINE_ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """What a rule may know besides the chain: time and the host's use of its certificate."""
+
+    now: datetime  # aware UTC, injected; no rule reads the clock
+    warn: timedelta  # the expiry warning window (--warn-days)
+    role: Role
+    uses: frozenset[Use]  # how the role uses its certificate (from the policy's link table)
+    policy: Policy | None = None  # dates, CA cut-offs, release table
+    software: Fingerprint | None = None  # the host's product and release, where a banner said
+    expressway_version: Version | None = None  # set only for Expressway hosts with a known release
+    separate_client_store: bool = False  # X15.5+: the server certificate is not the client one
+
+
+@dataclass(frozen=True, slots=True)
+class ChainUnderTest:
+    """The presented chain with everything derived from it once, before any rule runs."""
+
+    presented: tuple[CertFacts | UnparsedCert, ...]  # as sent, leaf first
+    path: tuple[CertFacts, ...]  # leaf and the presented CA certificates that link to it
+    trust: TrustResult
+    client: Usability | None  # None when there is no parsable leaf
+    server: Usability | None
+    hostname: str | None = None  # the DNS name we expected (SNI), for name checks
+    client_cert_requested: bool = False
+    client_ca_names: tuple[str, ...] = ()
+    public_client_ca_names: tuple[str, ...] = ()  # those of client_ca_names that are public CAs
+
+    @property
+    def leaf(self) -> CertFacts | None:
+        return self.path[0] if self.path else None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One thing a rule found; the engine turns it into a Finding."""
+
+    message: str
+    cert_sha256: str | None = None
+    severity: Severity | None = None  # None: the rule's default
+    breaks_on: datetime | None = None
+    details: tuple[tuple[str, str], ...] = ()
+
+
+CheckFn = Callable[[ChainUnderTest, RuleContext], Sequence[Hit]]  # a rule about one endpoint's chain
+
+
+@dataclass(frozen=True, slots=True)
+class HostIdentity:
+    """What an estate rule may know about one host of the inventory."""
+
+    host: str
+    role: Role
+    software: Fingerprint | None
+    label: str  # the CSV label, which groups hosts (a C/E pair, a cluster)
+
+
+EstateCheckFn = Callable[[Sequence[HostIdentity]], Sequence[Hit]]  # a rule about several hosts together
+CheckT = TypeVar("CheckT", CheckFn, EstateCheckFn)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseRule(Generic[CheckT]):
+    code: str  # stable, never renamed or reused (DESIGN.md section 8)
+    severity: Severity
+    summary: str
+    check: CheckT = field(repr=False)
+    fix: str = ""
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.check) or ""
+
+
+Rule = BaseRule[CheckFn]  # judges one endpoint's chain
+EstateRule = BaseRule[EstateCheckFn]  # judges what only the whole inventory shows
+
+
+def rule(code: str, severity: Severity, summary: str, fix: str = "") -> Callable[[CheckFn], Rule]:
+    def build(check: CheckFn) -> Rule:
+        return BaseRule(code=code, severity=severity, summary=summary, check=check, fix=fix)
+
+    return build
+
+
+def estate_rule(
+    code: str, severity: Severity, summary: str, fix: str = ""
+) -> Callable[[EstateCheckFn], EstateRule]:
+    def build(check: EstateCheckFn) -> EstateRule:
+        return BaseRule(code=code, severity=severity, summary=summary, check=check, fix=fix)
+
+    return build
+
+
+def evaluate(chain: ChainUnderTest, ctx: RuleContext, rules: Sequence[Rule]) -> tuple[Finding, ...]:
+    """Run every rule in order; a rule that raises becomes an ENGINE_ERROR finding."""
+    return tuple(f for r in rules for f in _findings(r, functools.partial(r.check, chain, ctx)))
+
+
+def evaluate_estate(hosts: Sequence[HostIdentity], rules: Sequence[EstateRule]) -> tuple[Finding, ...]:
+    return tuple(f for r in rules for f in _findings(r, functools.partial(r.check, hosts)))
+
+
+def _findings(r: Rule | EstateRule, check: Callable[[], Sequence[Hit]]) -> list[Finding]:
+    try:
+        hits = check()
+    except Exception as exc:  # a bug in one rule must not hide the others' findings
+        return [Finding(ENGINE_ERROR, Severity.HIGH, f"rule {r.code} failed: {exc!r}")]
+    return [
+        Finding(r.code, h.severity or r.severity, h.message, h.cert_sha256, h.breaks_on, h.details)
+        for h in hits
+    ]
+
+
+def day(value: datetime) -> str:
+    """A date for messages: 2027-03-15."""
+    return value.date().isoformat()

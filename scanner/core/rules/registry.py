@@ -1,0 +1,36 @@
+"""Every rule, once, in report order. Adding a rule means one line here."""
+
+from __future__ import annotations
+
+from scanner.core.rules import chain, eku, estate, handshake, release, validity
+from scanner.core.rules._engine import EstateRule, Rule
+
+ALL_RULES: tuple[Rule, ...] = (
+    chain.cert_unparseable,
+    validity.expired,
+    validity.not_yet_valid,
+    eku.eku_no_clientauth,
+    eku.chain_eku_no_clientauth,
+    eku.eku_no_serverauth,
+    eku.chain_eku_no_serverauth,
+    eku.key_usage_mismatch,
+    eku.clientauth_sunset,
+    validity.expires_soon,
+    chain.self_signed,
+    chain.chain_incomplete,
+    chain.hostname_mismatch,
+    chain.weak_key,
+    chain.weak_signature,
+    handshake.public_client_ca_trusted,
+    release.affected_release,
+    release.separate_client_store,
+    release.fixed_release,
+    eku.eku_absent,
+    handshake.client_cert_requested,
+)
+
+ESTATE_RULES: tuple[EstateRule, ...] = (estate.expressway_version_mismatch,)
+
+EVERY_RULE: tuple[Rule | EstateRule, ...] = (*ALL_RULES, *ESTATE_RULES)
+
+RULES_BY_CODE: dict[str, Rule | EstateRule] = {r.code: r for r in EVERY_RULE}

@@ -1,0 +1,284 @@
+"""The trio driver for one endpoint: connect, pump the sans-I/O handshake, probe SIP.
+
+This is the I/O edge. Every phase has its own deadline and every read a size cap, so a slow
+or hostile peer costs one task its timeout and nothing more. Failures become values (an
+``Observation`` with a status), never exceptions: only bugs and cancellation propagate.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import trio
+from OpenSSL import SSL
+
+from scanner.model import Endpoint, Observation, Status
+from scanner.protocol import http, sip
+from scanner.protocol.tls import (
+    NEED_DATA,
+    ApplicationData,
+    ClientHandshake,
+    ConnectionEnded,
+    FailureKind,
+    HandshakeDone,
+    HandshakeFailed,
+    TLSFacts,
+)
+
+RECEIVE_CHUNK = 65536
+MAX_HANDSHAKE_BYTES = 256 * 1024  # a certificate chain larger than this is hostile
+ALERT_WAIT_SECONDS = 1.0  # how long to wait for a TLS 1.3 certificate_required alert
+CLOSE_DRAIN_SECONDS = 0.25  # after our close_notify and FIN, how long to read what the peer still sends
+CLOSE_DRAIN_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeConfig:
+    connect_timeout: float = 5.0
+    timeout: float = 5.0  # handshake, and separately the SIP or HTTP probe
+    sip_ports: frozenset[int] = field(default_factory=lambda: sip.DEFAULT_SIP_PORTS)
+    http_ports: frozenset[int] = field(default_factory=lambda: http.DEFAULT_HTTP_PORTS)
+
+
+async def probe(endpoint: Endpoint, ip: str, ssl_ctx: SSL.Context, config: ProbeConfig) -> Observation:
+    """Probe one address; the result says what happened, whatever happened."""
+    started = trio.current_time()
+    endpoint = replace(endpoint, ip=ip)
+    observation = await _probe(endpoint, ip, ssl_ctx, config)
+    return replace(observation, duration_ms=round((trio.current_time() - started) * 1000, 1))
+
+
+async def _probe(endpoint: Endpoint, ip: str, ssl_ctx: SSL.Context, config: ProbeConfig) -> Observation:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        with trio.move_on_after(config.connect_timeout) as connect_scope:
+            await sock.connect((ip, endpoint.port))
+    except ConnectionRefusedError:
+        sock.close()
+        return Observation(endpoint, Status.CLOSED, "connection refused")
+    except OSError as exc:
+        sock.close()
+        return Observation(endpoint, Status.UNREACHABLE, _os_error_text(exc))
+    except BaseException:
+        sock.close()
+        raise
+    if connect_scope.cancelled_caught:
+        sock.close()
+        return Observation(endpoint, Status.TIMEOUT, f"connect timed out after {config.connect_timeout:g}s")
+    stream = trio.SocketStream(sock)
+    hs = ClientHandshake(ssl_ctx, server_name=endpoint.sni)
+    try:
+        observation = await _tls(endpoint, stream, hs, config)
+    except BaseException:
+        sock.close()  # cancelled (Ctrl-C, SIGTERM) or a bug: no goodbyes
+        raise
+    await _close_gracefully(sock, stream, hs)
+    return replace(observation, connected=True)
+
+
+async def _close_gracefully(
+    sock: trio.socket.SocketType, stream: trio.SocketStream, hs: ClientHandshake
+) -> None:
+    """close_notify, FIN, then read what is left for a moment: a close, not a reset.
+
+    Closing a socket whose receive buffer holds unread bytes makes the kernel send a RST
+    instead of a FIN. After a TLS 1.3 handshake the server's session tickets are such bytes,
+    so a plain close resets every connection: noise in the server's logs and in firewall
+    statistics, and rude. Saying goodbye costs one round trip, bounded by CLOSE_DRAIN_SECONDS.
+    """
+    try:
+        with trio.move_on_after(CLOSE_DRAIN_SECONDS):
+            if hs.close_notify():
+                await _flush(stream, hs)
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                return  # already reset or closed by the peer
+            drained = 0
+            while drained < CLOSE_DRAIN_BYTES:
+                data = await _receive(stream)
+                if not data:
+                    break
+                drained += len(data)
+    finally:
+        sock.close()
+
+
+def _os_error_text(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, "")
+    return f"{exc.strerror or exc} ({name})" if name else str(exc)
+
+
+async def _tls(
+    endpoint: Endpoint, stream: trio.SocketStream, hs: ClientHandshake, config: ProbeConfig
+) -> Observation:
+    received = 0
+    event: object = NEED_DATA
+    with trio.move_on_after(config.timeout) as scope:
+        while True:
+            event = hs.next_event()
+            await _flush(stream, hs)
+            if event is not NEED_DATA:
+                break
+            data = await _receive(stream)
+            received += len(data)
+            if received > MAX_HANDSHAKE_BYTES:
+                return _with_facts(
+                    Observation(
+                        endpoint,
+                        Status.TLS_ERROR,
+                        f"server sent over {MAX_HANDSHAKE_BYTES} bytes without finishing",
+                    ),
+                    hs.facts(),
+                )
+            hs.receive_data(data)
+    if scope.cancelled_caught:
+        facts = hs.facts()
+        if facts.chain_der:
+            return _with_facts(
+                Observation(
+                    endpoint,
+                    Status.OK,
+                    f"handshake stalled after {config.timeout:g}s, after the server's certificate",
+                ),
+                facts,
+            )
+        detail = "no answer to the ClientHello" if received == 0 else "handshake did not finish"
+        return Observation(endpoint, Status.TIMEOUT, f"{detail} within {config.timeout:g}s")
+    if isinstance(event, HandshakeFailed):
+        return _failed(endpoint, event)
+    assert isinstance(event, HandshakeDone)
+    observation = _with_facts(Observation(endpoint, Status.OK), event.facts)
+    name = endpoint.sni or endpoint.host
+    if endpoint.port in config.sip_ports:
+        request = sip.build_options(name, endpoint.port)
+        limit = sip.MAX_RESPONSE_BYTES
+        observation, banner = await _ask(stream, hs, observation, config, request, limit, "SIP", _sip_banner)
+        return replace(observation, sip_server=banner)
+    if endpoint.port in config.http_ports:
+        request = http.build_head(name)
+        limit = http.MAX_RESPONSE_BYTES
+        observation, server = await _ask(
+            stream, hs, observation, config, request, limit, "HTTP", _http_server
+        )
+        return replace(observation, http_server=server)
+    if event.facts.client_cert_requested and event.facts.version == "TLSv1.3":
+        # TLS 1.3: the server judges our (empty) certificate only after our Finished, so its
+        # certificate_required alert shows up on the first read.
+        alert = await _read_alert(stream, hs, min(config.timeout, ALERT_WAIT_SECONDS))
+        return replace(observation, tls_alert=alert)
+    return observation
+
+
+def _failed(endpoint: Endpoint, event: HandshakeFailed) -> Observation:
+    if event.kind is FailureKind.NOT_TLS:
+        banner = event.banner[:40].decode("ascii", "backslashreplace")
+        return Observation(endpoint, Status.NO_TLS, f"not TLS; the server sent {banner!r}")
+    if event.facts.chain_der:
+        # The server showed its chain, then ended the handshake (typically: it wants a
+        # client certificate). That is a successful probe: we have what we came for.
+        return replace(_with_facts(Observation(endpoint, Status.OK), event.facts), tls_alert=event.detail)
+    return _with_facts(Observation(endpoint, Status.TLS_ERROR, event.detail), event.facts)
+
+
+def _with_facts(observation: Observation, facts: TLSFacts) -> Observation:
+    return replace(
+        observation,
+        tls_version=facts.version,
+        cipher=facts.cipher,
+        chain_der=facts.chain_der,
+        client_cert_requested=facts.client_cert_requested,
+        client_ca_names=facts.client_ca_names,
+    )
+
+
+async def _flush(stream: trio.SocketStream, hs: ClientHandshake) -> None:
+    out = hs.data_to_send()
+    if out:
+        try:
+            await stream.send_all(out)
+        except (trio.BrokenResourceError, OSError):
+            pass  # the peer is gone; the next receive sees EOF and the handshake says so
+
+
+async def _receive(stream: trio.SocketStream) -> bytes:
+    try:
+        return await stream.receive_some(RECEIVE_CHUNK)
+    except (trio.BrokenResourceError, OSError):
+        return b""  # a reset is an EOF as far as the handshake is concerned
+
+
+async def _read_alert(stream: trio.SocketStream, hs: ClientHandshake, wait: float) -> str | None:
+    with trio.move_on_after(wait):
+        while True:
+            event = hs.read_after_handshake()
+            if isinstance(event, ConnectionEnded):
+                return event.alert
+            if isinstance(event, ApplicationData):
+                return None  # the server talks to us: it accepted the connection
+            hs.receive_data(await _receive(stream))
+    return None
+
+
+def _sip_banner(data: bytes) -> str | None:
+    return sip.parse_response(data).server
+
+
+def _http_server(data: bytes) -> str | None:
+    return http.parse_response(data).header("server")
+
+
+async def _ask(
+    stream: trio.SocketStream,
+    hs: ClientHandshake,
+    observation: Observation,
+    config: ProbeConfig,
+    request: bytes,
+    limit: int,
+    protocol: str,
+    banner_of: Callable[[bytes], str | None],
+) -> tuple[Observation, str | None]:
+    """Send one request in the TLS connection, read the header block of the answer (bounded in
+    size and time) and take its banner; the observation gains the alert or a parse error."""
+    hs.send_application_data(request)
+    await _flush(stream, hs)
+    buffer = b""
+    alert: str | None = None
+    with trio.move_on_after(config.timeout):
+        while len(buffer) < limit and not sip.header_block_complete(buffer):
+            event = hs.read_after_handshake()
+            if isinstance(event, ApplicationData):
+                buffer += event.data
+            elif isinstance(event, ConnectionEnded):
+                alert = event.alert
+                break
+            else:
+                hs.receive_data(await _receive(stream))
+    observation = replace(observation, tls_alert=alert)
+    if not buffer:
+        return observation, None
+    try:
+        return observation, banner_of(buffer)
+    except ValueError as exc:  # SipParseError, HttpParseError: not that protocol
+        return replace(observation, error=f"{protocol} probe: {exc}"), None
+
+
+async def resolve(host: str, port: int, limit_seconds: float) -> list[str] | str:
+    """The addresses of a name (IPv4 and IPv6, in resolver order), or an error text."""
+    try:
+        with trio.fail_after(limit_seconds):
+            infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except trio.TooSlowError:
+        return f"DNS lookup timed out after {limit_seconds:g}s"
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"DNS lookup failed: {exc}"
+    addresses: list[str] = []
+    for info in infos:
+        address = str(info[4][0]).split("%", 1)[0]
+        if address not in addresses:
+            addresses.append(address)
+    return addresses or "DNS lookup returned no address"

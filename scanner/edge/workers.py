@@ -1,0 +1,423 @@
+"""``--workers N``: a sweep split over N processes, merged back into one ordered stream.
+
+Theory of operation
+-------------------
+Probing and analysis cost CPU (OpenSSL in the handshake, certificate parsing, the rules);
+one process uses one core. The parent therefore starts N worker processes (``python -m
+scanner.edge.workers``, a fresh interpreter each: nothing is forked from a process that runs
+threads) and sends each, on its stdin, one ``WorkerJob``: the target specs, which share
+is its own, the pool limits and the inputs of the analysis.
+
+Every worker expands the same specs in the same order, numbers the endpoints 0, 1, 2, ...
+and keeps those whose host falls in its share (``owned``: hosts are dealt out in turn, so a
+host's ports go to one worker and ``--max-per-host`` holds). It probes and analyses
+them with the ordinary pool, in order, and writes ``(number, reports)`` frames on its
+stdout. Each worker's stream is ordered, so the parent merges the N streams like sorted
+files: it waits until each running worker has its next item buffered and passes on the
+smallest number. Nothing is sorted and nothing grows with the sweep: each worker holds its
+pool window, each pipe a few frames.
+
+The parent talks to workers over pipes only: closing a worker's stdin tells it to stop (a
+parent that dies, however it dies, closes it too, so no worker outlives it), and a worker
+that exits without its final frame fails the run. Workers ignore SIGINT and SIGTERM: Ctrl-C
+in a terminal reaches the whole process group, and the parent, which owns the output,
+decides when they stop.
+
+Frames are a 4-byte big-endian length and a pickle. Pickle is safe here because both ends are
+this program, started by itself, over a private pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from scanner.core.analysis import AnalysisContext, analyze_host
+from scanner.core.policy import load_packaged_policy, parse_policy
+from scanner.core.targets import Shard, TargetSpec, expand, select_shard
+from scanner.core.trust import load_pem_bundle
+from scanner.edge.pool import PoolConfig, scan_ordered
+from scanner.model import Endpoint, EndpointReport, Observation
+
+MAX_WORKERS = 64
+AUTO_WORKERS_MIN_PROBES = 2048  # below this, starting interpreters costs more than it gains
+FRAME_HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+BATCH_ITEMS = 64  # endpoints per frame at most; a frame goes as soon as nothing more is ready
+BUFFERED_FRAMES = 4  # per worker, in the parent
+STOP_GRACE_SECONDS = 1.0  # after its stdin closes, a worker has this long before it is killed
+READ_CHUNK = 256 * 1024
+
+Item = tuple[int, tuple[EndpointReport, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisInputs:
+    """What a worker needs to rebuild the parent's AnalysisContext (certificates do not pickle)."""
+
+    roots_pem: bytes
+    now: datetime
+    warn: timedelta
+    policy_document: Any = None  # the parent's policy (--policy FILE) as JSON data; None: packaged
+
+    def context(self) -> AnalysisContext:
+        policy = (
+            load_packaged_policy() if self.policy_document is None else parse_policy(self.policy_document)
+        )
+        return AnalysisContext(
+            now=self.now, warn=self.warn, roots=load_pem_bundle(self.roots_pem), policy=policy
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerJob:
+    specs: tuple[TargetSpec, ...]
+    shard: Shard | None
+    index: int  # 0-based: this worker's share
+    count: int
+    pool: PoolConfig  # the whole sweep's limits; each worker takes its part
+    analysis: AnalysisInputs
+
+
+class WorkerFailed(Exception):
+    """A worker process could not run or died; the message is one line."""
+
+
+def sweep(specs: Iterable[TargetSpec], shard: Shard | None) -> Iterator[Endpoint]:
+    """The endpoints of a sweep, in order: the expansion of the specs, restricted to a shard."""
+    endpoints = expand(list(specs))
+    return endpoints if shard is None else select_shard(endpoints, shard)
+
+
+def owned(endpoints: Iterable[Endpoint], index: int, count: int) -> Iterator[tuple[int, Endpoint]]:
+    """Number every endpoint; keep those of worker ``index`` of ``count``.
+
+    Hosts are dealt out in turn, as cards: each run of endpoints with the same host (a range
+    yields all ports of one address together, a name all its ports) goes to the next worker.
+    That splits any sweep evenly, which matters because the merge runs at the pace of the
+    slowest worker; a hash of the host would leave one worker with a third more hosts than
+    the other on a few hundred hosts. A host that comes back later in the list (the same
+    address in two targets) may land on another worker, so ``--max-per-host`` is then per
+    worker.
+    """
+    turn = -1
+    previous: str | None = None
+    for seq, endpoint in enumerate(endpoints):
+        if endpoint.host != previous:
+            previous = endpoint.host
+            turn = (turn + 1) % count
+        if turn == index:
+            yield seq, endpoint
+
+
+def default_workers(probes: int) -> int:
+    if probes < AUTO_WORKERS_MIN_PROBES:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_WORKERS))
+
+
+def compact(report: EndpointReport) -> EndpointReport:
+    """The report without the raw DER: writers and the inventory use the parsed facts only."""
+    observation = report.observation
+    if not observation.chain_der:
+        return report
+    return replace(report, observation=replace(observation, chain_der=()))
+
+
+def encode_frame(kind: str, value: Any) -> bytes:
+    payload = pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL)
+    return FRAME_HEADER.pack(len(payload)) + payload
+
+
+class FrameReader:
+    """Frames out of a byte stream; ``None`` at a clean end of the stream."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self._stream = stream
+        self._buffer = bytearray()
+
+    async def _fill(self, size: int) -> bool:
+        while len(self._buffer) < size:
+            chunk = await self._stream.receive_some(READ_CHUNK)
+            if not chunk:
+                return False
+            self._buffer += chunk
+        return True
+
+    async def next(self) -> tuple[str, Any] | None:
+        if not await self._fill(FRAME_HEADER.size):
+            if self._buffer:
+                raise WorkerFailed("a worker's output ended inside a frame")
+            return None
+        (length,) = FRAME_HEADER.unpack_from(self._buffer)
+        if length > MAX_FRAME_BYTES:
+            raise WorkerFailed(f"a worker sent a frame of {length} bytes")
+        if not await self._fill(FRAME_HEADER.size + length):
+            raise WorkerFailed("a worker's output ended inside a frame")
+        payload = bytes(self._buffer[FRAME_HEADER.size : FRAME_HEADER.size + length])
+        del self._buffer[: FRAME_HEADER.size + length]
+        frame: tuple[str, Any] = pickle.loads(payload)
+        return frame
+
+
+# --- the parent -----------------------------------------------------------------------------
+
+
+def _worker_command() -> tuple[list[str], dict[str, str]]:
+    # The package may run from a source tree that is not installed: give the child its path.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    return [sys.executable, "-m", "scanner.edge.workers"], env
+
+
+async def _read_worker(number: int, process: trio.Process, send: trio.MemorySendChannel[list[Item]]) -> None:
+    assert process.stdout is not None
+    reader = FrameReader(process.stdout)
+    async with send:
+        while True:
+            frame = await reader.next()
+            if frame is None:
+                code = await process.wait()
+                raise WorkerFailed(f"worker {number} exited (code {code}) before finishing its share")
+            kind, value = frame
+            if kind == "items":
+                await send.send(value)
+            elif kind == "done":
+                return
+            else:
+                raise WorkerFailed(f"worker {number} failed: {value}")
+
+
+async def _stop(process: trio.Process) -> None:
+    """Close the worker's stdin, give it a moment, then kill it; always reaps it."""
+    with trio.CancelScope(shield=True):
+        if process.stdin is not None:
+            try:
+                await process.stdin.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+        with trio.move_on_after(STOP_GRACE_SECONDS):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def merge_workers(
+    specs: Iterable[TargetSpec],
+    shard: Shard | None,
+    pool: PoolConfig,
+    analysis: AnalysisInputs,
+    count: int,
+    record: Callable[[EndpointReport], None],
+    ctx: AnalysisContext | None = None,
+) -> None:
+    """Run the sweep in ``count`` shares; hand every report to ``record``, in target order.
+
+    With ``ctx``, this process probes share 0 itself and starts ``count - 1`` workers: one
+    interpreter fewer to start (about 0.2 s of CPU), which is most of what a sweep of a
+    thousand endpoints would otherwise lose to its workers.
+    """
+    command, env = _worker_command()
+    spec_tuple = tuple(specs)
+    local = ctx is not None
+    processes: list[trio.Process] = []
+    try:
+        for index in range(1 if local else 0, count):
+            process = await trio.lowlevel.open_process(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True
+            )
+            processes.append(process)
+            job = WorkerJob(spec_tuple, shard, index, count, pool, analysis)
+            assert process.stdin is not None
+            payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                await process.stdin.send_all(FRAME_HEADER.pack(len(payload)) + payload)
+            except (trio.BrokenResourceError, OSError):
+                raise WorkerFailed(f"worker {index} did not start") from None
+        async with trio.open_nursery() as nursery:
+            receivers: list[trio.MemoryReceiveChannel[list[Item]]] = []
+            if ctx is not None:
+                send, receive = trio.open_memory_channel[list[Item]](BUFFERED_FRAMES)
+                receivers.append(receive)
+                job = WorkerJob(spec_tuple, shard, 0, count, pool, analysis)
+                nursery.start_soon(_local_share, job, ctx, send)
+            for number, process in enumerate(processes, start=1 if local else 0):
+                send, receive = trio.open_memory_channel[list[Item]](BUFFERED_FRAMES)
+                receivers.append(receive)
+                nursery.start_soon(_read_worker, number, process, send)
+            await _merge(receivers, record)
+    finally:
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as stopper:
+                for process in processes:
+                    stopper.start_soon(_stop, process)
+
+
+async def _local_share(
+    job: WorkerJob, ctx: AnalysisContext, send: trio.MemorySendChannel[list[Item]]
+) -> None:
+    async def deliver(batch: list[Item]) -> None:
+        await send.send(batch)
+
+    async with send:
+        await _probe_and_analyse(job, ctx, deliver)
+
+
+async def _probe_and_analyse(
+    job: WorkerJob, ctx: AnalysisContext, deliver: Callable[[list[Item]], Awaitable[None]]
+) -> None:
+    """A worker's share: probe in order, analyse, hand on in batches of what is ready."""
+    send, receive = trio.open_memory_channel[tuple[int, tuple[Observation, ...]]](BATCH_ITEMS)
+    async with trio.open_nursery() as nursery:
+        items = owned(sweep(job.specs, job.shard), job.index, job.count)
+        nursery.start_soon(scan_ordered, items, job.pool.share(job.count), send)
+        async with receive:
+            hosts = HostBatcher(ctx)
+            async for item in receive:
+                batch = hosts.add(item)
+                while len(batch) < BATCH_ITEMS:
+                    try:
+                        item = receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    batch += hosts.add(item)
+                if batch:
+                    await deliver(batch)
+            rest = hosts.flush()
+            if rest:
+                await deliver(rest)
+
+
+class HostBatcher:
+    """Holds a worker's probed endpoints until their host is complete, then judges it whole.
+
+    A host's endpoints are consecutive in a worker's ordered stream (hosts are dealt out
+    whole), so a host is complete when its group changes or reaches its size.
+    """
+
+    def __init__(self, ctx: AnalysisContext) -> None:
+        self.ctx = ctx
+        self.items: list[tuple[int, tuple[Observation, ...]]] = []
+
+    def add(self, item: tuple[int, tuple[Observation, ...]]) -> list[Item]:
+        ready = self.flush() if self.items and _group(self.items[-1]) != _group(item) else []
+        self.items.append(item)
+        if len(self.items) >= _group_size(item):
+            ready += self.flush()
+        return ready
+
+    def flush(self) -> list[Item]:
+        items, self.items = self.items, []
+        reports = iter(analyze_host([o for _, observations in items for o in observations], self.ctx))
+        return [(seq, tuple(compact(next(reports)) for _ in observations)) for seq, observations in items]
+
+
+def _group(item: tuple[int, tuple[Observation, ...]]) -> int | None:
+    return item[1][0].endpoint.group if item[1] else None
+
+
+def _group_size(item: tuple[int, tuple[Observation, ...]]) -> int:
+    return item[1][0].endpoint.group_size if item[1] else 1
+
+
+async def _merge(
+    receivers: list[trio.MemoryReceiveChannel[list[Item]]], record: Callable[[EndpointReport], None]
+) -> None:
+    """K-way merge of ordered streams: pass on the smallest number once every stream shows its next."""
+    heads: list[list[Item]] = [[] for _ in receivers]  # reversed batches: pop() gives the next
+    live = list(range(len(receivers)))
+    while live:
+        for index in list(live):
+            if not heads[index]:
+                try:
+                    batch = await receivers[index].receive()
+                except trio.EndOfChannel:
+                    live.remove(index)
+                    continue
+                heads[index] = batch[::-1]
+        if not live:
+            return
+        # Pass on everything below the smallest number another stream is waiting to give.
+        index = min(live, key=lambda i: heads[i][-1][0])
+        others = [heads[i][-1][0] for i in live if i != index]
+        limit = min(others) if others else None
+        head = heads[index]
+        while head and (limit is None or head[-1][0] < limit):
+            for report in head.pop()[1]:
+                record(report)
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+
+def _read_job() -> WorkerJob:
+    stdin = sys.stdin.buffer
+    header = stdin.read(FRAME_HEADER.size)
+    if len(header) != FRAME_HEADER.size:
+        raise SystemExit(0)  # the parent went away before sending the job
+    (length,) = FRAME_HEADER.unpack(header)
+    job = pickle.loads(stdin.read(length))
+    assert isinstance(job, WorkerJob)
+    return job
+
+
+async def _work(job: WorkerJob) -> None:
+    ctx = job.analysis.context()
+    out = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
+    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+
+    async def watch_parent(scope: trio.CancelScope) -> None:
+        # EOF on stdin: the parent wants us to stop, or is gone. Either way, stop now.
+        while await stdin.receive_some(4096):
+            pass
+        scope.cancel()
+
+    async def deliver(batch: list[Item]) -> None:
+        await out.send_all(encode_frame("items", batch))
+
+    async with out, stdin, trio.open_nursery() as nursery:
+        nursery.start_soon(watch_parent, nursery.cancel_scope)
+        await _probe_and_analyse(job, ctx, deliver)
+        await out.send_all(encode_frame("done", None))
+        nursery.cancel_scope.cancel()
+
+
+def worker_main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    job = _read_job()
+    try:
+        trio.run(_work, job)
+    except BaseException as exc:
+        with open(sys.stdout.fileno(), "wb", closefd=False) as raw:
+            try:
+                raw.write(encode_frame("error", f"{type(exc).__name__}: {exc}"))
+            except OSError:
+                pass
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    # Run the imported module's copy, so that unpickled jobs are scanner.edge.workers classes,
+    # not __main__ ones.
+    from scanner.edge import workers
+
+    sys.exit(workers.worker_main())

@@ -1,0 +1,228 @@
+"""The data model shared by every layer: plain, frozen values and string enums.
+
+Nothing here does I/O. Values that reach the JSON output are ``StrEnum`` members whose
+string values are part of the public contract (DESIGN.md sections 7 and 8): never rename one.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scanner.core.software import Fingerprint
+
+
+class Role(enum.StrEnum):
+    """How a host uses its certificate (DESIGN.md section 4)."""
+
+    EXPRESSWAY_C = "expressway-c"
+    EXPRESSWAY_E = "expressway-e"
+    EXPRESSWAY = "expressway"  # C or E, not known which: the union of both
+    CUCM = "cucm"
+    CUBE = "cube"
+    SERVER = "server"  # a plain TLS server: clientAuth is irrelevant
+
+
+class RoleSource(enum.StrEnum):
+    """Where a host's role came from."""
+
+    GIVEN = "given"  # the CSV row or --role
+    INFERRED = "inferred"  # what the host's endpoints showed (banners, listeners)
+    DEFAULT = "default"  # nothing said: expressway (C or E), the union of both
+
+
+class Status(enum.StrEnum):
+    """What happened when we probed one endpoint."""
+
+    OK = "ok"  # we hold the chain the server presented
+    CLOSED = "closed"  # connection refused
+    TIMEOUT = "timeout"  # connect or handshake took longer than allowed
+    UNREACHABLE = "unreachable"  # no route, host down, network error
+    DNS_ERROR = "dns-error"
+    NO_TLS = "no-tls"  # something answered, but not TLS
+    TLS_ERROR = "tls-error"  # TLS started but failed before we saw a certificate
+
+
+class Severity(enum.IntEnum):
+    """Finding severity; ordered so that ``max`` gives the worst."""
+
+    INFO = 1
+    LOW = 2
+    MEDIUM = 3
+    HIGH = 4
+    CRITICAL = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Verdict(enum.StrEnum):
+    """What happens to a link (DESIGN.md section 5)."""
+
+    OK = "ok"
+    UNKNOWN = "unknown"
+    AT_RISK = "at-risk"
+    BREAKS = "breaks"
+
+    @property
+    def rank(self) -> int:
+        """Order for "worst of": breaks > at-risk > ok > unknown.
+
+        ``unknown`` ranks lowest so that one silent port does not hide a healthy host's
+        verdict; a host with nothing but silent ports is still ``unknown``.
+        """
+        return _VERDICT_RANK[self]
+
+
+_VERDICT_RANK = {Verdict.UNKNOWN: 0, Verdict.OK: 1, Verdict.AT_RISK: 2, Verdict.BREAKS: 3}
+
+
+class Use(enum.StrEnum):
+    """The side of a TLS handshake on which a certificate is presented."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class TrustClass(enum.StrEnum):
+    PUBLIC = "public"  # builds to a root in the public bundle
+    PRIVATE = "private"  # does not
+    SELF_SIGNED = "self-signed"  # the leaf is its own issuer
+    NONE = "none"  # no certificate to judge
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One address and port to probe, with what the user told us about it."""
+
+    target: str  # the target text this endpoint came from, as the user wrote it
+    host: str  # DNS name, or the address text for IP targets
+    ip: str | None  # None until a DNS name is resolved
+    port: int
+    role: Role | None = None  # None: not given by the user
+    sni: str | None = None  # only for DNS names or an explicit sni, never for IP literals
+    label: str = ""
+    swept: bool = False  # came from a CIDR block or range: listed only if something answered
+    # Endpoints of one host (one name or address) share a group number; group_size says how
+    # many there are, so the analysis can wait for all of them and judge the host as a whole.
+    group: int = field(default=0, compare=False)
+    group_size: int = field(default=1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Everything one probe saw, as plain data: the input of the analysis."""
+
+    endpoint: Endpoint
+    status: Status
+    error: str | None = None
+    connected: bool = False  # the TCP connection was accepted: something listens there
+    tls_version: str | None = None
+    cipher: str | None = None
+    chain_der: tuple[bytes, ...] = ()  # as presented, leaf first
+    client_cert_requested: bool = False
+    client_ca_names: tuple[str, ...] = ()  # RFC 4514 strings, in the order the server sent them
+    tls_alert: str | None = None  # the alert that ended a handshake whose chain we still hold
+    sip_server: str | None = None  # Server (or User-Agent) header of the SIP OPTIONS answer
+    http_server: str | None = None  # Server header of the answer to HTTP HEAD /
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFacts:
+    algorithm: str  # "RSA", "EC", "Ed25519", "DSA", ...
+    bits: int
+    curve: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CertFacts:
+    """What the rules need to know about one certificate, parsed once."""
+
+    sha256: str
+    subject: str
+    issuer: str
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    eku: tuple[str, ...] | None  # None: no EKU extension (any use allowed)
+    key_usage: tuple[str, ...] | None
+    is_ca: bool
+    san_dns: tuple[str, ...]
+    san_ip: tuple[str, ...]
+    key: KeyFacts | None
+    signature_hash: str | None  # "sha256", "sha1", ... None for Ed25519/unknown
+    self_issued: bool  # subject == issuer
+    issuer_organization: str | None
+    subject_der: bytes = field(repr=False, default=b"")
+    issuer_der: bytes = field(repr=False, default=b"")
+    issuer_common_name: str | None = None
+    subject_common_name: str | None = None
+    subject_organization: str | None = None
+
+    @property
+    def san(self) -> tuple[str, ...]:
+        return (*(f"DNS:{n}" for n in self.san_dns), *(f"IP:{a}" for a in self.san_ip))
+
+
+@dataclass(frozen=True, slots=True)
+class UnparsedCert:
+    """A certificate the server sent (or a file held) that cryptography could not parse."""
+
+    sha256: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    code: str
+    severity: Severity
+    message: str
+    cert_sha256: str | None = None
+    breaks_on: datetime | None = None  # the day the finding turns into a failure, where known
+    details: tuple[tuple[str, str], ...] = ()  # machine-readable facts (JSON "details")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkVerdict:
+    name: str
+    uses: Use
+    verdict: Verdict
+    reason: str
+    breaks_on: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrustResult:
+    trust: TrustClass
+    anchor: str | None  # subject of the root the chain builds to, where one was found
+    complete: bool  # the presented chain links up to a root (public or presented)
+    path: tuple[int, ...]  # indices into the presented chain, leaf first, that form the path
+    anchor_eku: tuple[str, ...] | None = None  # EKU of a public root not presented by the server
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointReport:
+    """One endpoint after analysis: the unit every writer renders."""
+
+    observation: Observation
+    role: Role
+    chain: tuple[CertFacts | UnparsedCert, ...]
+    trust: TrustResult
+    findings: tuple[Finding, ...]
+    links: tuple[LinkVerdict, ...]
+    verdict: Verdict
+    breaks_on: datetime | None
+    role_source: RoleSource = RoleSource.DEFAULT
+    software: Fingerprint | None = None  # the host's product and release, where a banner said
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.observation.endpoint
+
+    @property
+    def leaf(self) -> CertFacts | None:
+        first = self.chain[0] if self.chain else None
+        return first if isinstance(first, CertFacts) else None

@@ -1,0 +1,1 @@
+"""Sans-I/O protocol code: the TLS client handshake over memory BIOs, SIP and HTTP probes."""

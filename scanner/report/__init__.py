@@ -1,0 +1,1 @@
+"""The inventory: aggregation by host and the document encoding every output shares."""

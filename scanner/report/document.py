@@ -1,0 +1,161 @@
+"""Plain-dict forms of reports for the JSON, JSONL and CSV writers (pure).
+
+These dicts are the JSON contract of DESIGN.md section 7 (``schema: ekuscan/inventory/1``):
+field names never change within the schema version; new fields may be added.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from scanner.core.software import Fingerprint
+from scanner.model import CertFacts, EndpointReport, Finding, LinkVerdict, UnparsedCert
+from scanner.report.inventory import HostLink, HostReport, Summary, Timeline
+
+SCHEMA = "ekuscan/inventory/1"
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z, to the second."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def cert_dict(cert: CertFacts | UnparsedCert) -> dict[str, Any]:
+    if isinstance(cert, UnparsedCert):
+        return {"sha256": cert.sha256, "parse_error": cert.error}
+    return {
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "serial": cert.serial,
+        "sha256": cert.sha256,
+        "not_before": iso(cert.not_before),
+        "not_after": iso(cert.not_after),
+        "eku": list(cert.eku) if cert.eku is not None else None,
+        "key_usage": list(cert.key_usage) if cert.key_usage is not None else None,
+        "is_ca": cert.is_ca,
+        "san": list(cert.san),
+        "key": f"{cert.key.algorithm} {cert.key.bits}" if cert.key else None,
+        "signature_hash": cert.signature_hash,
+    }
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "code": f.code,
+        "severity": f.severity.label,
+        "message": f.message,
+        "cert_sha256": f.cert_sha256,
+        "breaks_on": iso(f.breaks_on),
+        "details": dict(f.details),
+    }
+
+
+def link_dict(link: LinkVerdict | HostLink) -> dict[str, Any]:
+    return {
+        "name": link.name,
+        "uses": link.uses.value,
+        "verdict": link.verdict.value,
+        "reason": link.reason,
+        "breaks_on": iso(link.breaks_on),
+    }
+
+
+def _product(software: Fingerprint | None) -> str | None:
+    return software.product.value if software else None
+
+
+def _version(software: Fingerprint | None) -> str | None:
+    return str(software.version) if software and software.version else None
+
+
+def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
+    obs = report.observation
+    ep = obs.endpoint
+    return {
+        "target": ep.target,
+        "host": ep.host,
+        "ip": ep.ip,
+        "port": ep.port,
+        "role": report.role.value,
+        "role_source": report.role_source.value,
+        "label": ep.label,
+        "sni": ep.sni,
+        "status": obs.status.value,
+        "error": obs.error,
+        "tls_version": obs.tls_version,
+        "cipher": obs.cipher,
+        "tls_alert": obs.tls_alert,
+        "client_cert_requested": obs.client_cert_requested,
+        "client_ca_names": list(obs.client_ca_names),
+        "sip_server": obs.sip_server,
+        "http_server": obs.http_server,
+        "product": _product(report.software),
+        "software_version": _version(report.software),
+        "chain": [cert_dict(c) for c in report.chain],
+        "trust": report.trust.trust.value,
+        "trust_anchor": report.trust.anchor,
+        "findings": [finding_dict(f) for f in report.findings],
+        "verdict": report.verdict.value,
+        "breaks_on": iso(report.breaks_on),
+        "links": [link_dict(link) for link in report.links],
+        "duration_ms": obs.duration_ms,
+    }
+
+
+def host_dict(host: HostReport) -> dict[str, Any]:
+    return {
+        "host": host.host,
+        "role": host.role.value,
+        "role_source": host.role_source.value,
+        "product": _product(host.software),
+        "software_version": _version(host.software),
+        "label": host.label,
+        "addresses": list(host.addresses),
+        "ports": list(host.ports),
+        "verdict": host.verdict.value,
+        "breaks_on": iso(host.breaks_on),
+        "certificates": [
+            {
+                "sha256": c.sha256,
+                "subject": c.subject,
+                "trust": c.trust.value,
+                "not_after": iso(c.not_after),
+                "ports": list(c.ports),
+            }
+            for c in host.certificates
+        ],
+        "certificate_mismatch": host.certificate_mismatch,
+        "links": [link_dict(link) for link in host.links],
+    }
+
+
+def summary_dict(summary: Summary, duration_s: float) -> dict[str, Any]:
+    return {
+        "probes": summary.probes,
+        "endpoints": summary.endpoints,
+        "hosts": summary.hosts,
+        "by_status": summary.by_status,
+        "by_verdict": summary.by_verdict,
+        "hosts_by_verdict": summary.hosts_by_verdict,
+        "links_by_verdict": summary.links_by_verdict,
+        "earliest_breaks_on": iso(summary.earliest_breaks_on),
+        "timeline": timeline_dict(summary.timeline),
+        "findings": [finding_dict(f) for f in summary.findings],
+        "duration_s": round(duration_s, 3),
+    }
+
+
+def timeline_dict(timeline: Timeline | None) -> dict[str, Any] | None:
+    if timeline is None:
+        return None
+    return {
+        "evaluated_at": iso(timeline.now),
+        "links_broken_by": [{"date": d.isoformat(), "links": n} for d, n in timeline.broken],
+        "last_public_clientauth_day": (
+            timeline.last_public_clientauth_day.isoformat() if timeline.last_public_clientauth_day else None
+        ),
+        "links_broken_by_last_public_clientauth_day": timeline.by_last_public_clientauth_day,
+    }

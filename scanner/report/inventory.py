@@ -1,0 +1,331 @@
+"""Per-host grouping and the run summary, accumulated one endpoint at a time.
+
+Endpoint reports themselves are the writers' business; the inventory keeps counters and one
+open host. Reports arrive host by host (targets are expanded and judged a host at a time),
+so when a report names another host, the open one is finished and goes to a spool on disk:
+memory holds a sort key per live host, not the host. A host named again later in the target
+list opens a second part; the parts are merged when the hosts are read back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import pickle
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from scanner.core.rules import ESTATE_RULES, EstateRule, HostIdentity, evaluate_estate
+from scanner.core.software import Fingerprint
+from scanner.core.verdict import worst
+from scanner.edge.spool import SortedSpool
+from scanner.model import EndpointReport, Finding, Role, RoleSource, Status, TrustClass, Use, Verdict
+
+TIMELINE_DAYS = (30, 90)  # the summary counts links that break within these many days
+
+
+@dataclass(frozen=True, slots=True)
+class HostLink:
+    name: str
+    uses: Use
+    verdict: Verdict
+    reason: str
+    breaks_on: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HostCert:
+    sha256: str
+    subject: str
+    trust: TrustClass
+    not_after: datetime | None
+    ports: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HostReport:
+    host: str
+    role: Role
+    role_source: RoleSource
+    software: Fingerprint | None
+    label: str
+    addresses: tuple[str, ...]
+    ports: tuple[int, ...]
+    verdict: Verdict
+    breaks_on: datetime | None
+    certificates: tuple[HostCert, ...]
+    links: tuple[HostLink, ...]
+
+    @property
+    def certificate_mismatch(self) -> bool:
+        return len(self.certificates) > 1
+
+
+@dataclass
+class _HostAccumulator:
+    role: Role
+    role_source: RoleSource
+    label: str
+    software: Fingerprint | None = None
+    addresses: list[str] = field(default_factory=list)
+    ports: set[int] = field(default_factory=set)
+    verdict: Verdict = Verdict.UNKNOWN  # the worst so far
+    breaks_on: datetime | None = None
+    certs: dict[str, tuple[str, TrustClass, datetime | None, set[int]]] = field(default_factory=dict)
+    links: dict[tuple[str, Use], HostLink] = field(default_factory=dict)
+
+    def add(self, report: EndpointReport) -> None:
+        ep = report.endpoint
+        self._add_software(report.software)
+        self._add_address(ep.ip)
+        self.ports.add(ep.port)
+        self._add_verdict(report.verdict, report.breaks_on)
+        leaf = report.leaf
+        if leaf is not None:
+            self._add_cert(leaf.sha256, leaf.subject, report.trust.trust, leaf.not_after, (ep.port,))
+        for link in report.links:
+            self._add_link(link.name, link.uses, link.verdict, link.reason, link.breaks_on)
+
+    def absorb(self, part: HostReport) -> None:
+        """Merge an earlier-finished part of the same host, as if its reports came again."""
+        self._add_software(part.software)
+        for address in part.addresses:
+            self._add_address(address)
+        self.ports.update(part.ports)
+        self._add_verdict(part.verdict, part.breaks_on)
+        for cert in part.certificates:
+            self._add_cert(cert.sha256, cert.subject, cert.trust, cert.not_after, cert.ports)
+        for link in part.links:
+            self._add_link(link.name, link.uses, link.verdict, link.reason, link.breaks_on)
+
+    def _add_software(self, software: Fingerprint | None) -> None:
+        if self.software is None or (self.software.version is None and software is not None):
+            self.software = software
+
+    def _add_address(self, address: str | None) -> None:
+        if address and address not in self.addresses:
+            self.addresses.append(address)
+
+    def _add_verdict(self, verdict: Verdict, breaks_on: datetime | None) -> None:
+        self.verdict = worst((self.verdict, verdict))
+        if _earlier(breaks_on, self.breaks_on):
+            self.breaks_on = breaks_on
+
+    def _add_cert(
+        self, sha256: str, subject: str, trust: TrustClass, not_after: datetime | None, ports: tuple[int, ...]
+    ) -> None:
+        self.certs.setdefault(sha256, (subject, trust, not_after, set()))[3].update(ports)
+
+    def _add_link(
+        self, name: str, uses: Use, verdict: Verdict, reason: str, breaks_on: datetime | None
+    ) -> None:
+        key = (name, uses)
+        known = self.links.get(key)
+        if (
+            known is None
+            or verdict.rank > known.verdict.rank
+            or (verdict is known.verdict and _earlier(breaks_on, known.breaks_on))
+        ):
+            self.links[key] = HostLink(name, uses, verdict, reason, breaks_on)
+
+    def report(self, host: str) -> HostReport:
+        return HostReport(
+            host=host,
+            role=self.role,
+            role_source=self.role_source,
+            software=self.software,
+            label=self.label,
+            addresses=tuple(self.addresses),
+            ports=tuple(sorted(self.ports)),
+            verdict=self.verdict,
+            breaks_on=self.breaks_on,
+            certificates=tuple(
+                HostCert(sha, subject, trust, not_after, tuple(sorted(ports)))
+                for sha, (subject, trust, not_after, ports) in self.certs.items()
+            ),
+            links=tuple(self.links.values()),
+        )
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> bool:
+    return a is not None and (b is None or a < b)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """How many host links are broken by a day: now, in 30 and 90 days, and by the last day
+    a public certificate can carry clientAuth (cumulative counts)."""
+
+    now: datetime
+    broken: tuple[tuple[date, int], ...]  # (day, links broken by then), in day order
+    last_public_clientauth_day: date | None
+    by_last_public_clientauth_day: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    probes: int
+    endpoints: int  # listed in the output
+    hosts: int
+    by_status: dict[str, int]
+    by_verdict: dict[str, int]  # endpoint verdicts of the listed endpoints
+    hosts_by_verdict: dict[str, int]
+    links_by_verdict: dict[str, int]
+    earliest_breaks_on: datetime | None
+    timeline: Timeline | None = None
+    findings: tuple[Finding, ...] = ()  # estate findings (several hosts together)
+
+
+class Inventory:
+    """Accumulates endpoint reports into hosts and counters."""
+
+    def __init__(
+        self,
+        show_all: bool = False,
+        *,
+        now: datetime | None = None,
+        last_public_clientauth_day: date | None = None,
+        estate_rules: Sequence[EstateRule] = ESTATE_RULES,
+    ) -> None:
+        self.show_all = show_all
+        self.now = now
+        self.last_public_clientauth_day = last_public_clientauth_day
+        self.estate_rules = estate_rules
+        self._open: tuple[str, _HostAccumulator] | None = None
+        self._finished: SortedSpool[HostSortKey] = SortedSpool()  # pickled HostReport parts
+        self._status: Counter[str] = Counter()
+        self._verdict: Counter[str] = Counter()
+        self._links: Counter[str] = Counter()
+        self._probes = 0
+        self._listed = 0
+        self._earliest: datetime | None = None
+        self._summary: tuple[int, Summary] | None = None  # (probes counted then, the summary)
+
+    def listed(self, report: EndpointReport) -> bool:
+        """Named targets are always listed; swept ones only if something listened there."""
+        obs = report.observation
+        return self.show_all or not obs.endpoint.swept or obs.connected or obs.status is Status.OK
+
+    def add(self, report: EndpointReport) -> bool:
+        """Count the report; returns whether it belongs in the output."""
+        self._probes += 1
+        self._status[report.observation.status.value] += 1
+        if not self.listed(report):
+            return False
+        self._listed += 1
+        self._verdict[report.verdict.value] += 1
+        self._links.update(link.verdict.value for link in report.links)
+        if _earlier(report.breaks_on, self._earliest):
+            self._earliest = report.breaks_on
+        name = report.endpoint.host
+        if self._open is None or self._open[0] != name:
+            self._finish_open_host()
+            self._open = (name, _HostAccumulator(report.role, report.role_source, report.endpoint.label))
+        self._open[1].add(report)
+        return True
+
+    def _finish_open_host(self) -> None:
+        if self._open is not None:
+            name, accumulator = self._open
+            report = accumulator.report(name)
+            self._finished.add(host_sort_key(name), pickle.dumps(report, pickle.HIGHEST_PROTOCOL))
+            self._open = None
+
+    def each_host(self) -> Iterator[HostReport]:
+        """The hosts in order (IPv4 numerically, then IPv6, then names), read back one at a time."""
+        self._finish_open_host()
+        merged: tuple[str, _HostAccumulator] | None = None
+        for _, record in self._finished.ordered():
+            part: HostReport = pickle.loads(record)
+            if merged is not None and merged[0] == part.host:
+                merged[1].absorb(part)
+                continue
+            if merged is not None:
+                yield merged[1].report(merged[0])
+            merged = (part.host, _HostAccumulator(part.role, part.role_source, part.label))
+            merged[1].absorb(part)
+        if merged is not None:
+            yield merged[1].report(merged[0])
+
+    def summary(self) -> Summary:
+        """The run's summary; one pass over the hosts, kept until another report comes."""
+        if self._summary is None or self._summary[0] != self._probes:
+            self._summary = (self._probes, self._summarise())
+        return self._summary[1]
+
+    def _summarise(self) -> Summary:
+        hosts_by_verdict: Counter[str] = Counter()
+        identities = []
+        horizons = self._horizons()
+        broken_by = [0] * len(horizons)  # links broken or at risk by each horizon
+        for host in self.each_host():
+            hosts_by_verdict[host.verdict.value] += 1
+            identities.append(HostIdentity(host.host, host.role, host.software, host.label))
+            for link in host.links:
+                if link.verdict in (Verdict.BREAKS, Verdict.AT_RISK) and link.breaks_on is not None:
+                    for i, moment in enumerate(horizons):
+                        broken_by[i] += link.breaks_on <= moment
+        return Summary(
+            probes=self._probes,
+            endpoints=self._listed,
+            hosts=len(identities),
+            by_status=dict(sorted(self._status.items())),
+            by_verdict={v.value: self._verdict[v.value] for v in Verdict},
+            hosts_by_verdict={v.value: hosts_by_verdict[v.value] for v in Verdict},
+            links_by_verdict={v.value: self._links[v.value] for v in Verdict},
+            earliest_breaks_on=self._earliest,
+            timeline=self._timeline(horizons, broken_by),
+            findings=evaluate_estate(identities, self.estate_rules),
+        )
+
+    def _horizons(self) -> list[datetime]:
+        """Now, in 30 and 90 days, and the end of the last public clientAuth day (if known)."""
+        if self.now is None:
+            return []
+        moments = [self.now, *(self.now + timedelta(days=n) for n in TIMELINE_DAYS)]
+        if self.last_public_clientauth_day is not None:
+            moments.append(
+                datetime.combine(self.last_public_clientauth_day, datetime.max.time(), self.now.tzinfo)
+            )
+        return moments
+
+    def _timeline(self, horizons: list[datetime], broken_by: list[int]) -> Timeline | None:
+        if self.now is None:
+            return None
+        steps = 1 + len(TIMELINE_DAYS)
+        last = self.last_public_clientauth_day
+        return Timeline(
+            now=self.now,
+            broken=tuple(
+                (moment.date(), count) for moment, count in zip(horizons[:steps], broken_by, strict=False)
+            ),
+            last_public_clientauth_day=last,
+            by_last_public_clientauth_day=broken_by[steps] if last is not None else None,
+        )
+
+    def worst_verdict(self) -> Verdict:
+        return worst(Verdict(v) for v, n in self._verdict.items() if n)
+
+
+HostSortKey = tuple[tuple[int, str | int], str]
+EndpointSortKey = tuple[tuple[int, str | int], str, str, int]
+
+
+def _host_key(host: str) -> tuple[int, str | int]:
+    """Sort hosts: IPv4 numerically, then IPv6, then names."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return (2, host)
+    return (address.version // 6, int(address))
+
+
+def host_sort_key(host: str) -> HostSortKey:
+    # The text as well: two spellings of one IPv6 address are two hosts of the target list.
+    return (_host_key(host), host)
+
+
+def endpoint_sort_key(report: EndpointReport) -> EndpointSortKey:
+    ep = report.endpoint
+    return (*host_sort_key(ep.host), ep.ip or "", ep.port)
