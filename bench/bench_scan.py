@@ -225,6 +225,7 @@ def client_main(args: argparse.Namespace) -> int:
     from scanner.core.trust import load_pem_bundle
     from scanner.edge.net import ProbeConfig
     from scanner.edge.pool import PoolConfig, ensure_fd_limit, run_scan
+    from scanner.edge.spool import DiskSpool
     from scanner.report.inventory import Inventory
     from scanner.writers import OutputFormat, RunInfo, make_writer
 
@@ -250,8 +251,10 @@ def client_main(args: argparse.Namespace) -> int:
     # The timed JSON goes to a temporary file, as ``-o FILE`` writes it (minus the fsync), so the
     # peak RSS does not include an in-memory copy of the output; it is parsed afterwards.
     sink = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
-    inventory = Inventory()
-    run = Run(ctx, make_writer(OutputFormat.JSON, sink, RunInfo(__version__, now, now)), inventory)
+    inventory = Inventory(spool=DiskSpool)
+    run = Run(
+        ctx, make_writer(OutputFormat.JSON, sink, RunInfo(__version__, now, now), spool=DiskSpool), inventory
+    )
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     profiler = None

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scanner.core.analysis import AnalysisContext, analyze
 from scanner.core.policy import load_packaged_policy
 from scanner.core.trust import RootStore
+from scanner.edge.spool import DiskSpool
 from scanner.lab import LabPKI, LeafKind
 from scanner.model import Endpoint, EndpointReport, Observation, Role, Status
 from scanner.report.inventory import Inventory
@@ -76,7 +77,7 @@ def record(store: SqlStore, reports: list[EndpointReport], scanner: str) -> tupl
     now = datetime.now(UTC)
     started = time.perf_counter()
     session = start_run(store, scanner, now, now, "bench", "bench")
-    inventory = Inventory()
+    inventory = Inventory(spool=DiskSpool)
     for report in reports:
         inventory.add(report)  # the scan does this anyway: not part of what --db adds, but cheap
         session.recorder.add(report)

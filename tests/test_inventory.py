@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from scanner.core.analysis import analyze
 from scanner.core.software import from_sip
-from scanner.edge.spool import SortedSpool
+from scanner.edge.spool import DiskSpool
 from scanner.model import Endpoint, EndpointReport, LinkVerdict, Use, Verdict
 from scanner.report.inventory import HostReport, Inventory, _HostAccumulator
+from scanner.report.sink import MemorySpool
 from tests.conftest import context
 from tests.factories import NOW, bytes_kept_per_item, make_chain, observation
 
@@ -126,7 +127,7 @@ def test_the_timeline_counts_links_by_each_horizon(samples):
 
 def test_memory_per_live_host_is_a_spool_entry(samples):
     """A finished host goes to disk: what stays in memory is its sort key and position."""
-    inventory = Inventory(now=NOW)
+    inventory = Inventory(now=NOW, spool=DiskSpool)
     reports = [
         at(samples[i % 5], f"10.1.{i // 250}.{i % 250}", port) for i in range(2000) for port in (5061, 443)
     ]
@@ -137,9 +138,10 @@ def test_memory_per_live_host_is_a_spool_entry(samples):
     assert sum(1 for _ in inventory.each_host()) == 2000
 
 
-@given(st.lists(st.tuples(st.integers(0, 5), st.binary(max_size=40)), max_size=60))
-def test_spool_gives_records_back_by_key_in_arrival_order_for_ties(records):
-    spool: SortedSpool[int] = SortedSpool()
+@pytest.mark.parametrize("make_spool", [DiskSpool, MemorySpool])
+@given(records=st.lists(st.tuples(st.integers(0, 5), st.binary(max_size=40)), max_size=60))
+def test_spool_gives_records_back_by_key_in_arrival_order_for_ties(make_spool, records):
+    spool = make_spool()
     for key, data in records:
         spool.add(key, data)
     assert len(spool) == len(records)

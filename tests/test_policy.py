@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from scanner.core.certs import ParsedCert, parse_der, split_certificates
 from scanner.core.policy import PolicyError, load_packaged_policy, packaged_policy_text, parse_policy
-from scanner.core.software import Version
-from scanner.model import Role, Use
+from scanner.model import Role, Use, Version
 from tests.conftest import REALCERTS
 from tests.test_cli import ekuscan
 

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scanner.core.analysis import analyze
 from scanner.core.verdict import worst
+from scanner.edge.spool import DiskSpool
 from scanner.lab import ESTATE
 from scanner.model import Endpoint, Verdict
 from scanner.report.inventory import HostReport, Inventory
@@ -294,7 +295,7 @@ def test_html_rows_survive_any_host_text(one_report, hosts):
 
 def test_html_writer_does_not_hold_endpoints(one_report):
     """Rows are rendered on arrival and spooled; the page is written as it is made."""
-    writer = make_writer(OutputFormat.HTML, io.StringIO(), RunInfo("test", NOW, NOW))
+    writer = make_writer(OutputFormat.HTML, io.StringIO(), RunInfo("test", NOW, NOW), spool=DiskSpool)
     sample = [with_host(one_report, f"10.0.{i // 250}.{i % 250}") for i in range(1000)]
     kept = bytes_kept_per_item(writer.add, sample)
     assert kept < 600, f"{kept:.0f} bytes per endpoint"
@@ -302,7 +303,7 @@ def test_html_writer_does_not_hold_endpoints(one_report):
 
 def test_prometheus_writer_does_not_hold_a_gauge_per_series(one_report):
     """About 75 series per endpoint: as prometheus_client gauges that was 95 KiB per endpoint."""
-    writer = make_writer(OutputFormat.PROMETHEUS, io.StringIO(), RunInfo("test", NOW, NOW))
+    writer = make_writer(OutputFormat.PROMETHEUS, io.StringIO(), RunInfo("test", NOW, NOW), spool=DiskSpool)
     sample = [with_host(one_report, f"10.0.{i // 250}.{i % 250}") for i in range(1000)]
     kept = bytes_kept_per_item(writer.add, sample)
     assert kept < 600, f"{kept:.0f} bytes per endpoint"

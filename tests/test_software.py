@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scanner.core.hosts import HostGrouper, host_context, identify, infer_role
-from scanner.core.software import MAX_BANNER_CHARS, Product, Version, from_http, from_sip
-from scanner.model import Endpoint, Observation, Role, RoleSource, Status
+from scanner.core.software import MAX_BANNER_CHARS, from_http, from_sip
+from scanner.model import Endpoint, Observation, Product, Role, RoleSource, Status, Version
 from scanner.protocol import http
 
 

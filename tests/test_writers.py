@@ -9,10 +9,12 @@ from dataclasses import replace
 import pytest
 
 from scanner.core.analysis import analyze
+from scanner.edge.spool import DiskSpool
 from scanner.model import Endpoint
+from scanner.report.document import common_name
 from scanner.report.inventory import Inventory
 from scanner.writers import OutputFormat, RunInfo, make_writer
-from scanner.writers.table import WIDTH, _wrap, common_name
+from scanner.writers.table import WIDTH, _wrap
 from tests.conftest import context
 from tests.factories import NOW, bytes_kept_per_item, make_chain, observation
 
@@ -66,7 +68,7 @@ def test_json_with_no_endpoints_is_valid():
 def test_json_writer_does_not_hold_reports(report):
     """Each endpoint is spooled to disk as it arrives: memory per endpoint is its index entry."""
     out = io.StringIO()
-    writer = make_writer(OutputFormat.JSON, out, RUN)
+    writer = make_writer(OutputFormat.JSON, out, RUN, spool=DiskSpool)
     sample = list(reports_for(report, [f"10.0.{i // 250}.{i % 250}" for i in range(2000)]))
     kept = bytes_kept_per_item(writer.add, sample)
     assert kept < 600, f"{kept:.0f} bytes per endpoint"
@@ -77,8 +79,8 @@ def test_json_writer_does_not_hold_reports(report):
 def test_table_writer_does_not_hold_reports(report):
     """The table's rows are rendered on arrival and spooled: memory per endpoint is an index entry."""
     out = io.StringIO()
-    writer = make_writer(OutputFormat.TABLE, out, RUN)
-    inventory = Inventory()
+    writer = make_writer(OutputFormat.TABLE, out, RUN, spool=DiskSpool)
+    inventory = Inventory(spool=DiskSpool)
     sample = list(reports_for(report, [f"10.0.{i // 250}.{i % 250}" for i in range(2000)]))
     kept = bytes_kept_per_item(writer.add, sample)
     assert kept < 600, f"{kept:.0f} bytes per endpoint"  # the reports themselves: about 5 KiB each

@@ -36,7 +36,6 @@ from scanner.core.policy import (
     packaged_policy_text,
 )
 from scanner.core.rules import EVERY_RULE, RULES_BY_CODE
-from scanner.core.software import Fingerprint, Product, Version
 from scanner.core.targets import (
     DEFAULT_PORTS,
     Shard,
@@ -61,6 +60,7 @@ from scanner.edge.pool import (
     run_trio,
 )
 from scanner.edge.progress import Progress, keep_drawing
+from scanner.edge.spool import DiskSpool
 from scanner.edge.workers import (
     MAX_WORKERS,
     AnalysisInputs,
@@ -69,7 +69,17 @@ from scanner.edge.workers import (
     merge_workers,
     sweep,
 )
-from scanner.model import Endpoint, EndpointReport, Observation, Role, Status, Verdict
+from scanner.model import (
+    Endpoint,
+    EndpointReport,
+    Fingerprint,
+    Observation,
+    Product,
+    Role,
+    Status,
+    Verdict,
+    Version,
+)
 from scanner.report.inventory import Inventory
 from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
 
@@ -299,13 +309,17 @@ def reporting(
             RunInfo(__version__, started, ctx.now),
             color=use_color(chosen, output) and not discard,
             path=output if chosen is OutputFormat.PROMETHEUS else None,
+            spool=DiskSpool,
         )
         if session is not None:
             from scanner.store.recorder import RecordingWriter
 
             writer = RecordingWriter(writer, session.recorder)
         inventory = Inventory(
-            show_all=show_all, now=ctx.now, last_public_clientauth_day=ctx.policy.last_public_clientauth_day
+            spool=DiskSpool,
+            show_all=show_all,
+            now=ctx.now,
+            last_public_clientauth_day=ctx.policy.last_public_clientauth_day,
         )
         run = Run(ctx, writer, inventory)
         yield run

@@ -15,13 +15,13 @@ from scanner.core.certs import ParsedCert, name_attributes, parse_der
 from scanner.core.hosts import EXPRESSWAY_PRODUCTS, EXPRESSWAY_ROLES, HostContext, HostGrouper, host_context
 from scanner.core.policy import Policy
 from scanner.core.rules import ALL_RULES, ChainUnderTest, Rule, RuleContext, evaluate
-from scanner.core.software import Fingerprint
 from scanner.core.trust import RootStore, classify, facts_of
 from scanner.core.usage import usability
 from scanner.core.verdict import earliest_break, judge_links, links_for_endpoint, worst
 from scanner.model import (
     CertFacts,
     EndpointReport,
+    Fingerprint,
     Observation,
     Role,
     RoleSource,

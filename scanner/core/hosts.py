@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from scanner.core.software import Fingerprint, Product, from_http, from_sip
-from scanner.model import Observation, Role, RoleSource, Status
+from scanner.core.software import from_http, from_sip
+from scanner.model import Fingerprint, Observation, Product, Role, RoleSource, Status
 
 # Expressway-E listens for traversal clients on 7001 (then 7002, ... per zone) and for SSH
 # tunnels on 2222; Expressway-C listens on neither (domain.md Q1a).

@@ -17,8 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from scanner.core.software import Version
-from scanner.model import Role, Use
+from scanner.model import Role, Use, Version
 
 POLICY_SCHEMA = "ekuscan/policy/1"
 GENERIC_SERVER_LINK = "tls-server"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from scanner.core.software import Fingerprint
-from scanner.model import CertFacts, EndpointReport, Finding, LinkVerdict, UnparsedCert
+from scanner.core.certs import name_attributes
+from scanner.model import CertFacts, EndpointReport, Finding, Fingerprint, LinkVerdict, UnparsedCert
 from scanner.report.inventory import HostLink, HostReport, Summary, Timeline
 
 SCHEMA = "ekuscan/inventory/1"
@@ -159,3 +159,8 @@ def timeline_dict(timeline: Timeline | None) -> dict[str, Any] | None:
         ),
         "links_broken_by_last_public_clientauth_day": timeline.by_last_public_clientauth_day,
     }
+
+
+def common_name(subject: str) -> str:
+    """A certificate's CN for people (its whole subject where it has none)."""
+    return name_attributes(subject).get("CN", subject)

@@ -10,17 +10,25 @@ list opens a second part; the parts are merged when the hosts are read back.
 from __future__ import annotations
 
 import ipaddress
-import pickle
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from scanner.core.rules import ESTATE_RULES, EstateRule, HostIdentity, evaluate_estate
-from scanner.core.software import Fingerprint
 from scanner.core.verdict import worst
-from scanner.edge.spool import SortedSpool
-from scanner.model import EndpointReport, Finding, Role, RoleSource, Status, TrustClass, Use, Verdict
+from scanner.model import (
+    EndpointReport,
+    Finding,
+    Fingerprint,
+    Role,
+    RoleSource,
+    Status,
+    TrustClass,
+    Use,
+    Verdict,
+)
+from scanner.report.sink import MemorySpool, Spool, SpoolFactory
 
 TIMELINE_DAYS = (30, 90)  # the summary counts links that break within these many days
 
@@ -187,13 +195,14 @@ class Inventory:
         now: datetime | None = None,
         last_public_clientauth_day: date | None = None,
         estate_rules: Sequence[EstateRule] = ESTATE_RULES,
+        spool: SpoolFactory = MemorySpool,
     ) -> None:
         self.show_all = show_all
         self.now = now
         self.last_public_clientauth_day = last_public_clientauth_day
         self.estate_rules = estate_rules
         self._open: tuple[str, _HostAccumulator] | None = None
-        self._finished: SortedSpool[HostSortKey] = SortedSpool()  # pickled HostReport parts
+        self._finished: Spool[HostSortKey, HostReport] = spool()  # finished hosts' parts
         self._status: Counter[str] = Counter()
         self._verdict: Counter[str] = Counter()
         self._links: Counter[str] = Counter()
@@ -229,15 +238,14 @@ class Inventory:
         if self._open is not None:
             name, accumulator = self._open
             report = accumulator.report(name)
-            self._finished.add(host_sort_key(name), pickle.dumps(report, pickle.HIGHEST_PROTOCOL))
+            self._finished.add(host_sort_key(name), report)
             self._open = None
 
     def each_host(self) -> Iterator[HostReport]:
         """The hosts in order (IPv4 numerically, then IPv6, then names), read back one at a time."""
         self._finish_open_host()
         merged: tuple[str, _HostAccumulator] | None = None
-        for _, record in self._finished.ordered():
-            part: HostReport = pickle.loads(record)
+        for _, part in self._finished.ordered():
             if merged is not None and merged[0] == part.host:
                 merged[1].absorb(part)
                 continue

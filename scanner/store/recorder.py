@@ -17,9 +17,9 @@ from typing import Any
 from scanner.model import EndpointReport
 from scanner.report.document import summary_dict
 from scanner.report.inventory import Inventory
+from scanner.report.sink import Writer
 from scanner.store._sql import SqlStore, StoreError
 from scanner.store.records import EndpointRecord, RunStatus, endpoint_record, host_record
-from scanner.writers._base import Writer
 
 BATCH = 500  # endpoints per transaction
 INTERVAL_S = 2.0  # ... or this long since the last one, whichever comes first
@@ -93,7 +93,7 @@ class RecordingWriter(Writer):
     """Hands each listed report to the recorder as well as to the output writer."""
 
     def __init__(self, inner: Writer, recorder: Recorder) -> None:
-        super().__init__(inner.out, inner.run)
+        super().__init__(inner.out, inner.run, spool=inner.new_spool)
         self.inner, self.recorder = inner, recorder
 
     def add(self, report: EndpointReport) -> None:

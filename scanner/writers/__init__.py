@@ -6,7 +6,7 @@ import enum
 from pathlib import Path
 from typing import TextIO
 
-from scanner.writers._base import RunInfo, Writer
+from scanner.report.sink import MemorySpool, RunInfo, SpoolFactory, Writer
 from scanner.writers.csv import CsvWriter
 from scanner.writers.json import JsonlWriter, JsonWriter
 from scanner.writers.table import TableWriter
@@ -27,25 +27,34 @@ SUFFIXES |= {"prom": OutputFormat.PROMETHEUS, "html": OutputFormat.HTML, "htm": 
 
 
 def make_writer(
-    fmt: OutputFormat, out: TextIO, run: RunInfo, *, color: bool = False, path: Path | None = None
+    fmt: OutputFormat,
+    out: TextIO,
+    run: RunInfo,
+    *,
+    color: bool = False,
+    path: Path | None = None,
+    spool: SpoolFactory = MemorySpool,
 ) -> Writer:
-    """``path``: where a format that writes its own file (prometheus) puts it; else ``out`` is used."""
+    """``path``: where a format that writes its own file (prometheus) puts it; else ``out`` is used.
+
+    ``spool``: where sorted formats keep their records until the end (a scan injects the disk spool).
+    """
     if fmt is OutputFormat.TABLE:
-        return TableWriter(out, run, color=color)
+        return TableWriter(out, run, color=color, spool=spool)
     if fmt is OutputFormat.JSON:
-        return JsonWriter(out, run)
+        return JsonWriter(out, run, spool=spool)
     if fmt is OutputFormat.JSONL:
-        return JsonlWriter(out, run)
+        return JsonlWriter(out, run, spool=spool)
     # Imported when chosen: prometheus_client alone costs every scan ~9 ms and ~2 MiB to load.
     if fmt is OutputFormat.PROMETHEUS:
         from scanner.writers.prometheus import PrometheusWriter
 
-        return PrometheusWriter(out, run, path=path)
+        return PrometheusWriter(out, run, path=path, spool=spool)
     if fmt is OutputFormat.HTML:
         from scanner.writers.html import HtmlWriter
 
-        return HtmlWriter(out, run)
-    return CsvWriter(out, run)
+        return HtmlWriter(out, run, spool=spool)
+    return CsvWriter(out, run, spool=spool)
 
 
 __all__ = ["SUFFIXES", "OutputFormat", "RunInfo", "Writer", "make_writer"]

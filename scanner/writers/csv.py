@@ -8,7 +8,7 @@ from typing import TextIO
 from scanner.model import EndpointReport
 from scanner.report.document import iso
 from scanner.report.inventory import Inventory
-from scanner.writers._base import RunInfo, Writer
+from scanner.report.sink import MemorySpool, RunInfo, SpoolFactory, Writer
 
 COLUMNS = (
     "host",
@@ -42,8 +42,8 @@ COLUMNS = (
 
 
 class CsvWriter(Writer):
-    def __init__(self, out: TextIO, run: RunInfo) -> None:
-        super().__init__(out, run)
+    def __init__(self, out: TextIO, run: RunInfo, *, spool: SpoolFactory = MemorySpool) -> None:
+        super().__init__(out, run, spool=spool)
         self._csv = csv.writer(out, lineterminator="\n")
         self._csv.writerow(COLUMNS)
 

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from scanner.edge.spool import SortedSpool
 from scanner.model import EndpointReport, RoleSource, Verdict
-from scanner.report.document import iso
+from scanner.report.document import common_name, iso
 from scanner.report.inventory import EndpointSortKey, HostReport, Inventory, endpoint_sort_key
-from scanner.writers._base import RunInfo, Writer
-from scanner.writers.table import common_name, timeline_line
+from scanner.report.sink import MemorySpool, RunInfo, Spool, SpoolFactory, Writer
+from scanner.writers.table import timeline_line
 
 COLOURS = {
     Verdict.BREAKS: "#c62828",
@@ -58,9 +57,9 @@ class HtmlWriter(Writer):
     """The page is written as it is made: endpoint rows are rendered on arrival and spooled, the
     hosts are read back from the inventory one at a time, so memory does not grow with the sweep."""
 
-    def __init__(self, out: TextIO, run: RunInfo) -> None:
-        super().__init__(out, run)
-        self._rows: SortedSpool[EndpointSortKey] = SortedSpool()
+    def __init__(self, out: TextIO, run: RunInfo, *, spool: SpoolFactory = MemorySpool) -> None:
+        super().__init__(out, run, spool=spool)
+        self._rows: Spool[EndpointSortKey, bytes] = self.new_spool()
 
     def add(self, report: EndpointReport) -> None:
         ep, leaf, obs = report.endpoint, report.leaf, report.observation

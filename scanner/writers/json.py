@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from scanner.edge.spool import SortedSpool
 from scanner.model import EndpointReport
 from scanner.report.document import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
 from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
-from scanner.writers._base import RunInfo, Writer
+from scanner.report.sink import MemorySpool, RunInfo, Spool, SpoolFactory, Writer
 
 
 def _line(value: Any) -> str:
@@ -26,9 +25,9 @@ class JsonWriter(Writer):
     position are kept. ``finish`` copies them out in order, then the hosts one at a time.
     """
 
-    def __init__(self, out: TextIO, run: RunInfo) -> None:
-        super().__init__(out, run)
-        self._spool: SortedSpool[EndpointSortKey] = SortedSpool()
+    def __init__(self, out: TextIO, run: RunInfo, *, spool: SpoolFactory = MemorySpool) -> None:
+        super().__init__(out, run, spool=spool)
+        self._spool: Spool[EndpointSortKey, bytes] = self.new_spool()
 
     def add(self, report: EndpointReport) -> None:
         self._spool.add(endpoint_sort_key(report), _line(endpoint_dict(report)).encode())

@@ -20,10 +20,9 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_t
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
-from scanner.edge.spool import SortedSpool
 from scanner.model import EndpointReport, Verdict
 from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
-from scanner.writers._base import RunInfo, Writer
+from scanner.report.sink import MemorySpool, RunInfo, Spool, SpoolFactory, Writer
 
 ENDPOINT_LABELS = ("host", "ip", "port", "role")
 LINK_LABELS = (*ENDPOINT_LABELS, "link", "uses")
@@ -159,10 +158,12 @@ class PrometheusWriter(Writer):
     twice would.
     """
 
-    def __init__(self, out: TextIO, run: RunInfo, *, path: Path | None = None) -> None:
-        super().__init__(out, run)
+    def __init__(
+        self, out: TextIO, run: RunInfo, *, path: Path | None = None, spool: SpoolFactory = MemorySpool
+    ) -> None:
+        super().__init__(out, run, spool=spool)
         self.path = path
-        self._spool: SortedSpool[EndpointSortKey] = SortedSpool()
+        self._spool: Spool[EndpointSortKey, bytes] = self.new_spool()
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(_EndpointCollector(self._records))
 

@@ -7,10 +7,8 @@ from typing import TextIO
 
 from tabulate import tabulate
 
-from scanner.core.certs import name_attributes
-from scanner.core.software import Product
-from scanner.edge.spool import SortedSpool
-from scanner.model import EndpointReport, RoleSource, Verdict
+from scanner.model import EndpointReport, Product, RoleSource, Verdict
+from scanner.report.document import common_name
 from scanner.report.inventory import (
     EndpointSortKey,
     HostReport,
@@ -19,7 +17,7 @@ from scanner.report.inventory import (
     Timeline,
     endpoint_sort_key,
 )
-from scanner.writers._base import RunInfo, Writer
+from scanner.report.sink import MemorySpool, RunInfo, Spool, SpoolFactory, Writer
 
 WIDTH = 120
 _COLOURS = {Verdict.BREAKS: "31;1", Verdict.AT_RISK: "33;1", Verdict.OK: "32", Verdict.UNKNOWN: "2"}
@@ -38,21 +36,19 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def common_name(subject: str) -> str:
-    return name_attributes(subject).get("CN", subject)
-
-
 class TableWriter(Writer):
     """Hosts in order, each with its endpoint rows and its links.
 
-    The rows are rendered as they arrive and spooled to disk (``SortedSpool``), so a sweep
+    The rows are rendered as they arrive and spooled to disk (a ``Spool``), so a sweep
     of ten thousand live endpoints holds their sort keys, not their reports.
     """
 
-    def __init__(self, out: TextIO, run: RunInfo, *, color: bool = False) -> None:
-        super().__init__(out, run)
+    def __init__(
+        self, out: TextIO, run: RunInfo, *, color: bool = False, spool: SpoolFactory = MemorySpool
+    ) -> None:
+        super().__init__(out, run, spool=spool)
         self.color = color
-        self._rows: SortedSpool[EndpointSortKey] = SortedSpool()
+        self._rows: Spool[EndpointSortKey, bytes] = self.new_spool()
 
     def add(self, report: EndpointReport) -> None:
         self._rows.add(endpoint_sort_key(report), json.dumps(self._row(report)).encode())

@@ -7,8 +7,7 @@ import pytest
 
 from scanner.core.analysis import analyze
 from scanner.core.policy import load_packaged_policy
-from scanner.core.software import Version
-from scanner.model import Role, Use, Verdict
+from scanner.model import Role, Use, Verdict, Version
 from tests.conftest import context
 from tests.factories import SA, make_chain, observation
 

@@ -16,9 +16,18 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from scanner.core.policy import Policy
-from scanner.core.software import Fingerprint, Version
 from scanner.core.usage import Usability
-from scanner.model import CertFacts, Finding, Role, Severity, TrustResult, UnparsedCert, Use
+from scanner.model import (
+    CertFacts,
+    Finding,
+    Fingerprint,
+    Role,
+    Severity,
+    TrustResult,
+    UnparsedCert,
+    Use,
+    Version,
+)
 
 ENGINE_ERROR = "ENGINE_ERROR"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scanner.core.rules._engine import Hit, HostIdentity, estate_rule
-from scanner.core.software import Product, Version
-from scanner.model import Role, Severity
+from scanner.model import Product, Role, Severity, Version
 
 _EXPRESSWAY_ROLES = (Role.EXPRESSWAY, Role.EXPRESSWAY_C, Role.EXPRESSWAY_E)
 
