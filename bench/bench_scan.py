@@ -218,14 +218,15 @@ def client_main(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
     from scanner import __version__
-    from scanner.cli import Run
+    from scanner.app.output import ReportStream
     from scanner.core.analysis import AnalysisContext
-    from scanner.core.policy import load_packaged_policy
-    from scanner.core.targets import expand, parse_target
+    from scanner.core.targets import parse_target
     from scanner.core.trust import load_pem_bundle
+    from scanner.edge.files import load_packaged_policy
     from scanner.edge.net import ProbeConfig
-    from scanner.edge.pool import PoolConfig, ensure_fd_limit, run_scan
+    from scanner.edge.pool import PoolConfig, ensure_fd_limit, run_stoppable
     from scanner.edge.spool import DiskSpool
+    from scanner.edge.workers import AnalysisInputs, judge_sweep
     from scanner.report.inventory import Inventory
     from scanner.writers import OutputFormat, RunInfo, make_writer
 
@@ -242,7 +243,8 @@ def client_main(args: argparse.Namespace) -> int:
 
     now = datetime.now(UTC)
     policy = load_packaged_policy()
-    roots = load_pem_bundle(Path(args.roots).read_bytes())
+    roots_pem = Path(args.roots).read_bytes()
+    roots = load_pem_bundle(roots_pem)
     ctx = AnalysisContext(now=now, warn=timedelta(days=policy.warn_days), roots=roots, policy=policy)
     concurrency = ensure_fd_limit(args.concurrency)
     config = PoolConfig(
@@ -252,9 +254,12 @@ def client_main(args: argparse.Namespace) -> int:
     # peak RSS does not include an in-memory copy of the output; it is parsed afterwards.
     sink = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
     inventory = Inventory(spool=DiskSpool)
-    run = Run(
-        ctx, make_writer(OutputFormat.JSON, sink, RunInfo(__version__, now, now), spool=DiskSpool), inventory
-    )
+    writer = make_writer(OutputFormat.JSON, sink, RunInfo(__version__, now, now), spool=DiskSpool)
+    stream = ReportStream(writer, inventory)
+    inputs = AnalysisInputs(roots_pem, now, ctx.warn, policy.document)
+
+    async def sweep() -> None:
+        await judge_sweep(specs, None, config, inputs, 1, stream.record, ctx)
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     profiler = None
@@ -265,8 +270,8 @@ def client_main(args: argparse.Namespace) -> int:
         profiler.enable()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    run_scan(expand(specs), config, run.consume)
-    run.writer.finish(inventory, time.perf_counter() - t0)
+    run_stoppable(sweep)
+    writer.finish(inventory, time.perf_counter() - t0)
     wall = time.perf_counter() - t0
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     if profiler is not None:

@@ -37,16 +37,17 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scanner.app.history import compare_runs
 from scanner.core.analysis import AnalysisContext, analyze
-from scanner.core.policy import load_packaged_policy
 from scanner.core.trust import RootStore
+from scanner.edge.files import load_packaged_policy
 from scanner.edge.spool import DiskSpool
 from scanner.lab import LabPKI, LeafKind
 from scanner.model import Endpoint, EndpointReport, Observation, Role, Status
 from scanner.report.inventory import Inventory
 from scanner.store import SqlStore, open_store
 from scanner.store.records import RunStatus, endpoint_record
-from scanner.store.session import compare_runs, start_run
+from scanner.store.session import start_run
 
 PORTS = (5061, 7001, 8443, 443)
 KINDS = (LeafKind.PUBLIC_SERVER_ONLY, LeafKind.PUBLIC_BOTH_EXPIRING, LeafKind.PRIVATE_BOTH)

@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from scanner.core.analysis import AnalysisContext
-from scanner.core.policy import load_packaged_policy
 from scanner.core.trust import RootStore
+from scanner.edge.files import load_packaged_policy
 from scanner.lab import BackgroundLab
 from tests.factories import NOW
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from scanner.model import Endpoint, Observation, Status
+from scanner.core.analysis import AnalysisContext, analyze_host
+from scanner.model import Endpoint, EndpointReport, Observation, Status
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -193,3 +195,9 @@ def bytes_kept_per_item(feed: Callable[[Any], object], items: Sequence[Any], war
     finally:
         tracemalloc.stop()
     return grown / max(1, len(items) - warm_up)
+
+
+def judge(observations: Iterable[Observation], analysis: AnalysisContext) -> Iterator[EndpointReport]:
+    """Observations in target order, judged a host (``Endpoint.group``) at a time, as a scan does."""
+    for _, host in itertools.groupby(observations, key=lambda o: o.endpoint.group):
+        yield from analyze_host(list(host), analysis)

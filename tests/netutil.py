@@ -13,11 +13,27 @@ from cryptography import x509
 from OpenSSL import SSL
 
 from scanner.edge.net import ProbeConfig
-from scanner.edge.pool import PoolConfig, scan_endpoints
+from scanner.edge.pool import PoolConfig, scan_ordered
 from scanner.lab import Behaviour, Issued, LabPKI, LabService, handle_connection, issue, server_context
 from scanner.model import Endpoint, Observation
 
 Handler = Callable[[trio.SocketStream], Awaitable[None]]
+
+
+async def scan_endpoints(
+    endpoints: Iterable[Endpoint],
+    config: PoolConfig,
+    results: trio.MemorySendChannel[Observation],
+    ssl_ctx: SSL.Context | None = None,
+) -> None:
+    """Probe every endpoint and send each observation, in target order; closes ``results``."""
+    send, receive = trio.open_memory_channel[tuple[int, tuple[Observation, ...]]](0)
+    async with results, trio.open_nursery() as nursery:
+        nursery.start_soon(scan_ordered, enumerate(endpoints), config, send, ssl_ctx)
+        async with receive:
+            async for _, observations in receive:
+                for observation in observations:
+                    await results.send(observation)
 
 
 async def serve(nursery: trio.Nursery, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> int:

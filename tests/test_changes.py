@@ -7,14 +7,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.core.changes import (
-    RunLabel,
-    certificate_periods,
-    changes_document,
-    compare,
-    render_periods,
-    render_text,
-)
+from scanner.core.changes import RunLabel, certificate_periods, compare
+from scanner.report.change_documents import changes_document, render_periods, render_text
 
 A, B = RunLabel(1, "jump1", "2026-11-26T02:00:00Z"), RunLabel(2, "jump1", "2026-11-27T02:00:00Z")
 

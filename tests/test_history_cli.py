@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from scanner.edge.filelock import FileLock
 from scanner.lab import ESTATE, BackgroundLab
 from scanner.store import RunStatus, open_store
+from scanner.store.filelock import FileLock
 from scanner.store.schema import Dialect
 from tests import test_cli
+from tests.storeutil import host_documents, integrity_problems
 from tests.test_cli import ekuscan, lab_target, one_line_error
 
 LOG_LINE = re.compile(r"^ekuscan: (info|warning): [a-z-]+( [a-z_]+=\S+)*$")
@@ -242,7 +243,7 @@ def test_a_stopped_run_is_recorded_as_incomplete_with_what_it_had(lab, db_target
     assert run.status is status and run.endpoints == 1 and run.finished_at is not None
     with open_store(db_target) as store:
         assert [d["verdict"] for d in store.endpoint_documents(run.id)] == ["ok"]
-        assert len(store.host_documents(run.id)) == 1
+        assert len(host_documents(store, run.id)) == 1
     # an incomplete run is never the "previous run" of --only-changes
     again = ekuscan("scan", targets[0], "--db", db_target, "--only-changes", "--timeout", "2")
     assert "nothing (first run)" in again.stdout
@@ -315,7 +316,7 @@ def test_sigkill_mid_run_leaves_the_database_consistent(lab, lab_files, tmp_path
     with open_store(db) as store:
         if store.dialect is Dialect.SQLITE:
             assert store.integrity_check() == "ok"  # PRAGMA integrity_check
-        assert store.integrity_problems() == []
+        assert integrity_problems(store) == []
         runs = store.runs()
         assert runs[0].status is RunStatus.COMPLETE and runs[0].endpoints == 1
         assert len(store.endpoint_documents(runs[0].id)) == 1

@@ -14,7 +14,7 @@ from scanner.core.software import from_sip
 from scanner.edge.spool import DiskSpool
 from scanner.model import Endpoint, EndpointReport, LinkVerdict, Use, Verdict
 from scanner.report.inventory import HostReport, Inventory, _HostAccumulator
-from scanner.report.sink import MemorySpool
+from scanner.report.spooling import MemorySpool
 from tests.conftest import context
 from tests.factories import NOW, bytes_kept_per_item, make_chain, observation
 

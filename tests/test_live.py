@@ -12,16 +12,16 @@ import pytest
 import trio
 from OpenSSL import SSL
 
-from scanner.core.analysis import analyze, analyze_stream
+from scanner.core.analysis import analyze
 from scanner.core.targets import expand, parse_csv, parse_target
 from scanner.edge.net import ProbeConfig
-from scanner.edge.pool import PoolConfig, scan_endpoints
+from scanner.edge.pool import PoolConfig
 from scanner.lab import ESTATE, Behaviour, LabPKI, targets_csv
 from scanner.model import EndpointReport, Status, Verdict
 from scanner.report.inventory import Inventory
 from tests.conftest import context
-from tests.factories import CA_, SA
-from tests.netutil import context_for, endpoint, lab_leaf, scan, serve, tls_handler
+from tests.factories import CA_, SA, judge
+from tests.netutil import context_for, endpoint, lab_leaf, scan, scan_endpoints, serve, tls_handler
 
 # --- the built-in lab -----------------------------------------------------------------------
 
@@ -32,7 +32,7 @@ def lab_reports(lab, lab_roots) -> dict[tuple[str, int], EndpointReport]:
     specs = parse_csv(targets_csv(lab.services).splitlines(), "lab.csv")
     observations = trio.run(lambda: scan(expand(specs), seconds=1.5))
     ctx = context(lab_roots, now=lab.pki.now)
-    by_target = {(r.endpoint.ip, r.endpoint.port): r for r in analyze_stream(observations, ctx)}
+    by_target = {(r.endpoint.ip, r.endpoint.port): r for r in judge(observations, ctx)}
     return {(s.host.name, s.service.port): by_target[(s.address, s.port)] for s in lab.services}
 
 

@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner.core.certs import ParsedCert, parse_der, split_certificates
-from scanner.core.policy import PolicyError, load_packaged_policy, packaged_policy_text, parse_policy
+from scanner.core.policy import PolicyError
+from scanner.core.policy_schema import parse_policy
+from scanner.edge.files import load_packaged_policy, packaged_policy_text
 from scanner.model import Role, Use, Version
 from tests.conftest import REALCERTS
 from tests.test_cli import ekuscan

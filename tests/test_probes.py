@@ -9,12 +9,11 @@ from datetime import UTC, datetime
 import pytest
 import trio
 
-from scanner.core.analysis import analyze_stream
 from scanner.lab import Behaviour, LabPKI, sip_answer
 from scanner.model import Role, RoleSource, Status
 from scanner.protocol import http, sip
 from tests.conftest import context
-from tests.factories import CA_, SA
+from tests.factories import CA_, SA, judge
 from tests.netutil import context_for, endpoint, lab_leaf, scan, serve, tls_handler
 
 
@@ -47,7 +46,7 @@ async def one(nursery, pki, *, behaviour, banner="", answer=b"", kind="sip", sec
 async def test_every_banner_form_over_sip_tls(nursery, pki, banner, role, version):
     obs, _ = await one(nursery, pki, behaviour=Behaviour.SIP, banner=banner)
     assert obs.status is Status.OK and obs.sip_server == banner
-    (report,) = analyze_stream([obs], context(now=pki.now))
+    (report,) = judge([obs], context(now=pki.now))
     assert (report.role, report.role_source) == (role, RoleSource.INFERRED)
     assert report.software is not None and str(report.software.version) == version
 
@@ -102,5 +101,5 @@ async def test_https_head(nursery, pki, answer, server, error):
     assert (obs.error or "").startswith(error or "") and (obs.error is None) is (error is None)
     assert took < 2.5
     if server == "CE_E":
-        (report,) = analyze_stream([obs], context(now=pki.now))
+        (report,) = judge([obs], context(now=pki.now))
         assert report.role is Role.EXPRESSWAY_E and report.role_source is RoleSource.INFERRED

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scanner.cli import UsageFailure, _host_port
+from scanner.app.errors import UsageFailure
+from scanner.app.history import parse_endpoint
 from scanner.edge.runlog import Log, format_value, line
 
 
@@ -52,10 +53,10 @@ def test_quiet_drops_info_not_warnings():
     ],
 )
 def test_history_endpoint_argument(text, expected):
-    assert _host_port(text) == expected
+    assert parse_endpoint(text) == expected
 
 
 @pytest.mark.parametrize("text", ["[]:1", ":5061", "host:0", "host:x", "host:70000"])
 def test_history_endpoint_argument_errors(text):
     with pytest.raises(UsageFailure):
-        _host_port(text)
+        parse_endpoint(text)

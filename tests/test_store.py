@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from scanner.app.history import compare_runs
 from scanner.core.analysis import analyze
 from scanner.model import Endpoint, Observation, Role, Status
 from scanner.report.document import endpoint_dict
@@ -26,9 +27,10 @@ from scanner.store.postgres import scanner_lock_key
 from scanner.store.recorder import Recorder
 from scanner.store.records import endpoint_record, endpoint_record_from_dict
 from scanner.store.schema import LATEST, MIGRATIONS, Dialect, Migration, SchemaTooNew, pending
-from scanner.store.session import compare_runs, default_pairs, start_run
+from scanner.store.session import default_pairs, start_run
 from tests.conftest import REPO, context
 from tests.factories import NOW, make_chain, observation
+from tests.storeutil import host_documents, integrity_problems
 
 T0 = "2026-11-27T02:00:00Z"
 
@@ -74,12 +76,12 @@ def test_round_trip_keeps_every_field_and_stores_each_certificate_once(db_target
         run = store.run(run_id)
         assert run is not None and run.status is RunStatus.COMPLETE and run.endpoints == 7
         assert run.summary is not None and run.summary["endpoints"] == 7
-        assert [h["host"] for h in store.host_documents(run_id)] == sorted(
+        assert [h["host"] for h in host_documents(store, run_id)] == sorted(
             f"192.0.2.{n}" for n in range(1, 8)
         )
         codes = {r[0] for r in store.execute("SELECT code FROM findings WHERE run_id = ?", (run_id,))}
         assert "EKU_NO_CLIENTAUTH" in codes
-        assert store.integrity_problems() == []
+        assert integrity_problems(store) == []
         # a second run adds observations, not certificates
         record_run(store, "jump1", items)
         assert store.execute("SELECT COUNT(*) FROM certificates")[0][0] == 3
@@ -161,7 +163,7 @@ def test_a_failed_write_rolls_back_the_whole_batch(db_target, chains):
             store.write_endpoints(run_id, 0, records)  # seq 0 again: the primary key refuses
         assert store.execute("SELECT COUNT(*) FROM observations")[0][0] == 1
         assert store.execute("SELECT endpoints FROM runs WHERE id = ?", (run_id,))[0][0] == 1
-        assert store.integrity_problems() == []
+        assert integrity_problems(store) == []
 
 
 def test_recorder_keeps_scanning_when_the_store_fails(db_target, chains):
@@ -341,7 +343,7 @@ def test_sigkill_in_the_middle_of_a_write_leaves_the_database_consistent(db_targ
     with open_store(db_target) as store:
         if hasattr(store, "integrity_check"):
             assert store.integrity_check() == "ok"
-        assert store.integrity_problems() == []
+        assert integrity_problems(store) == []
         runs = {r.id: r for r in store.runs()}
         assert runs[complete].status is RunStatus.COMPLETE and runs[complete].endpoints == 2
         killed = [r for r in runs.values() if r.scanner == "killed"]

@@ -22,10 +22,10 @@ import trio
 
 from scanner.core.targets import expand, parse_target
 from scanner.edge.net import ProbeConfig
-from scanner.edge.pool import PoolConfig, backoff_seconds, scan_endpoints
+from scanner.edge.pool import PoolConfig, backoff_seconds
 from scanner.edge.progress import Progress, progress_line
 from scanner.model import Status
-from tests.netutil import endpoint, serve
+from tests.netutil import endpoint, scan_endpoints, serve
 
 AT = "2027-01-15"  # a fixed evaluation date, so that runs can be compared field by field
 SWEEP = "127.0.42.0/26"  # the test lab's hosts, and closed addresses around them

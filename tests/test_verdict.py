@@ -14,9 +14,10 @@ from datetime import datetime
 import pytest
 
 from scanner.core.analysis import AnalysisContext, analyze
-from scanner.core.policy import GENERIC_SERVER_LINK, load_packaged_policy
+from scanner.core.policy import GENERIC_SERVER_LINK
 from scanner.core.trust import RootStore
 from scanner.core.verdict import worst
+from scanner.edge.files import load_packaged_policy
 from scanner.model import Endpoint, EndpointReport, Observation, Role, Status, Use, Verdict
 from tests.conftest import context
 from tests.factories import DAY, NOW, make_chain, observation

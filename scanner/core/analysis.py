@@ -7,12 +7,12 @@ same chain get the same findings, links and verdict.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scanner.core.certs import ParsedCert, name_attributes, parse_der
-from scanner.core.hosts import EXPRESSWAY_PRODUCTS, EXPRESSWAY_ROLES, HostContext, HostGrouper, host_context
+from scanner.core.hosts import EXPRESSWAY_PRODUCTS, EXPRESSWAY_ROLES, HostContext, host_context
 from scanner.core.policy import Policy
 from scanner.core.rules import ALL_RULES, ChainUnderTest, Rule, RuleContext, evaluate
 from scanner.core.trust import RootStore, classify, facts_of
@@ -145,17 +145,6 @@ def analyze_host(observations: Sequence[Observation], ctx: AnalysisContext) -> l
         for address, group in by_address.items()
     }
     return [analyze(observation, ctx, hosts[observation.endpoint.ip]) for observation in observations]
-
-
-def analyze_stream(observations: Iterable[Observation], ctx: AnalysisContext) -> Iterator[EndpointReport]:
-    """Judge observations as they come, each host once all of its endpoints have reported."""
-    grouper = HostGrouper()
-    for observation in observations:
-        group = grouper.add(observation)
-        if group is not None:
-            yield from analyze_host(group, ctx)
-    for group in grouper.flush():
-        yield from analyze_host(group, ctx)
 
 
 def public_ca_names(names: Sequence[str], roots: RootStore, policy: Policy) -> tuple[str, ...]:

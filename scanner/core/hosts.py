@@ -2,21 +2,25 @@
 
 One endpoint rarely tells the whole story: the SIP banner on 5061 says "Expressway X15.3.2",
 the traversal listener on 7001 says "this is the E side", ``Server: CE_E`` on 8443 says so
-too. The analysis therefore judges the endpoints of one host together. ``HostGrouper`` holds
-observations until every endpoint of their host (``Endpoint.group``/``group_size``, set by
-the target expansion) has reported, so memory stays bounded by the hosts in flight.
+too. The analysis therefore judges the endpoints of one host together. ``HostGrouper`` is the
+one way every scan (one process or several) groups its ordered stream of results into hosts
+(``Endpoint.group``/``group_size``, set by the target expansion), so memory stays bounded by
+the host being collected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from scanner.core.software import from_http, from_sip
-from scanner.model import Fingerprint, Observation, Product, Role, RoleSource, Status
+from scanner.model import Endpoint, Fingerprint, Observation, Product, Role, RoleSource, Status
 
 # Expressway-E listens for traversal clients on 7001 (then 7002, ... per zone) and for SSH
 # tunnels on 2222; Expressway-C listens on neither (domain.md Q1a).
+Item = TypeVar("Item")
+
 TRAVERSAL_PORTS = frozenset({2222, 7001, 7002, 7003, 7004, 7005})
 EXPRESSWAY_PRODUCTS = frozenset({Product.EXPRESSWAY, Product.EXPRESSWAY_E})
 EXPRESSWAY_ROLES = frozenset({Role.EXPRESSWAY, Role.EXPRESSWAY_C, Role.EXPRESSWAY_E})
@@ -84,33 +88,36 @@ def host_context(
     return HostContext(inferred, RoleSource.INFERRED, software)
 
 
-class HostGrouper:
-    """Collects the observations of one host until all of its endpoints have reported.
+class HostGrouper(Generic[Item]):
+    """Groups a target-ordered stream of endpoint results into hosts.
 
-    The key is the endpoint's group and the address probed: a name with an IPv4 and an IPv6
-    address is two hosts on the wire, and each address reports once per port.
+    The pool emits results in target order and the targets expand one host at a time, so the
+    endpoints of a host are consecutive: a host is complete once ``group_size`` of its
+    endpoints came, or when the next result belongs to another group (the sweep dropped a
+    duplicate endpoint, so fewer came). A host named again later in the target list is a
+    group of its own. ``item`` is whatever the caller keeps per endpoint (the observations of
+    its addresses, with their place in the stream).
     """
 
     def __init__(self) -> None:
-        self._pending: dict[tuple[int, str | None], list[Observation]] = {}
+        self._group: int | None = None
+        self._items: list[Item] = []
 
-    def add(self, observation: Observation) -> list[Observation] | None:
-        """The complete group this observation finishes, or None while it is incomplete."""
-        endpoint = observation.endpoint
-        if endpoint.group_size <= 1:
-            return [observation]
-        key = (endpoint.group, endpoint.ip)
-        group = self._pending.setdefault(key, [])
-        group.append(observation)
-        if len(group) < endpoint.group_size:
-            return None
-        del self._pending[key]
-        return group
+    def add(self, endpoint: Endpoint, item: Item) -> list[list[Item]]:
+        """The hosts this result completes: none, the previous one, this one, or both."""
+        complete = []
+        if self._items and endpoint.group != self._group:
+            complete.append(self.flush())
+        self._group = endpoint.group
+        self._items.append(item)
+        if len(self._items) >= endpoint.group_size:
+            complete.append(self.flush())
+        return complete
 
-    def flush(self) -> Iterator[list[Observation]]:
-        """Groups that never completed (an interrupted scan, a shard): judged with what came."""
-        pending, self._pending = self._pending, {}
-        yield from pending.values()
+    def flush(self) -> list[Item]:
+        """The host being collected, complete or not (the end of a stream, or a stopped scan)."""
+        items, self._items = self._items, []
+        return items
 
     def __len__(self) -> int:
-        return sum(len(group) for group in self._pending.values())
+        return len(self._items)

@@ -232,50 +232,8 @@ async def scan_ordered(
         wakeup.unpark_all()
 
 
-async def scan_endpoints(
-    endpoints: Iterable[Endpoint],
-    config: PoolConfig,
-    results: trio.MemorySendChannel[Observation],
-    ssl_ctx: SSL.Context | None = None,
-) -> None:
-    """Probe every endpoint and send each observation, in target order; closes ``results``."""
-    send, receive = trio.open_memory_channel[tuple[int, tuple[Observation, ...]]](0)
-    async with results, trio.open_nursery() as nursery:
-        nursery.start_soon(scan_ordered, enumerate(endpoints), config, send, ssl_ctx)
-        async with receive:
-            async for _, observations in receive:
-                for observation in observations:
-                    await results.send(observation)
-
-
 class ScanTerminated(Exception):
     """SIGTERM stopped the scan; what was consumed before it is complete and consistent."""
-
-
-def run_scan(
-    endpoints: Iterable[Endpoint],
-    config: PoolConfig,
-    consume: Callable[[Observation], None],
-    passthrough: tuple[type[Exception], ...] = (),
-) -> None:
-    """Run a whole scan in this process, handing each Observation to ``consume`` in target order."""
-
-    async def body() -> None:
-        await consume_scan(endpoints, config, consume)
-
-    run_stoppable(body, passthrough)
-
-
-async def consume_scan(
-    endpoints: Iterable[Endpoint], config: PoolConfig, consume: Callable[[Observation], None]
-) -> None:
-    """Scan in the current trio run, handing each Observation to ``consume`` in target order."""
-    send, receive = trio.open_memory_channel[Observation](config.concurrency)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(scan_endpoints, endpoints, config, send)
-        async with receive:
-            async for observation in receive:
-                consume(observation)
 
 
 def run_stoppable(body: Callable[[], Awaitable[None]], passthrough: tuple[type[Exception], ...] = ()) -> None:

@@ -44,9 +44,11 @@ from typing import Any
 import trio
 
 from scanner.core.analysis import AnalysisContext, analyze_host
-from scanner.core.policy import load_packaged_policy, parse_policy
+from scanner.core.hosts import HostGrouper
+from scanner.core.policy_schema import parse_policy
 from scanner.core.targets import Shard, TargetSpec, expand, select_shard
 from scanner.core.trust import load_pem_bundle
+from scanner.edge.files import load_packaged_policy
 from scanner.edge.pool import PoolConfig, scan_ordered
 from scanner.model import Endpoint, EndpointReport, Observation
 
@@ -59,7 +61,8 @@ BUFFERED_FRAMES = 4  # per worker, in the parent
 STOP_GRACE_SECONDS = 1.0  # after its stdin closes, a worker has this long before it is killed
 READ_CHUNK = 256 * 1024
 
-Item = tuple[int, tuple[EndpointReport, ...]]
+Item = tuple[int, tuple[EndpointReport, ...]]  # an endpoint's place in the sweep, and its reports
+ProbedItem = tuple[int, tuple[Observation, ...]]  # ... and its observations (one per address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,28 +226,27 @@ async def merge_workers(
     specs: Iterable[TargetSpec],
     shard: Shard | None,
     pool: PoolConfig,
-    analysis: AnalysisInputs,
+    inputs: AnalysisInputs,
     count: int,
     record: Callable[[EndpointReport], None],
-    ctx: AnalysisContext | None = None,
+    analysis: AnalysisContext,
 ) -> None:
     """Run the sweep in ``count`` shares; hand every report to ``record``, in target order.
 
-    With ``ctx``, this process probes share 0 itself and starts ``count - 1`` workers: one
-    interpreter fewer to start (about 0.2 s of CPU), which is most of what a sweep of a
-    thousand endpoints would otherwise lose to its workers.
+    This process probes share 0 itself and starts ``count - 1`` workers: one interpreter
+    fewer to start (about 0.2 s of CPU), which is most of what a sweep of a thousand
+    endpoints would otherwise lose to its workers.
     """
     command, env = _worker_command()
     spec_tuple = tuple(specs)
-    local = ctx is not None
     processes: list[trio.Process] = []
     try:
-        for index in range(1 if local else 0, count):
+        for index in range(1, count):
             process = await trio.lowlevel.open_process(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True
             )
             processes.append(process)
-            job = WorkerJob(spec_tuple, shard, index, count, pool, analysis)
+            job = WorkerJob(spec_tuple, shard, index, count, pool, inputs)
             assert process.stdin is not None
             payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
             try:
@@ -252,13 +254,12 @@ async def merge_workers(
             except (trio.BrokenResourceError, OSError):
                 raise WorkerFailed(f"worker {index} did not start") from None
         async with trio.open_nursery() as nursery:
-            receivers: list[trio.MemoryReceiveChannel[list[Item]]] = []
-            if ctx is not None:
-                send, receive = trio.open_memory_channel[list[Item]](BUFFERED_FRAMES)
-                receivers.append(receive)
-                job = WorkerJob(spec_tuple, shard, 0, count, pool, analysis)
-                nursery.start_soon(_local_share, job, ctx, send)
-            for number, process in enumerate(processes, start=1 if local else 0):
+            send, receive = trio.open_memory_channel[list[Item]](BUFFERED_FRAMES)
+            receivers: list[trio.MemoryReceiveChannel[list[Item]]] = [receive]
+            nursery.start_soon(
+                _local_share, WorkerJob(spec_tuple, shard, 0, count, pool, inputs), analysis, send
+            )
+            for number, process in enumerate(processes, start=1):
                 send, receive = trio.open_memory_channel[list[Item]](BUFFERED_FRAMES)
                 receivers.append(receive)
                 nursery.start_soon(_read_worker, number, process, send)
@@ -271,70 +272,93 @@ async def merge_workers(
 
 
 async def _local_share(
-    job: WorkerJob, ctx: AnalysisContext, send: trio.MemorySendChannel[list[Item]]
+    job: WorkerJob, analysis: AnalysisContext, send: trio.MemorySendChannel[list[Item]]
 ) -> None:
     async def deliver(batch: list[Item]) -> None:
         await send.send(batch)
 
     async with send:
-        await _probe_and_analyse(job, ctx, deliver)
+        await _probe_and_judge(job, HostJudge(analysis), deliver)
 
 
-async def _probe_and_analyse(
-    job: WorkerJob, ctx: AnalysisContext, deliver: Callable[[list[Item]], Awaitable[None]]
+async def judge_sweep(
+    specs: Iterable[TargetSpec],
+    shard: Shard | None,
+    pool: PoolConfig,
+    inputs: AnalysisInputs,
+    processes: int,
+    record: Callable[[EndpointReport], None],
+    analysis: AnalysisContext,
 ) -> None:
-    """A worker's share: probe in order, analyse, hand on in batches of what is ready."""
-    send, receive = trio.open_memory_channel[tuple[int, tuple[Observation, ...]]](BATCH_ITEMS)
+    """Probe and judge a sweep in ``processes`` shares, handing every report to ``record`` in target order.
+
+    One process or several, the work is wired the same way: this process probes and judges
+    share 0 (``_probe_and_judge``), each further share is a worker doing the same, and the
+    streams are merged. A single process that is stopped still judges the host it was
+    collecting, with what came (a worker's partial host is lost with the worker).
+    """
+    if processes > 1:
+        await merge_workers(specs, shard, pool, inputs, processes, record, analysis)
+        return
+    judge = HostJudge(analysis)
+
+    async def deliver(batch: list[Item]) -> None:
+        _record_all(batch, record)
+
+    try:
+        await _probe_and_judge(WorkerJob(tuple(specs), shard, 0, 1, pool, inputs), judge, deliver)
+    finally:
+        _record_all(judge.flush(), record)  # synchronous: safe while being cancelled
+
+
+def _record_all(batch: list[Item], record: Callable[[EndpointReport], None]) -> None:
+    for _, reports in batch:
+        for report in reports:
+            record(report)
+
+
+async def _probe_and_judge(
+    job: WorkerJob, judge: HostJudge, deliver: Callable[[list[Item]], Awaitable[None]]
+) -> None:
+    """A share of the sweep: probe in order, judge host by host, hand on in batches of what is ready."""
+    send, receive = trio.open_memory_channel[ProbedItem](BATCH_ITEMS)
     async with trio.open_nursery() as nursery:
         items = owned(sweep(job.specs, job.shard), job.index, job.count)
         nursery.start_soon(scan_ordered, items, job.pool.share(job.count), send)
         async with receive:
-            hosts = HostBatcher(ctx)
             async for item in receive:
-                batch = hosts.add(item)
+                batch = judge.add(item)
                 while len(batch) < BATCH_ITEMS:
                     try:
                         item = receive.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                    batch += hosts.add(item)
+                    batch += judge.add(item)
                 if batch:
                     await deliver(batch)
-            rest = hosts.flush()
+            rest = judge.flush()
             if rest:
                 await deliver(rest)
 
 
-class HostBatcher:
-    """Holds a worker's probed endpoints until their host is complete, then judges it whole.
+class HostJudge:
+    """Judges an ordered stream of probed endpoints a host at a time (``HostGrouper``), whole."""
 
-    A host's endpoints are consecutive in a worker's ordered stream (hosts are dealt out
-    whole), so a host is complete when its group changes or reaches its size.
-    """
+    def __init__(self, analysis: AnalysisContext) -> None:
+        self.analysis = analysis
+        self.hosts: HostGrouper[ProbedItem] = HostGrouper()
 
-    def __init__(self, ctx: AnalysisContext) -> None:
-        self.ctx = ctx
-        self.items: list[tuple[int, tuple[Observation, ...]]] = []
-
-    def add(self, item: tuple[int, tuple[Observation, ...]]) -> list[Item]:
-        ready = self.flush() if self.items and _group(self.items[-1]) != _group(item) else []
-        self.items.append(item)
-        if len(self.items) >= _group_size(item):
-            ready += self.flush()
-        return ready
+    def add(self, item: ProbedItem) -> list[Item]:
+        return [judged for host in self.hosts.add(item[1][0].endpoint, item) for judged in self._judge(host)]
 
     def flush(self) -> list[Item]:
-        items, self.items = self.items, []
-        reports = iter(analyze_host([o for _, observations in items for o in observations], self.ctx))
-        return [(seq, tuple(compact(next(reports)) for _ in observations)) for seq, observations in items]
+        return self._judge(self.hosts.flush())
 
-
-def _group(item: tuple[int, tuple[Observation, ...]]) -> int | None:
-    return item[1][0].endpoint.group if item[1] else None
-
-
-def _group_size(item: tuple[int, tuple[Observation, ...]]) -> int:
-    return item[1][0].endpoint.group_size if item[1] else 1
+    def _judge(self, items: list[ProbedItem]) -> list[Item]:
+        if not items:
+            return []
+        reports = iter(analyze_host([o for _, observations in items for o in observations], self.analysis))
+        return [(seq, tuple(next(reports) for _ in observations)) for seq, observations in items]
 
 
 async def _merge(
@@ -379,7 +403,7 @@ def _read_job() -> WorkerJob:
 
 
 async def _work(job: WorkerJob) -> None:
-    ctx = job.analysis.context()
+    analysis = job.analysis.context()
     out = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
     stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
 
@@ -390,11 +414,13 @@ async def _work(job: WorkerJob) -> None:
         scope.cancel()
 
     async def deliver(batch: list[Item]) -> None:
-        await out.send_all(encode_frame("items", batch))
+        # Across the pipe the raw DER is dropped: writers and the inventory use the parsed facts.
+        compacted = [(seq, tuple(compact(report) for report in reports)) for seq, reports in batch]
+        await out.send_all(encode_frame("items", compacted))
 
     async with out, stdin, trio.open_nursery() as nursery:
         nursery.start_soon(watch_parent, nursery.cancel_scope)
-        await _probe_and_analyse(job, ctx, deliver)
+        await _probe_and_judge(job, HostJudge(analysis), deliver)
         await out.send_all(encode_frame("done", None))
         nursery.cancel_scope.cancel()
 

@@ -28,7 +28,7 @@ from scanner.model import (
     Use,
     Verdict,
 )
-from scanner.report.sink import MemorySpool, Spool, SpoolFactory
+from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
 TIMELINE_DAYS = (30, 90)  # the summary counts links that break within these many days
 

@@ -218,10 +218,6 @@ class SqlStore:
         rows = self.execute("SELECT document FROM observations WHERE run_id = ? ORDER BY seq", (run_id,))
         return self._inflate_all(str(r[0]) for r in rows)
 
-    def host_documents(self, run_id: int) -> list[dict[str, Any]]:
-        rows = self.execute("SELECT document FROM hosts WHERE run_id = ? ORDER BY host", (run_id,))
-        return [json.loads(r[0]) for r in rows]
-
     def history(self, host: str, port: int | None) -> list[tuple[int, dict[str, Any]]]:
         """(run id, endpoint document) for every observation of a host (name or address), oldest first."""
         sql = "SELECT run_id, document FROM observations WHERE (host = ? OR ip = ?)"
@@ -244,26 +240,6 @@ class SqlStore:
             ):
                 certs[str(sha)] = json.loads(doc)
         return [inflate(text, certs) for text in texts]
-
-    def integrity_problems(self) -> list[str]:
-        """Rows that point at nothing: what a torn write would leave (empty when consistent)."""
-        checks = {
-            "observation without its run": "SELECT COUNT(*) FROM observations o"
-            " WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = o.run_id)",
-            "observation without its leaf certificate": "SELECT COUNT(*) FROM observations o"
-            " WHERE o.leaf_sha256 IS NOT NULL"
-            " AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.sha256 = o.leaf_sha256)",
-            "finding without its observation": "SELECT COUNT(*) FROM findings f WHERE NOT EXISTS"
-            " (SELECT 1 FROM observations o WHERE o.run_id = f.run_id AND o.seq = f.seq)",
-            "run whose endpoint count disagrees with its rows": "SELECT COUNT(*) FROM runs r"
-            " WHERE r.endpoints <> (SELECT COUNT(*) FROM observations o WHERE o.run_id = r.id)",
-        }
-        problems = []
-        for what, sql in checks.items():
-            count = int(self.execute(sql)[0][0])
-            if count:
-                problems.append(f"{count} {what}")
-        return problems
 
 
 def _run(row: Row) -> RunRecord:

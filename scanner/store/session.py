@@ -1,4 +1,4 @@
-"""A recorded run from start to end, and the comparisons that read runs back.
+"""A recorded run from start to end, and the queries that pick runs to compare.
 
 No printing and no clock here: the CLI passes the times in and words the results.
 """
@@ -9,16 +9,11 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from scanner.core.changes import Changes, RunLabel, compare
 from scanner.report.document import iso
 from scanner.store._sql import SqlStore
 from scanner.store.recorder import Recorder
 from scanner.store.records import RunRecord, RunStatus
 from scanner.store.schema import Dialect
-
-
-def label(run: RunRecord) -> RunLabel:
-    return RunLabel(run.id, run.scanner, run.started_at)
 
 
 @dataclass
@@ -36,18 +31,6 @@ class RunSession:
         self.recorder.finish(status, _text(finished_at))
         self.status = RunStatus.FAILED if self.recorder.error is not None else status
         return self.status
-
-    def changes(self) -> Changes:
-        """What changed since this scanner's previous complete run (all new on a first run)."""
-        after = self.store.run(self.run_id)
-        assert after is not None
-        before_docs = self.store.endpoint_documents(self.previous.id) if self.previous else []
-        return compare(
-            before_docs,
-            self.store.endpoint_documents(self.run_id),
-            label(self.previous) if self.previous else None,
-            label(after),
-        )
 
 
 def start_run(
@@ -92,13 +75,4 @@ def default_pairs(store: SqlStore, scanner: str | None = None) -> list[tuple[Run
     return pairs
 
 
-def compare_runs(store: SqlStore, before: RunRecord, after: RunRecord) -> Changes:
-    return compare(
-        store.endpoint_documents(before.id),
-        store.endpoint_documents(after.id),
-        label(before),
-        label(after),
-    )
-
-
-__all__ = ["RunSession", "compare_runs", "default_pairs", "label", "start_run"]
+__all__ = ["RunSession", "default_pairs", "start_run"]

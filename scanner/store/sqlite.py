@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scanner.edge.filelock import FileLock, Locked
 from scanner.store._sql import Row, SqlStore, StoreError, StoreLocked
+from scanner.store.filelock import FileLock, Locked
 from scanner.store.schema import Dialect
 
 PAGE_SIZE = 16384

@@ -6,7 +6,8 @@ import enum
 from pathlib import Path
 from typing import TextIO
 
-from scanner.report.sink import MemorySpool, RunInfo, SpoolFactory, Writer
+from scanner.report.sink import RunInfo, Writer
+from scanner.report.spooling import MemorySpool, SpoolFactory
 from scanner.writers.csv import CsvWriter
 from scanner.writers.json import JsonlWriter, JsonWriter
 from scanner.writers.table import TableWriter

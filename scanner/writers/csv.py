@@ -8,7 +8,8 @@ from typing import TextIO
 from scanner.model import EndpointReport
 from scanner.report.document import iso
 from scanner.report.inventory import Inventory
-from scanner.report.sink import MemorySpool, RunInfo, SpoolFactory, Writer
+from scanner.report.sink import RunInfo, Writer
+from scanner.report.spooling import MemorySpool, SpoolFactory
 
 COLUMNS = (
     "host",

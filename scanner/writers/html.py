@@ -16,7 +16,8 @@ from typing import TextIO
 from scanner.model import EndpointReport, RoleSource, Verdict
 from scanner.report.document import common_name, iso
 from scanner.report.inventory import EndpointSortKey, HostReport, Inventory, endpoint_sort_key
-from scanner.report.sink import MemorySpool, RunInfo, Spool, SpoolFactory, Writer
+from scanner.report.sink import RunInfo, Writer
+from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 from scanner.writers.table import timeline_line
 
 COLOURS = {

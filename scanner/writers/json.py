@@ -8,7 +8,8 @@ from typing import Any, TextIO
 from scanner.model import EndpointReport
 from scanner.report.document import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
 from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
-from scanner.report.sink import MemorySpool, RunInfo, Spool, SpoolFactory, Writer
+from scanner.report.sink import RunInfo, Writer
+from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
 
 def _line(value: Any) -> str:

@@ -22,7 +22,8 @@ from prometheus_client.samples import Sample
 
 from scanner.model import EndpointReport, Verdict
 from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
-from scanner.report.sink import MemorySpool, RunInfo, Spool, SpoolFactory, Writer
+from scanner.report.sink import RunInfo, Writer
+from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
 ENDPOINT_LABELS = ("host", "ip", "port", "role")
 LINK_LABELS = (*ENDPOINT_LABELS, "link", "uses")

@@ -17,7 +17,8 @@ from scanner.report.inventory import (
     Timeline,
     endpoint_sort_key,
 )
-from scanner.report.sink import MemorySpool, RunInfo, Spool, SpoolFactory, Writer
+from scanner.report.sink import RunInfo, Writer
+from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
 WIDTH = 120
 _COLOURS = {Verdict.BREAKS: "31;1", Verdict.AT_RISK: "33;1", Verdict.OK: "32", Verdict.UNKNOWN: "2"}

@@ -16,7 +16,8 @@ from cryptography import x509
 
 from scanner.core.analysis import analyze
 from scanner.core.certs import ParsedCert, parse_der, split_certificates
-from scanner.core.policy import POLICY_SCHEMA, parse_policy
+from scanner.core.policy import POLICY_SCHEMA
+from scanner.core.policy_schema import parse_policy
 from scanner.core.rules import RULES_BY_CODE, ChainUnderTest, RuleContext, evaluate
 from scanner.core.rules._engine import day
 from scanner.core.trust import RootStore

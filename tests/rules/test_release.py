@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scanner.core.analysis import analyze
-from scanner.core.policy import load_packaged_policy
+from scanner.edge.files import load_packaged_policy
 from scanner.model import Role, Use, Verdict, Version
 from tests.conftest import context
 from tests.factories import SA, make_chain, observation

@@ -1,0 +1,65 @@
+"""``ekuscan inspect``: certificate files judged offline, with the same engine and writers as a live scan."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from scanner.app.errors import UsageFailure
+from scanner.app.inputs import analysis_context, load_policy, read_roots, release_fingerprint
+from scanner.app.output import reporting
+from scanner.core.analysis import OFFLINE_PORT, analyze_host
+from scanner.core.certs import NoCertificateError, split_certificates
+from scanner.model import Endpoint, Observation, Role, Status, Verdict
+from scanner.writers import OutputFormat
+
+
+@dataclass(frozen=True, slots=True)
+class InspectRequest:
+    files: tuple[Path, ...]
+    role: Role | None = None
+    name: str | None = None  # --name: the DNS name the leaf must cover
+    public_roots: Path | None = None
+    at: str | None = None
+    warn_days: int | None = None
+    fmt: OutputFormat | None = None
+    output: Path | None = None
+    policy_file: Path | None = None
+    release: str | None = None  # --release X15.4: judge as if installed on that release
+
+
+def read_chain(files: tuple[Path, ...]) -> tuple[bytes, ...]:
+    """The certificates of the files, in order (PEM or DER; one certificate or a chain each)."""
+    chain: list[bytes] = []
+    for path in files:
+        try:
+            chain += split_certificates(path.read_bytes())
+        except OSError as exc:
+            raise UsageFailure(f"{path}: {exc.strerror or exc}") from None
+        except NoCertificateError:
+            raise UsageFailure(f"{path}: no certificate found (expected PEM or DER)") from None
+    return tuple(chain)
+
+
+def run_inspect(request: InspectRequest, now: datetime) -> Verdict:
+    """Judge the files like one endpoint and write the report; returns its worst verdict."""
+    chain = read_chain(request.files)
+    policy = load_policy(request.policy_file)
+    analysis = analysis_context(read_roots(request.public_roots), request.at, request.warn_days, policy, now)
+    if request.release is not None:
+        analysis = dataclasses.replace(analysis, assumed_software=release_fingerprint(request.release))
+    endpoint = Endpoint(
+        target=" ".join(str(f) for f in request.files),
+        host=str(request.files[0]),
+        ip=None,
+        port=OFFLINE_PORT,
+        role=request.role,
+        sni=request.name,
+    )
+    observation = Observation(endpoint, Status.OK, chain_der=chain)
+    with reporting(analysis, request.fmt, request.output, now) as stream:
+        for report in analyze_host([observation], analysis):
+            stream.record(report)
+    return stream.inventory.worst_verdict()

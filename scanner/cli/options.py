@@ -1,0 +1,105 @@
+"""Options that several commands share, declared once so that their flags and help texts cannot drift."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scanner.app.output import OutputFormat
+from scanner.cli.root import FailOn
+from scanner.model import Role
+
+RoleOption = Annotated[
+    Role | None,
+    typer.Option(
+        "--role",
+        help="Role of every target without one in its CSV "
+        "row: expressway-c, expressway-e, expressway (C or E), cucm, "
+        "cube, server. Default: expressway.",
+        show_default=False,
+    ),
+]
+RootsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--public-roots",
+        metavar="PEM",
+        help="Bundle of roots that define 'public' (default: Mozilla's, from certifi).",
+        show_default=False,
+    ),
+]
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        metavar="ISO-DATE",
+        help="Evaluate as of this date or date-time (UTC), e.g. 2027-03-15: what is broken on that day?",
+        show_default=False,
+    ),
+]
+WarnOption = Annotated[
+    int | None,
+    typer.Option(
+        "--warn-days",
+        min=0,
+        metavar="N",
+        help="Expiry warning window in days (policy default: 30).",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "-f",
+        "--format",
+        help="Output format. Default: table on a terminal, else json (or from -o's extension).",
+        show_default=False,
+    ),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="Write here (atomically) instead of stdout.",
+        show_default=False,
+    ),
+]
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        metavar="FILE",
+        help="Policy data (links, releases, dates, CA cut-offs) to use instead of the packaged one; "
+        "same schema as 'ekuscan policy show' prints.",
+        show_default=False,
+    ),
+]
+FailOnOption = Annotated[
+    FailOn, typer.Option("--fail-on", help="Exit 1 when any endpoint is at or above this verdict.")
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="EKUSCAN_DB",
+        metavar="PATH|URL",
+        help="History database: a SQLite file (scan creates it) or a postgresql:// URL, one database "
+        "for several scanners.",
+        show_default=False,
+    ),
+]
+
+
+class ReportFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+ReportFormatOption = Annotated[
+    ReportFormat, typer.Option("-f", "--format", help="table (text for people) or json (for machines).")
+]

@@ -1,0 +1,289 @@
+"""``ekuscan scan``: its options, turned into a ``ScanRequest`` for ``app.scan.run_scan``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scanner.app.scan import DEFAULT_CONCURRENCY, MAX_WORKERS, ScanRequest, Stop, run_scan
+from scanner.cli.options import (
+    AtOption,
+    DbOption,
+    FailOnOption,
+    FormatOption,
+    OutputOption,
+    PolicyOption,
+    RoleOption,
+    RootsOption,
+    WarnOption,
+)
+from scanner.cli.root import ExitCode, FailOn, exit_code_for
+
+TargetsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="TARGET",
+        help="host, host:port, [v6]:port, address, CIDR block (10.20.0.0/22) or range (10.1.1.10-10.1.1.90).",
+        show_default=False,
+    ),
+]
+
+InputCsvOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-i",
+        "--input",
+        metavar="FILE.csv",
+        help="Targets from a CSV with the header target,ports,role,sni,label.",
+        show_default=False,
+    ),
+]
+
+PortsOption = Annotated[
+    str | None,
+    typer.Option(
+        "-p",
+        "--ports",
+        metavar="PORTS",
+        help="Ports for targets without one, e.g. 5061,7001 or 7001-7003 [default: 5061,7001,8443,443].",
+        show_default=False,
+    ),
+]
+
+SniOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sni",
+        metavar="NAME",
+        help="SNI name to send to every target without one (never sent to bare addresses otherwise).",
+        show_default=False,
+    ),
+]
+
+ConcurrencyOption = Annotated[
+    int,
+    typer.Option(
+        "-c",
+        "--concurrency",
+        min=1,
+        max=65536,
+        help="Connections in flight at once, all worker processes together.",
+    ),
+]
+
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.05,
+        max=600,
+        metavar="SECONDS",
+        help="Time allowed for the TLS handshake and for the SIP probe.",
+    ),
+]
+
+ConnectTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--connect-timeout",
+        min=0.05,
+        max=600,
+        metavar="SECONDS",
+        help="Time allowed for the TCP connect [default: --timeout].",
+        show_default=False,
+    ),
+]
+
+ShowAllOption = Annotated[
+    bool,
+    typer.Option(
+        "--show-all",
+        help="Also list closed and silent endpoints of ranges (they are always counted in the summary).",
+    ),
+]
+
+OnlyChangesOption = Annotated[
+    bool,
+    typer.Option(
+        "--only-changes",
+        help="Print only what changed since this scanner's previous complete run in --db (nothing "
+        "when nothing did): text, or JSON with -f json. The inventory still goes to -o FILE if given.",
+    ),
+]
+
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="When another run holds the --db lock, wait for it to end (at most 6 hours) "
+        "instead of exiting 3.",
+    ),
+]
+
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "-q", "--quiet", help="No progress line and no informational lines on stderr; errors still print."
+    ),
+]
+
+ScannerNameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scanner-name",
+        envvar="EKUSCAN_SCANNER",
+        metavar="NAME",
+        help="Name of this scanner in --db (several jump hosts can share one database) "
+        "[default: this machine's host name].",
+        show_default=False,
+    ),
+]
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=MAX_WORKERS,
+        metavar="N",
+        help="Processes that probe and analyse, each a share of the hosts "
+        "[default: one per CPU for sweeps of 2048 probes or more, else 1].",
+        show_default=False,
+    ),
+]
+
+RateOption = Annotated[
+    float | None,
+    typer.Option(
+        "--rate",
+        min=0.1,
+        metavar="N",
+        help="At most N new connections per second, all workers together [default: no cap].",
+        show_default=False,
+    ),
+]
+
+MaxPerHostOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-per-host",
+        min=1,
+        metavar="N",
+        help="At most N connections to one address at once [default: no cap].",
+        show_default=False,
+    ),
+]
+
+RetriesOption = Annotated[
+    int,
+    typer.Option(
+        "--retries", min=0, max=10, metavar="N", help="Retry a timed-out probe N times, with backoff."
+    ),
+]
+
+FirstAddressOnlyOption = Annotated[
+    bool,
+    typer.Option(
+        "--first-address-only",
+        help="For a name with several addresses, scan only the first (default: every address).",
+    ),
+]
+
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="K/N",
+        help="Scan only part K of N of the targets (whole hosts), so N jump hosts can share one list.",
+        show_default=False,
+    ),
+]
+
+YesOption = Annotated[
+    bool,
+    typer.Option("--yes", help="Confirm a sweep of more than 2^20 addresses."),
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def scan(
+    targets: TargetsArgument = None,
+    input_csv: InputCsvOption = None,
+    ports: PortsOption = None,
+    role: RoleOption = None,
+    sni: SniOption = None,
+    public_roots: RootsOption = None,
+    at: AtOption = None,
+    warn_days: WarnOption = None,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    timeout: TimeoutOption = 5.0,
+    connect_timeout: ConnectTimeoutOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    fail_on: FailOnOption = FailOn.BREAKS,
+    policy_file: PolicyOption = None,
+    show_all: ShowAllOption = False,
+    db: DbOption = None,
+    only_changes: OnlyChangesOption = False,
+    wait: WaitOption = False,
+    quiet: QuietOption = False,
+    scanner_name: ScannerNameOption = None,
+    workers: WorkersOption = None,
+    rate: RateOption = None,
+    max_per_host: MaxPerHostOption = None,
+    retries: RetriesOption = 0,
+    first_address_only: FirstAddressOnlyOption = False,
+    shard: ShardOption = None,
+    yes: YesOption = False,
+) -> int:
+    """Scan hosts and ranges over TLS and write the inventory of which links break.
+
+    Examples:
+
+      ekuscan scan expe.example.com
+
+      ekuscan scan 10.20.0.0/24 -p 5061,7001
+
+      ekuscan scan -i targets.csv -f json -o inventory.json
+    """
+    request = ScanRequest(
+        targets=tuple(targets or ()),
+        input_csv=input_csv,
+        ports=ports,
+        role=role,
+        sni=sni,
+        public_roots=public_roots,
+        at=at,
+        warn_days=warn_days,
+        concurrency=concurrency,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        fmt=fmt,
+        output=output,
+        policy_file=policy_file,
+        show_all=show_all,
+        db=db,
+        only_changes=only_changes,
+        wait=wait,
+        quiet=quiet,
+        scanner_name=scanner_name,
+        workers=workers,
+        rate=rate,
+        max_per_host=max_per_host,
+        retries=retries,
+        first_address_only=first_address_only,
+        shard=shard,
+        yes=yes,
+    )
+    outcome = run_scan(request, _now(), _now)
+    if outcome.stopped is Stop.INTERRUPTED:
+        return ExitCode.INTERRUPTED
+    if outcome.stopped is Stop.TERMINATED:
+        return ExitCode.TERMINATED
+    return exit_code_for(outcome.worst, fail_on)

@@ -1,0 +1,285 @@
+"""Reading policy data: every field of ``policy.json`` (or a user's copy) checked into a ``Policy``.
+
+``parse_policy`` reports *every* problem at once, one line each with its JSON path, so a user
+fixing a copy sees the whole list on the first run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from scanner.core.policy import (
+    PACKAGED,
+    POLICY_SCHEMA,
+    DatedFact,
+    FixedRelease,
+    LinkSpec,
+    Policy,
+    PolicyError,
+    PublicCA,
+    Releases,
+)
+from scanner.model import Role, Use, Version
+
+_TOP_LEVEL = {
+    "schema",
+    "about",
+    "defaults",
+    "dates",
+    "max_validity",
+    "public_cas",
+    "expressway_releases",
+    "links",
+}
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+class _Checker:
+    """Collects every problem with its JSON path instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def obj(self, value: Any, where: str) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.fail(where, "must be an object")
+            return None
+        return value
+
+    def text(self, value: Any, where: str, *, required: bool = True) -> str:
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or (required and not value.strip()):
+            self.fail(where, "must be a non-empty string" if required else "must be a string")
+            return ""
+        return value
+
+    def day(self, value: Any, where: str, *, nullable: bool = False) -> date | None:
+        if value is None and nullable:
+            return None
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(where, f"must be a date like 2027-03-15{' or null' if nullable else ''}, got {value!r}")
+            return None
+
+    def version(self, value: Any, where: str, *, nullable: bool = True) -> Version | None:
+        if value is None and nullable:
+            return None
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            return Version.parse(value)
+        except ValueError:
+            self.fail(where, f"must be a release like X15.4, got {value!r}")
+            return None
+
+    def items(self, value: Any, where: str) -> Iterator[tuple[str, Any]]:
+        if not isinstance(value, list):
+            self.fail(where, "must be a list")
+            return
+        for i, item in enumerate(value):
+            yield f"{where}[{i}]", item
+
+    def strings(self, value: Any, where: str) -> tuple[str, ...]:
+        return tuple(self.text(item, path) for path, item in self.items(value, where))
+
+    def unknown_keys(self, raw: dict[str, Any], known: set[str], where: str) -> None:
+        for key in sorted(set(raw) - known):
+            self.fail(f"{where}.{key}", "unknown field (misspelt?)")
+
+
+def parse_policy(document: Any, origin: str = PACKAGED) -> Policy:
+    """Validate a policy document; raises PolicyError listing every problem."""
+    check = _Checker()
+    top = check.obj(document, "policy")
+    if top is None:
+        raise PolicyError(check.problems)
+    if top.get("schema") != POLICY_SCHEMA:
+        check.fail("policy.schema", f"expected {POLICY_SCHEMA!r}, got {top.get('schema')!r}")
+    check.unknown_keys(top, _TOP_LEVEL, "policy")
+    warn_days = 30
+    defaults = check.obj(top.get("defaults", {}), "policy.defaults")
+    if defaults is not None:
+        value = defaults.get("warn_days", 30)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            check.fail("policy.defaults.warn_days", "must be a non-negative integer")
+        else:
+            warn_days = value
+    links = tuple(_links(check, top.get("links")))
+    dates = _dates(check, top.get("dates", {}))
+    validity, validity_source = _max_validity(check, top.get("max_validity", {"steps": []}))
+    cas = tuple(_public_cas(check, top.get("public_cas", [])))
+    releases = _releases(check, top.get("expressway_releases", {}))
+    if check.problems:
+        raise PolicyError(check.problems)
+    return Policy(links, warn_days, dates, validity, validity_source, cas, releases, origin, document)
+
+
+def _links(check: _Checker, raw_links: Any) -> Iterator[LinkSpec]:
+    for where, raw in check.items(raw_links, "policy.links"):
+        link = check.obj(raw, where)
+        if link is None:
+            continue
+        check.unknown_keys(
+            link, {"role", "name", "uses", "ports", "description", "from_version", "before_version"}, where
+        )
+        role = uses = None
+        try:
+            role = Role(str(link.get("role")))
+        except ValueError:
+            check.fail(f"{where}.role", f"must be one of {', '.join(r.value for r in Role)}")
+        try:
+            uses = Use(str(link.get("uses")))
+        except ValueError:
+            check.fail(f"{where}.uses", "must be 'server' or 'client'")
+        name = check.text(link.get("name"), f"{where}.name")
+        ports = link.get("ports", [])
+        if not isinstance(ports, list) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+        ):
+            check.fail(f"{where}.ports", "must be a list of port numbers (1-65535)")
+            ports = []
+        description = check.text(link.get("description"), f"{where}.description", required=False)
+        low = check.version(link.get("from_version"), f"{where}.from_version")
+        high = check.version(link.get("before_version"), f"{where}.before_version")
+        if low is not None and high is not None and not low < high:
+            check.fail(where, "from_version must be before before_version")
+        if role is not None and uses is not None and name:
+            yield LinkSpec(role, name, uses, frozenset(ports), description, low, high)
+
+
+def _dates(check: _Checker, raw: Any) -> dict[str, DatedFact]:
+    entries = check.obj(raw, "policy.dates")
+    result: dict[str, DatedFact] = {}
+    for key, value in (entries or {}).items():
+        where = f"policy.dates.{key}"
+        entry = check.obj(value, where)
+        if entry is None:
+            continue
+        check.unknown_keys(entry, {"date", "source", "note"}, where)
+        day = check.day(entry.get("date"), f"{where}.date")
+        source = check.text(entry.get("source"), f"{where}.source")
+        note = check.text(entry.get("note"), f"{where}.note", required=False)
+        if day is not None:
+            result[key] = DatedFact(day, source, note)
+    return result
+
+
+def _max_validity(check: _Checker, raw: Any) -> tuple[tuple[tuple[date | None, int], ...], str]:
+    section = check.obj(raw, "policy.max_validity")
+    if section is None:
+        return (), ""
+    check.unknown_keys(section, {"steps", "source"}, "policy.max_validity")
+    source = check.text(section.get("source"), "policy.max_validity.source", required=False)
+    steps: list[tuple[date | None, int]] = []
+    for where, item in check.items(section.get("steps"), "policy.max_validity.steps"):
+        step = check.obj(item, where)
+        if step is None:
+            continue
+        start = check.day(step.get("issued_from"), f"{where}.issued_from", nullable=True)
+        days = step.get("days")
+        if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+            check.fail(f"{where}.days", "must be a positive integer")
+            continue
+        previous = steps[-1][0] if steps else None
+        if steps and (start is None or (previous is not None and start <= previous)):
+            check.fail(f"{where}.issued_from", "steps must be in increasing date order")
+        steps.append((start, days))
+    return tuple(steps), source
+
+
+def _public_cas(check: _Checker, raw: Any) -> Iterator[PublicCA]:
+    for where, item in check.items(raw, "policy.public_cas"):
+        ca = check.obj(item, where)
+        if ca is None:
+            continue
+        check.unknown_keys(
+            ca, {"name", "organizations", "issuer_common_names", "clientauth_cutoff", "source", "note"}, where
+        )
+        name = check.text(ca.get("name"), f"{where}.name")
+        orgs = check.strings(ca.get("organizations", []), f"{where}.organizations")
+        cns = check.strings(ca.get("issuer_common_names", []), f"{where}.issuer_common_names")
+        if not orgs and not cns:
+            check.fail(where, "needs organizations or issuer_common_names to match certificates by")
+        cutoff = check.day(ca.get("clientauth_cutoff"), f"{where}.clientauth_cutoff", nullable=True)
+        source = check.text(ca.get("source"), f"{where}.source")
+        note = check.text(ca.get("note"), f"{where}.note", required=False)
+        yield PublicCA(
+            name,
+            frozenset(o.casefold() for o in orgs),
+            tuple(c.casefold() for c in cns),
+            cutoff,
+            source,
+            note,
+        )
+
+
+def _releases(check: _Checker, raw: Any) -> Releases:
+    where = "policy.expressway_releases"
+    section = check.obj(raw, where)
+    if section is None:
+        return Releases()
+    check.unknown_keys(
+        section,
+        {
+            "source",
+            "affected",
+            "unsupported_before",
+            "serverauth_only_e_from",
+            "separate_client_store_from",
+            "fixed",
+        },
+        where,
+    )
+    affected = []
+    for path, pair in check.items(section.get("affected", []), f"{where}.affected"):
+        if not isinstance(pair, list) or len(pair) != 2:
+            check.fail(path, 'must be a pair of releases like ["X14.0.0", "X14.3.7"]')
+            continue
+        low = check.version(pair[0], f"{path}[0]", nullable=False)
+        high = check.version(pair[1], f"{path}[1]", nullable=False)
+        if low is not None and high is not None:
+            if high < low:
+                check.fail(path, "the first release must not be after the second")
+            affected.append((low, high))
+    fixed = []
+    for path, item in check.items(section.get("fixed", []), f"{where}.fixed"):
+        entry = check.obj(item, path)
+        if entry is None:
+            continue
+        version = check.version(entry.get("version"), f"{path}.version", nullable=False)
+        summary = check.text(entry.get("summary"), f"{path}.summary")
+        if version is not None:
+            fixed.append(FixedRelease(version, summary))
+    return Releases(
+        affected=tuple(affected),
+        unsupported_before=check.version(section.get("unsupported_before"), f"{where}.unsupported_before"),
+        serverauth_only_e_from=check.version(
+            section.get("serverauth_only_e_from"), f"{where}.serverauth_only_e_from"
+        ),
+        separate_client_store_from=check.version(
+            section.get("separate_client_store_from"), f"{where}.separate_client_store_from"
+        ),
+        fixed=tuple(fixed),
+        source=check.text(section.get("source"), f"{where}.source", required=False),
+    )
+
+
+def parse_policy_text(text: str, origin: str = PACKAGED) -> Policy:
+    """A policy from its JSON text; every problem (bad JSON included) is a ``PolicyError``."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PolicyError([f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+    return parse_policy(document, origin=origin)
