@@ -8,6 +8,7 @@ import pytest
 
 from scanner.core.targets import parse_csv
 from scanner.lab import ESTATE, SINGLE_ADDRESS_PORT_BASE, UNPRIVILEGED_OFFSET, LabPKI, plan, targets_csv
+from tests.addresses import PLAN, PLAN_BASE
 
 
 @pytest.fixture(scope="module")
@@ -16,18 +17,18 @@ def pki() -> LabPKI:
 
 
 def test_one_address_per_host_with_the_expressway_ports(pki):
-    lab = plan(pki, "127.0.2.0")
+    lab = plan(pki, PLAN_BASE)
     assert {(s.address, s.port) for s in lab.services if s.host.name == "expe-public"} == {
-        ("127.0.2.1", 5061),
-        ("127.0.2.1", 7001),
-        ("127.0.2.1", 8443),
-        ("127.0.2.1", 443),
+        (str(PLAN[1]), 5061),
+        (str(PLAN[1]), 7001),
+        (str(PLAN[1]), 8443),
+        (str(PLAN[1]), 443),
     }
     assert not lab.notes
 
 
 def test_without_privileges_low_ports_move_up_and_the_lab_says_so(pki):
-    lab = plan(pki, "127.0.2.0", privileged=False)
+    lab = plan(pki, PLAN_BASE, privileged=False)
     ports = {s.port for s in lab.services}
     assert 443 not in ports and 443 + UNPRIVILEGED_OFFSET in ports
     assert any(str(UNPRIVILEGED_OFFSET) in note for note in lab.notes)
@@ -42,7 +43,7 @@ def test_single_address_mode_gives_every_service_its_own_port(pki):
 
 
 def test_targets_csv_round_trips(pki):
-    lab = plan(pki, "127.0.2.0")
+    lab = plan(pki, PLAN_BASE)
     specs = parse_csv(targets_csv(lab.services).splitlines(), "lab.csv")
     assert [(s.text, s.ports[0], s.role, s.sni, s.label) for s in specs] == [
         (b.address, b.port, b.host.role if b.host.role_in_csv else None, b.sni, b.host.label)
