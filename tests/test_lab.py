@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from scanner.core.targets import parse_csv
 from scanner.lab import ESTATE, SINGLE_ADDRESS_PORT_BASE, UNPRIVILEGED_OFFSET, LabPKI, plan, targets_csv
 from tests.addresses import PLAN, PLAN_BASE
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +67,20 @@ def test_every_lab_host_has_a_leaf_that_matches_its_story(pki):
         leaf, chain = pki.leaf(host.name, host.leaf)
         assert leaf.cert.subject.rfc4514_string().startswith(f"CN={host.name}.")
         assert chain  # every lab host sends at least its issuing CA
+
+
+def test_the_lab_imports_only_the_layers_below_the_application():
+    """The lab uses model, core, protocol, edge and itself; never cli, app, writers or store."""
+    allowed = ("scanner.model", "scanner.core.", "scanner.protocol.", "scanner.edge.", "scanner.lab.")
+    modules = sorted((REPO / "scanner" / "lab").glob("*.py"))
+    assert {m.stem for m in modules} >= {"__init__", "pki", "fleet", "servers"}
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in (n for n in names if n == "scanner" or n.startswith("scanner.")):
+                assert name.startswith(allowed), f"{path.name} imports {name}"

@@ -60,7 +60,7 @@ def imported_modules(path: Path) -> set[str]:
 def test_pure_modules_import_no_io():
     for module in PURE_MODULES:
         imports = imported_modules(REPO / "scanner" / f"{module}.py")
-        bad = {name for name in imports if name.split(".")[0] in IO_PACKAGES or name in IO_PACKAGES}
+        bad = {name for name in imports if any(name == p or name.startswith(f"{p}.") for p in IO_PACKAGES)}
         assert not bad, f"scanner/{module}.py imports {bad}"
 
 
