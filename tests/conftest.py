@@ -15,13 +15,12 @@ from scanner.core.analysis import AnalysisContext
 from scanner.core.trust import RootStore
 from scanner.edge.files import load_packaged_policy
 from scanner.lab import BackgroundLab
+from tests.addresses import LAB_BASE
 from tests.factories import NOW
 
 REPO = Path(__file__).resolve().parent.parent
 # Real public certificates, copied byte for byte with their sources (see SOURCES.md there).
 REALCERTS = REPO / "tests" / "data" / "realcerts"
-# The tests' own lab lives on its own /24 so that a `make demo` lab (127.0.2.0) never collides.
-TEST_LAB_BASE = "127.0.42.0"
 
 
 def context(roots: RootStore | None = None, *, now=NOW, warn_days: int = 30, **kw) -> AnalysisContext:
@@ -36,8 +35,8 @@ def context(roots: RootStore | None = None, *, now=NOW, warn_days: int = 30, **k
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[BackgroundLab]:
-    """The built-in lab, started once for the session on TEST_LAB_BASE."""
-    with BackgroundLab(TEST_LAB_BASE) as running:
+    """The built-in lab, started once for the session on its own block (tests/addresses.py)."""
+    with BackgroundLab(LAB_BASE) as running:
         yield running
 
 

@@ -25,6 +25,7 @@ from scanner.core.targets import parse_csv
 from scanner.core.verdict import worst
 from scanner.lab import ESTATE, targets_csv
 from scanner.model import Status, Verdict
+from tests.addresses import CLI_LAB, CLI_LAB_BASE
 from tests.conftest import REALCERTS
 from tests.factories import SA, make_chain
 
@@ -416,7 +417,7 @@ def test_lab_writes_targets_that_scan(tmp_path):
             "scanner",
             "lab",
             "--base",
-            "127.0.45.0",
+            CLI_LAB_BASE,
             "--write-targets",
             str(targets),
             "--duration",
@@ -447,7 +448,7 @@ def test_lab_writes_targets_that_scan(tmp_path):
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0
-    assert "127.0.45.1:5061" in out and "scan it with: ekuscan scan -i" in out
+    assert f"{CLI_LAB[1]}:5061" in out and "scan it with: ekuscan scan -i" in out
 
 
 def test_rules_lists_and_explains_every_code():

@@ -1,9 +1,9 @@
 """Names through the real resolver path (glibc getaddrinfo), answered by a DNS server on loopback.
 
 The scan runs as a subprocess in a mount namespace of its own, where /etc/resolv.conf names
-only the test's server (127.0.0.153): no outside resolver is ever asked. The server answers
-``multi.ekuscan.test`` with two addresses, ``NXDOMAIN`` for ``missing.ekuscan.test``, and
-nothing at all for ``silent.ekuscan.test``.
+only the test's server (127.0.0.153, or where EKUSCAN_TEST_NET moves it, see tests/addresses.py):
+no outside resolver is ever asked. The server answers ``multi.ekuscan.test`` with two addresses,
+``NXDOMAIN`` for ``missing.ekuscan.test``, and nothing at all for ``silent.ekuscan.test``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.addresses import DNS_MULTI, DNS_SERVER
 from tests.netutil import background_tls_servers
 
-DNS_ADDRESS = "127.0.0.153"
-MULTI = ("127.0.47.21", "127.0.47.22")  # apart from the other tests' addresses
+DNS_ADDRESS = DNS_SERVER
+MULTI = DNS_MULTI  # apart from the other tests' addresses
 TLS_PORT = 9443
 NXDOMAIN = 3
 

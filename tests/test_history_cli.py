@@ -17,6 +17,7 @@ from scanner.store import RunStatus, open_store
 from scanner.store.filelock import FileLock
 from scanner.store.schema import Dialect
 from tests import test_cli
+from tests.addresses import CLOSED_HOST, HISTORY_LAB_BASE
 from tests.storeutil import host_documents, integrity_problems
 from tests.test_cli import ekuscan, lab_target, one_line_error
 
@@ -82,7 +83,7 @@ def test_scan_records_runs_diff_and_history(lab, lab_files, db_target):
 def test_a_changed_certificate_shows_in_diff_and_only_changes(tmp_path):
     """Two labs on the same addresses, one after the other: every certificate is new."""
     db = str(tmp_path / "h.sqlite")
-    base = "127.0.47.0"
+    base = HISTORY_LAB_BASE
     outputs = []
     for _ in range(2):
         with BackgroundLab(base) as running:
@@ -287,7 +288,7 @@ def test_sigkill_mid_run_leaves_the_database_consistent(lab, lab_files, tmp_path
                 "-m",
                 "scanner",
                 "scan",
-                "127.0.48.1",
+                CLOSED_HOST,
                 *closed_ports,
                 healthy,
                 silent,

@@ -19,6 +19,7 @@ from scanner.edge.pool import PoolConfig
 from scanner.lab import ESTATE, Behaviour, LabPKI, targets_csv
 from scanner.model import EndpointReport, Status, Verdict
 from scanner.report.inventory import Inventory
+from tests.addresses import LIVE_SWEEP
 from tests.conftest import context
 from tests.factories import CA_, SA, judge
 from tests.netutil import context_for, endpoint, lab_leaf, scan, scan_endpoints, serve, tls_handler
@@ -156,13 +157,13 @@ def test_plaintext_and_silent_ports(lab_reports):
     assert silent.status is Status.TIMEOUT and silent.connected
 
 
-def test_one_certificate_per_lab_host(lab_reports):
+def test_one_certificate_per_lab_host(lab, lab_reports):
     inventory = Inventory()
     for report in lab_reports.values():
         inventory.add(report)
     hosts = {h.host: h for h in list(inventory.each_host())}
     assert all(not h.certificate_mismatch for h in hosts.values())
-    assert hosts["127.0.42.1"].verdict is Verdict.BREAKS
+    assert hosts[lab.find("expe-public", 5061).address].verdict is Verdict.BREAKS
 
 
 # --- servers that behave in one particular way ----------------------------------------------
@@ -319,7 +320,12 @@ async def test_dns_failure_is_an_endpoint_not_an_exception(monkeypatch):
 async def test_sweep_of_a_slash_24_finds_exactly_the_live_endpoints(nursery, pki):
     leaf = lab_leaf(pki, eku=[SA, CA_])
     ctx = context_for(pki, leaf, [pki.private_ca])
-    live = {("127.0.43.10", 8443), ("127.0.43.77", 5061), ("127.0.43.200", 8443), ("127.0.43.254", 5061)}
+    live = {
+        (str(LIVE_SWEEP[10]), 8443),
+        (str(LIVE_SWEEP[77]), 5061),
+        (str(LIVE_SWEEP[200]), 8443),
+        (str(LIVE_SWEEP[254]), 5061),
+    }
     for host, port in live:
         await serve(
             nursery,
@@ -327,9 +333,9 @@ async def test_sweep_of_a_slash_24_finds_exactly_the_live_endpoints(nursery, pki
             host=host,
             port=port,
         )
-    silent_host = ("127.0.43.123", 8443)
+    silent_host = (str(LIVE_SWEEP[123]), 8443)
     await serve(nursery, _stall, host=silent_host[0], port=silent_host[1])
-    spec = parse_target("127.0.43.0/24", ports=(5061, 8443))
+    spec = parse_target(str(LIVE_SWEEP), ports=(5061, 8443))
     send, receive = trio.open_memory_channel(64)
     inventory = Inventory()
     listed = set()

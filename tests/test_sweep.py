@@ -25,10 +25,11 @@ from scanner.edge.net import ProbeConfig
 from scanner.edge.pool import PoolConfig, backoff_seconds
 from scanner.edge.progress import Progress, progress_line
 from scanner.model import Status
+from tests.addresses import LAB_SWEEP, POOL
 from tests.netutil import endpoint, scan_endpoints, serve
 
 AT = "2027-01-15"  # a fixed evaluation date, so that runs can be compared field by field
-SWEEP = "127.0.42.0/26"  # the test lab's hosts, and closed addresses around them
+SWEEP = LAB_SWEEP  # the test lab's hosts, and closed addresses around them
 
 
 def ekuscan_cmd(*args: str) -> list[str]:
@@ -164,8 +165,8 @@ def most_in_any_window(arrivals: list[float], length: float) -> int:
 
 async def test_rate_cap_holds_at_the_server(nursery):
     counter = Counter(hold=0)
-    ports = [await serve(nursery, counter.handler, host="127.0.44.1") for _ in range(6)]
-    endpoints = [endpoint("127.0.44.1", p) for p in ports for _ in range(5)]  # 30 connections
+    ports = [await serve(nursery, counter.handler, host=str(POOL[1])) for _ in range(6)]
+    endpoints = [endpoint(str(POOL[1]), p) for p in ports for _ in range(5)]  # 30 connections
     config = PoolConfig(concurrency=64, rate=20.0, probe=ProbeConfig(connect_timeout=2, timeout=2))
     observations = await _collect(endpoints, config)
     assert len(observations) == 30 and len(counter.arrivals) == 30
@@ -178,10 +179,10 @@ async def test_rate_cap_holds_at_the_server(nursery):
 @pytest.mark.parametrize("cap", [1, 2])
 async def test_per_host_cap_holds_at_the_server(nursery, cap):
     counter = Counter(hold=0.2)
-    ports = [await serve(nursery, counter.handler, host="127.0.44.2") for _ in range(8)]
+    ports = [await serve(nursery, counter.handler, host=str(POOL[2])) for _ in range(8)]
     other = Counter(hold=0.2)
-    other_ports = [await serve(nursery, other.handler, host="127.0.44.3") for _ in range(8)]
-    endpoints = [endpoint("127.0.44.2", p) for p in ports] + [endpoint("127.0.44.3", p) for p in other_ports]
+    other_ports = [await serve(nursery, other.handler, host=str(POOL[3])) for _ in range(8)]
+    endpoints = [endpoint(str(POOL[2]), p) for p in ports] + [endpoint(str(POOL[3]), p) for p in other_ports]
     config = PoolConfig(concurrency=64, max_per_host=cap, probe=ProbeConfig(connect_timeout=2, timeout=2))
     observations = await _collect(endpoints, config)
     assert len(observations) == 16
@@ -192,20 +193,20 @@ async def test_per_host_cap_holds_at_the_server(nursery, cap):
 async def test_without_a_per_host_cap_connections_overlap(nursery):
     # The control for the test above: the servers do see parallel connections when allowed.
     counter = Counter(hold=0.2)
-    ports = [await serve(nursery, counter.handler, host="127.0.44.4") for _ in range(8)]
-    await _collect([endpoint("127.0.44.4", p) for p in ports], PoolConfig(concurrency=64))
+    ports = [await serve(nursery, counter.handler, host=str(POOL[4])) for _ in range(8)]
+    await _collect([endpoint(str(POOL[4]), p) for p in ports], PoolConfig(concurrency=64))
     assert counter.most_open > 2
 
 
 @pytest.mark.slow
 async def test_rate_is_shared_by_the_worker_processes(nursery, tmp_path):
     counter = Counter(hold=0)
-    ports = [await serve(nursery, counter.handler, host=f"127.0.44.{10 + i}", port=9443) for i in range(40)]
+    ports = [await serve(nursery, counter.handler, host=str(POOL[10 + i]), port=9443) for i in range(40)]
     assert set(ports) == {9443}
     result = await trio.run_process(
         ekuscan_cmd(
             "scan",
-            "127.0.44.10-127.0.44.49",
+            f"{POOL[10]}-{POOL[49]}",
             "-p",
             "9443",
             "--rate",
@@ -245,9 +246,9 @@ async def _collect(endpoints, config):
 
 async def test_timeouts_are_retried_with_backoff(nursery):
     counter = Counter(hold=5)  # accepts, never answers the ClientHello
-    port = await serve(nursery, counter.handler, host="127.0.44.5")
+    port = await serve(nursery, counter.handler, host=str(POOL[5]))
     config = PoolConfig(retries=2, probe=ProbeConfig(connect_timeout=1, timeout=0.2))
-    [observation] = await _collect([endpoint("127.0.44.5", port)], config)
+    [observation] = await _collect([endpoint(str(POOL[5]), port)], config)
     assert observation.status is Status.TIMEOUT and "(3 attempts)" in (observation.error or "")
     assert len(counter.arrivals) == 3
     gaps = [b - a for a, b in zip(counter.arrivals, counter.arrivals[1:], strict=False)]
@@ -350,10 +351,10 @@ def silent_listeners():
     sockets = []
     for i in range(12):
         s = socket.socket()
-        s.bind((f"127.0.44.{100 + i}", 5061))
+        s.bind((str(POOL[100 + i]), 5061))
         s.listen(64)
         sockets.append(s)
-    yield "127.0.44.100-127.0.44.111"
+    yield f"{POOL[100]}-{POOL[111]}"
     for s in sockets:
         s.close()
 
@@ -561,8 +562,8 @@ async def test_a_probe_ends_with_close_notify_and_fin_not_a_reset(nursery, versi
     if version == "TLSv1.2":
         ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
     watcher = GoodbyeWatcher(ctx)
-    port = await serve(nursery, watcher.handler, host="127.0.44.6")
-    observations = await _collect([endpoint("127.0.44.6", port)] * 5, PoolConfig())
+    port = await serve(nursery, watcher.handler, host=str(POOL[6]))
+    observations = await _collect([endpoint(str(POOL[6]), port)] * 5, PoolConfig())
     assert [o.tls_version for o in observations] == [version] * 5
     with trio.fail_after(5):
         while len(watcher.endings) < 5:
@@ -577,7 +578,7 @@ def test_progress_on_a_terminal_only_without_quiet(silent_listeners, quiet):
 
     controller, terminal = pty.openpty()
     try:
-        args = ["127.0.44.100:5061", "--timeout", "1.5", "-f", "json", "--fail-on", "never"]
+        args = [f"{POOL[100]}:5061", "--timeout", "1.5", "-f", "json", "--fail-on", "never"]
         result = subprocess.run(
             ekuscan_cmd("scan", *args, *(["-q"] if quiet else [])),
             stdout=subprocess.PIPE,
