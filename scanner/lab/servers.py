@@ -22,20 +22,20 @@ SILENT_HOLD = 15.0  # how long the silent service holds a connection before clos
 
 
 def server_context(leaf: Issued, chain: Sequence[Issued], pki: LabPKI, service: LabService) -> SSL.Context:
-    ctx = SSL.Context(SSL.TLS_METHOD)
-    ctx.use_certificate(leaf.cert)
-    ctx.use_privatekey(leaf.key)
+    tls_context = SSL.Context(SSL.TLS_METHOD)
+    tls_context.use_certificate(leaf.cert)
+    tls_context.use_privatekey(leaf.key)
     for extra in chain:
-        ctx.add_extra_chain_cert(extra.cert)
+        tls_context.add_extra_chain_cert(extra.cert)
     if service.tls_max is not None:
-        ctx.set_max_proto_version(service.tls_max)
+        tls_context.set_max_proto_version(service.tls_max)
     if service.behaviour is Behaviour.MTLS_ABORT:
-        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *_: True)
+        tls_context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *_: True)
         # Name the CA whose client certificates the traversal zone accepts, as Expressway does:
         # the root of the host's own hierarchy (a public one there is itself a finding).
         private = any(extra is pki.private_ca for extra in chain)
-        ctx.add_client_ca((pki.private_root if private else pki.public_root).cert)
-    return ctx
+        tls_context.add_client_ca((pki.private_root if private else pki.public_root).cert)
+    return tls_context
 
 
 async def _send(stream: trio.SocketStream, conn: SSL.Connection) -> None:
@@ -84,18 +84,20 @@ def sip_answer(request: bytes, banner: str) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode()
 
 
-async def handle_connection(stream: trio.SocketStream, ctx: SSL.Context | None, service: LabService) -> None:
+async def handle_connection(
+    stream: trio.SocketStream, tls_context: SSL.Context | None, service: LabService
+) -> None:
     """Serve one connection the way the service behaves; never longer than the deadline."""
     with trio.move_on_after(CONNECTION_DEADLINE):
         try:
-            await _serve(stream, ctx, service)
+            await _serve(stream, tls_context, service)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, SSL.Error):
             pass  # the scanner hung up (a close_notify before a request is a hang-up too): its right
     with trio.CancelScope(shield=True), trio.move_on_after(1):
         await stream.aclose()
 
 
-async def _serve(stream: trio.SocketStream, ctx: SSL.Context | None, service: LabService) -> None:
+async def _serve(stream: trio.SocketStream, tls_context: SSL.Context | None, service: LabService) -> None:
     if service.behaviour is Behaviour.SILENT:
         with trio.move_on_after(SILENT_HOLD):
             while await stream.receive_some(65536):
@@ -104,8 +106,8 @@ async def _serve(stream: trio.SocketStream, ctx: SSL.Context | None, service: La
     if service.behaviour is Behaviour.PLAIN:
         await stream.send_all(service.banner.encode())
         return
-    assert ctx is not None
-    conn = SSL.Connection(ctx, None)
+    assert tls_context is not None
+    conn = SSL.Connection(tls_context, None)
     conn.set_accept_state()
     while True:
         try:
@@ -179,19 +181,21 @@ async def serve_lab(
     async with trio.open_nursery() as nursery:
         leaves: dict[str, tuple[Issued, tuple[Issued, ...]]] = {}
         for bound in lab.services:
-            ctx = None
+            tls_context = None
             if bound.host.leaf is not None:
                 # One certificate per host, on all its ports, as an Expressway has.
                 if bound.host.name not in leaves:
                     leaves[bound.host.name] = lab.pki.leaf(bound.host.name, bound.host.leaf)
                 leaf, chain = leaves[bound.host.name]
-                ctx = server_context(leaf, chain, lab.pki, bound.service)
+                tls_context = server_context(leaf, chain, lab.pki, bound.service)
             listeners = await trio.open_tcp_listeners(bound.port, host=bound.address)
 
             async def handler(
-                stream: trio.SocketStream, ctx: SSL.Context | None = ctx, service: LabService = bound.service
+                stream: trio.SocketStream,
+                tls_context: SSL.Context | None = tls_context,
+                service: LabService = bound.service,
             ) -> None:
-                await handle_connection(stream, ctx, service)
+                await handle_connection(stream, tls_context, service)
 
             nursery.start_soon(trio.serve_listeners, handler, listeners)
         task_status.started(lab.services)
