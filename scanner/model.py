@@ -227,6 +227,58 @@ class UnparsedCert:
     error: str
 
 
+class EffectKind(enum.IntEnum):
+    """Why a link has its verdict. The order is the precedence: a link shows the first kind
+    that applies to its use (DESIGN.md section 5).
+
+    A certificate the scan cannot see comes first (there is nothing to judge), then what
+    breaks the link now, then what puts it at risk. Within one kind the earliest date counts:
+    the first certificate of the chain to have expired, or to expire.
+    """
+
+    UNJUDGED = 1  # this use presents another certificate than the one seen (X15.5's client store)
+    UNUSABLE = 2  # OpenSSL's purpose check fails for the use (EKU, keyUsage; usage.py)
+    EXPIRED = 3
+    NOT_YET_VALID = 4
+    CLIENTAUTH_SUNSET = 5  # a public certificate whose replacement will lack clientAuth
+    EXPIRES_SOON = 6  # within the warning window (--warn-days)
+    PUBLIC_CLIENT_CAS = 7  # the server accepts client certificates from public CAs
+
+    @property
+    def verdict(self) -> Verdict:
+        return _EFFECT_VERDICT[self]
+
+
+_EFFECT_VERDICT = {
+    EffectKind.UNJUDGED: Verdict.UNKNOWN,
+    EffectKind.UNUSABLE: Verdict.BREAKS,
+    EffectKind.EXPIRED: Verdict.BREAKS,
+    EffectKind.NOT_YET_VALID: Verdict.BREAKS,
+    EffectKind.CLIENTAUTH_SUNSET: Verdict.AT_RISK,
+    EffectKind.EXPIRES_SOON: Verdict.AT_RISK,
+    EffectKind.PUBLIC_CLIENT_CAS: Verdict.AT_RISK,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEffect:
+    """What a finding does to the links that present the certificate for one of ``uses``.
+
+    The rule that decides the finding sets it; link verdicts are derived from effects alone,
+    never from a finding's code, message or details. Not part of the JSON output.
+    """
+
+    kind: EffectKind
+    uses: frozenset[Use]
+    reason: str  # the sentence the link verdict shows
+    # The day the link fails (may differ from the finding's own breaks_on); None: no known date.
+    breaks_on: datetime | None
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.kind.verdict
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     code: str
@@ -235,6 +287,7 @@ class Finding:
     cert_sha256: str | None = None
     breaks_on: datetime | None = None  # the day the finding turns into a failure, where known
     details: tuple[tuple[str, str], ...] = ()  # machine-readable facts (JSON "details")
+    effect: LinkEffect | None = None  # what it does to link verdicts; None: nothing
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,20 +105,14 @@ def analyze(
         separate_client_store=separate_store,
     )
     findings = evaluate(chain, rule_ctx, ctx.rules)
+    # The verdicts follow the findings' effects (SEPARATE_CLIENT_STORE leaves the client links
+    # unknown on X15.5+) and the usability of the chain for each use.
     links = judge_links(
         links_for_endpoint(role_links, endpoint.port),
-        path,
         usab,
         findings,
         ctx.now,
-        ctx.warn,
         unknown_reason=_unknown_reason(observation, parsed),
-        client_unknown_reason=(
-            f"Expressway {version} keeps the client certificate in a separate store; "
-            "a server-side scan cannot see it"
-            if separate_store
-            else None
-        ),
     )
     return EndpointReport(
         observation=observation,

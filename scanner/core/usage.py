@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from scanner.core.certs import CLIENT_AUTH, SERVER_AUTH
-from scanner.model import CertFacts, Use
+from scanner.model import CertFacts, EffectKind, LinkEffect, Use
 
 # What satisfies each usage in the EKU extension (OpenSSL XKU_SSL_CLIENT / XKU_SSL_SERVER|XKU_SGC).
 ACCEPTED_EKU: dict[Use, frozenset[str]] = {
@@ -69,6 +70,17 @@ class Usability:
         if not self.leaf_key_usage_ok:
             return f"leaf keyUsage does not allow TLS {self.use.value} use"
         return f"chain usable for TLS {self.use.value} use"
+
+    def effect(self, now: datetime) -> LinkEffect | None:
+        """What this judgement does to the links of its use: they break now, or nothing.
+
+        Taken from here rather than from the EKU and keyUsage findings: those rules run only
+        for the uses the role's links name, while every link is judged (the generic
+        ``tls-server`` link too), and one sentence covers leaf EKU, CA EKUs and keyUsage.
+        """
+        if self.usable:
+            return None
+        return LinkEffect(EffectKind.UNUSABLE, frozenset({self.use}), self.reason(), now)
 
 
 def usability(path: Sequence[CertFacts], use: Use, anchor_eku: tuple[str, ...] | None = None) -> Usability:

@@ -1,24 +1,29 @@
-"""Link verdicts and the endpoint verdict, from the chain's usability and dates (pure).
+"""Link verdicts and the endpoint verdict, from the typed effects of the findings (pure).
 
 DESIGN.md section 5: a link *breaks* when the chain cannot be used for the link's side of
 the handshake now (missing usage, expired, not yet valid); it is *at-risk* when it works
 now but has a known date of failure (a public certificate that still carries clientAuth,
-for the client side; expiry inside the warning window, for every link); it is *ok*
-otherwise, and *unknown* when there is no certificate to judge.
+for the client side; expiry inside the warning window, for every link; a server that
+accepts public client CAs, for the server side); it is *ok* otherwise, and *unknown* when
+there is no certificate to judge.
+
+Nothing is decided twice here. Each rule that decides something about the links attaches a
+``LinkEffect`` to its finding (which use, break or at-risk, the date, the sentence), and
+``usage.py``'s ``Usability`` gives the effect of a missing usage. A link shows the effect of
+the first ``EffectKind`` that applies to its use, the earliest date within a kind. Codes,
+messages and details of findings are for people and scripts; no verdict reads them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 
 from scanner.core.policy import GENERIC_SERVER_LINK, LinkSpec
-from scanner.core.rules._engine import day
 from scanner.core.usage import Usability
-from scanner.model import CertFacts, Finding, LinkVerdict, Use, Verdict
+from scanner.model import EffectKind, Finding, LinkEffect, LinkVerdict, Use, Verdict
 
-SUNSET_CODE = "CLIENTAUTH_SUNSET"
-PUBLIC_CLIENT_CA_CODE = "PUBLIC_CLIENT_CA_TRUSTED"
+_UNDATED = datetime.max.replace(tzinfo=UTC)  # an effect without a date yields to a dated one of its kind
 
 
 def links_for_endpoint(links: Iterable[LinkSpec], port: int) -> tuple[tuple[str, Use], ...]:
@@ -43,77 +48,33 @@ def links_for_endpoint(links: Iterable[LinkSpec], port: int) -> tuple[tuple[str,
 
 def judge_links(
     wanted: Iterable[tuple[str, Use]],
-    path: tuple[CertFacts, ...],
-    usability: dict[Use, Usability],
+    usability: Mapping[Use, Usability],
     findings: Iterable[Finding],
     now: datetime,
-    warn: timedelta,
     unknown_reason: str,
-    client_unknown_reason: str | None = None,
 ) -> tuple[LinkVerdict, ...]:
-    """One verdict per link; ``path`` is empty when there is no certificate to judge.
+    """One verdict per link, from the findings' effects and the chain's usability per use.
 
-    ``client_unknown_reason`` marks the client links as not judgeable (X15.5's separate
-    client certificate store).
+    ``usability`` is empty when there is no certificate to judge: every link is then
+    ``unknown`` for ``unknown_reason``.
     """
-    if not path:
+    if not usability:
         return tuple(LinkVerdict(name, use, Verdict.UNKNOWN, unknown_reason) for name, use in wanted)
-    by_code = {f.code: f for f in findings}
-    sunset = by_code.get(SUNSET_CODE)
-    public_clients = by_code.get(PUBLIC_CLIENT_CA_CODE)
-    expiry = min(c.not_after for c in path)
-    expired = [c for c in path if c.not_after < now]
-    early = [c for c in path if c.not_before > now]
-    verdicts = []
-    for name, use in wanted:
-        usab = usability[use]
-        if use is Use.CLIENT and client_unknown_reason is not None:
-            verdict = LinkVerdict(name, use, Verdict.UNKNOWN, client_unknown_reason)
-        elif not usab.usable:
-            verdict = LinkVerdict(name, use, Verdict.BREAKS, usab.reason(), now)
-        elif expired:
-            first = min(expired, key=lambda c: c.not_after)
-            verdict = LinkVerdict(
-                name,
-                use,
-                Verdict.BREAKS,
-                f"{first.subject} expired on {day(first.not_after)}",
-                first.not_after,
-            )
-        elif early:
-            verdict = LinkVerdict(
-                name,
-                use,
-                Verdict.BREAKS,
-                f"{early[0].subject} not valid before {day(early[0].not_before)}",
-                now,
-            )
-        elif use is Use.CLIENT and sunset is not None:
-            cutoff = dict(sunset.details).get("clientauth_cutoff")
-            verdict = LinkVerdict(
-                name,
-                use,
-                Verdict.AT_RISK,
-                f"public certificate carries clientAuth until {day(path[0].not_after)}; "
-                + (f"renewals from {cutoff} will not" if cutoff else "its replacement will not"),
-                min(expiry, sunset.breaks_on) if sunset.breaks_on else expiry,
-            )
-        elif expiry - now <= warn:
-            verdict = LinkVerdict(name, use, Verdict.AT_RISK, f"chain expires on {day(expiry)}", expiry)
-        elif use is Use.SERVER and public_clients is not None:
-            when = public_clients.breaks_on
-            verdict = LinkVerdict(
-                name,
-                use,
-                Verdict.AT_RISK,
-                "accepts client certificates from public CAs: peers lose clientAuth"
-                + (f", all by {day(when)}" if when else ""),
-                when,
-            )
-        else:
-            verdict = LinkVerdict(name, use, Verdict.OK, usab.reason())
-        verdicts.append(verdict)
-    return tuple(verdicts)
+    effects = [f.effect for f in findings if f.effect is not None]
+    effects += [e for u in usability.values() if (e := u.effect(now)) is not None]
+    return tuple(_judge(name, use, usability[use], effects) for name, use in wanted)
+
+
+def _judge(name: str, use: Use, usable: Usability, effects: Sequence[LinkEffect]) -> LinkVerdict:
+    applying = [e for e in effects if use in e.uses]
+    if not applying:
+        return LinkVerdict(name, use, Verdict.OK, usable.reason())
+    decisive = min(applying, key=_precedence)  # min keeps the first of equals: findings order
+    return LinkVerdict(name, use, decisive.verdict, decisive.reason, decisive.breaks_on)
+
+
+def _precedence(effect: LinkEffect) -> tuple[EffectKind, datetime]:
+    return effect.kind, _UNDATED if effect.breaks_on is None else effect.breaks_on
 
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict:

@@ -22,7 +22,7 @@ from scanner.core.rules import RULES_BY_CODE, ChainUnderTest, RuleContext, evalu
 from scanner.core.rules._engine import day
 from scanner.core.trust import RootStore
 from scanner.core.usage import usability
-from scanner.model import CertFacts, Role, TrustClass, TrustResult, Use, Verdict
+from scanner.model import CertFacts, EffectKind, LinkEffect, Role, TrustClass, TrustResult, Use, Verdict
 from tests.conftest import context
 from tests.factories import DAY, NOW, make_cert, make_chain, observation
 from tests.rules.scenarios import GARBAGE, Build, Scenario, flagged, messages
@@ -428,3 +428,77 @@ def test_unlinked_real_intermediate_is_not_judged(realcerts: Path) -> None:
     codes = {f.code for f in report.findings}
     assert "CHAIN_INCOMPLETE" in codes
     assert "CHAIN_EKU_NO_CLIENTAUTH" not in codes
+
+
+# --- the effects these rules have on the links ------------------------------------------------
+
+
+def test_clientauth_sunset_puts_only_client_links_at_risk_until_the_paths_first_expiry() -> None:
+    """The finding's date is the leaf's notAfter; the links' date is the earliest of the path."""
+    root, inter, leaf = make_chain("both", int_kw={"not_after": NOW + 100 * DAY})
+    report = analyze(
+        observation(leaf, inter, role=Role.EXPRESSWAY_C), context(RootStore.from_ders([root.der]))
+    )
+    (sunset,) = [f for f in report.findings if f.code == "CLIENTAUTH_SUNSET"]
+    leaf_end = leaf.cert.not_valid_after_utc
+    assert sunset.breaks_on == leaf_end
+    assert sunset.effect == LinkEffect(
+        EffectKind.CLIENTAUTH_SUNSET,
+        frozenset({Use.CLIENT}),
+        f"public certificate carries clientAuth until {day(leaf_end)}; renewals from 2027-03-15 will not",
+        NOW + 100 * DAY,
+    )
+    client = {(link.verdict, link.reason, link.breaks_on) for link in report.links if link.uses is Use.CLIENT}
+    assert client == {(Verdict.AT_RISK, sunset.effect.reason, NOW + 100 * DAY)}
+    assert {link.verdict for link in report.links if link.uses is Use.SERVER} == {Verdict.OK}
+
+
+def test_clientauth_sunset_without_a_cutoff_says_the_replacement_will_not() -> None:
+    _root, inter, leaf = make_chain("both")
+    parsed = [parse_der(c.der) for c in (leaf, inter)]
+    path = tuple(p.facts for p in parsed if isinstance(p, ParsedCert))
+    chain_under_test = ChainUnderTest(
+        presented=path,
+        path=path,
+        trust=TrustResult(TrustClass.PUBLIC, anchor="(root)", complete=True, path=(0, 1)),
+        client=usability(path, Use.CLIENT),
+        server=usability(path, Use.SERVER),
+    )
+    ctx = RuleContext(now=NOW, warn=30 * DAY, role=Role.EXPRESSWAY_C, uses=frozenset(Use), policy=None)
+    (finding,) = evaluate(chain_under_test, ctx, [RULES_BY_CODE["CLIENTAUTH_SUNSET"]])
+    assert finding.details == ()
+    assert finding.effect is not None
+    assert finding.effect.reason == (
+        f"public certificate carries clientAuth until {day(path[0].not_after)}; its replacement will not"
+    )
+    assert finding.effect.breaks_on == path[0].not_after
+
+
+@pytest.mark.parametrize(
+    ("leaf_eku", "int_eku", "codes"),
+    [
+        pytest.param("serverAuth", "none", {"EKU_NO_CLIENTAUTH"}, id="leaf-serverAuth-only"),
+        pytest.param("both", "serverAuth", {"CHAIN_EKU_NO_CLIENTAUTH"}, id="int-serverAuth-only"),
+        pytest.param("clientAuth", "none", {"EKU_NO_SERVERAUTH"}, id="leaf-clientAuth-only"),
+    ],
+)
+def test_usage_findings_carry_no_effect_the_usability_does(
+    leaf_eku: str, int_eku: str, codes: set[str]
+) -> None:
+    """A missing usage breaks links through usage.py's Usability (which judges every link, the
+    generic tls-server one too), not through these findings."""
+    s = chain(leaf_eku, int_eku)
+    report = analyze(s.obs, s.ctx)
+    found = [f for f in report.findings if f.code in codes]
+    assert {f.code for f in found} == codes
+    assert all(f.effect is None for f in found)
+    assert Verdict.BREAKS in {link.verdict for link in report.links}
+
+
+def test_a_client_only_role_still_judges_its_generic_server_link() -> None:
+    """No server link in the policy, so no server rule runs; the tls-server link still breaks."""
+    s = chain("clientAuth", client_only=True, role=Role.EXPRESSWAY_C)
+    report = analyze(s.obs, s.ctx)
+    assert "EKU_NO_SERVERAUTH" not in {f.code for f in report.findings}
+    server = [(link.name, link.verdict, link.reason) for link in report.links if link.uses is Use.SERVER]
+    assert server == [("tls-server", Verdict.BREAKS, "leaf EKU lacks serverAuth")]

@@ -9,7 +9,7 @@ import pytest
 from scanner.core.analysis import analyze
 from scanner.core.rules import RULES_BY_CODE
 from scanner.core.trust import RootStore
-from scanner.model import Endpoint, Observation, Role, Severity, Status
+from scanner.model import EffectKind, Endpoint, LinkEffect, Observation, Role, Severity, Status, Use, Verdict
 from tests.conftest import context
 from tests.factories import make_chain, observation
 from tests.rules.scenarios import GARBAGE
@@ -117,3 +117,23 @@ def test_ca_names_with_commas_are_read_whole():
     name = "CN=Example Root 9,O=GoDaddy.com\\, Inc.,L=Scottsdale,C=US"  # matched by organisation only
     report = analyze(observation(leaf, inter, root, requested=True, ca_names=(name,)), context())
     assert "PUBLIC_CLIENT_CA_TRUSTED" in [f.code for f in report.findings]
+
+
+def test_public_client_ca_trusted_puts_only_server_links_at_risk():
+    report = analyze(presented(requested=True, ca_names=(LE_R11,)), context())
+    (finding,) = [f for f in report.findings if f.code == "PUBLIC_CLIENT_CA_TRUSTED"]
+    assert finding.effect == LinkEffect(
+        EffectKind.PUBLIC_CLIENT_CAS,
+        frozenset({Use.SERVER}),
+        "accepts client certificates from public CAs: peers lose clientAuth, all by 2027-09-30",
+        finding.breaks_on,
+    )
+    by_use = {use: {(link.verdict, link.reason) for link in report.links if link.uses is use} for use in Use}
+    assert by_use[Use.SERVER] == {(Verdict.AT_RISK, finding.effect.reason)}
+    assert by_use[Use.CLIENT] == {(Verdict.OK, "chain usable for TLS client use")}
+
+
+def test_client_cert_requested_has_no_effect_on_links():
+    report = analyze(presented(requested=True, ca_names=CA_NAMES), context())
+    assert [f.effect for f in report.findings if f.code == "CLIENT_CERT_REQUESTED"] == [None]
+    assert {link.verdict for link in report.links} == {Verdict.OK}

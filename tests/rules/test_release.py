@@ -7,7 +7,7 @@ import pytest
 
 from scanner.core.analysis import analyze
 from scanner.edge.files import load_packaged_policy
-from scanner.model import Role, Use, Verdict, Version
+from scanner.model import EffectKind, LinkEffect, Role, Use, Verdict, Version
 from tests.conftest import context
 from tests.factories import SA, make_chain, observation
 
@@ -103,3 +103,24 @@ def test_link_verdicts_per_role_and_release(role, release):
         assert "cluster" not in client_names and "mra-sip-service" not in client_names
     if role is Role.EXPRESSWAY_C:
         assert "traversal-zone" in client_names or separate
+
+
+@pytest.mark.parametrize("leaf_eku", [[SA], "both"], ids=["serverAuth-only", "both"])
+def test_separate_client_store_leaves_client_links_unknown_and_server_links_alone(leaf_eku):
+    r = report("TANDBERG/4139 (X15.5.1)", leaf_eku=leaf_eku)
+    (finding,) = [f for f in r.findings if f.code == "SEPARATE_CLIENT_STORE"]
+    reason = (
+        "Expressway X15.5.1 keeps the client certificate in a separate store; "
+        "a server-side scan cannot see it"
+    )
+    assert finding.effect == LinkEffect(EffectKind.UNJUDGED, frozenset({Use.CLIENT}), reason, None)
+    client = {(link.verdict, link.reason, link.breaks_on) for link in r.links if link.uses is Use.CLIENT}
+    assert client == {(Verdict.UNKNOWN, reason, None)}
+    assert {link.verdict for link in r.links if link.uses is Use.SERVER} == {Verdict.OK}
+
+
+def test_other_release_findings_have_no_effect_on_links():
+    for banner in ("TANDBERG/4137 (X14.3.2)", "TANDBERG/4138 (X15.4)"):
+        r = report(banner)
+        found = [f for f in r.findings if f.code in ("AFFECTED_RELEASE", "FIXED_RELEASE")]
+        assert found and all(f.effect is None for f in found)

@@ -13,6 +13,7 @@ from scanner.core.analysis import analyze
 from scanner.core.certs import ParsedCert, parse_der, split_certificates
 from scanner.core.rules._engine import day
 from scanner.core.trust import RootStore
+from scanner.model import EffectKind, LinkEffect, Use, Verdict
 from tests.conftest import context
 from tests.factories import DAY, NOW, make_cert, observation
 from tests.rules.scenarios import GARBAGE, Build, Scenario, flagged, messages, no_certificate
@@ -50,6 +51,7 @@ def unparseable_leaf() -> Scenario:
 
 
 LEAF_END = NOW + 300 * DAY  # the factories' default leaf notAfter
+LEAF, INT = "CN=host.example.test,O=Test Org", "CN=Test Intermediate,O=Test Org"
 
 
 # --- EXPIRED ------------------------------------------------------------------------------
@@ -212,3 +214,48 @@ def test_expires_soon_message_counts_days_from_the_evaluation_time() -> None:
     assert messages(s, "EXPIRES_SOON") == [
         f"leaf CN=host.example.test,O=Test Org expires on {day(NOW + 10 * DAY)} (7 days)"
     ]
+
+
+# --- the effects these rules have on the links ------------------------------------------------
+
+
+def effects(s: Scenario, code: str) -> list[LinkEffect | None]:
+    return [f.effect for f in analyze(s.obs, s.ctx).findings if f.code == code]
+
+
+def test_expired_breaks_every_use_from_each_not_after() -> None:
+    s = chain(leaf={"not_after": NOW - DAY}, inter={"not_after": NOW - 2 * DAY})
+    assert effects(s, "EXPIRED") == [
+        LinkEffect(EffectKind.EXPIRED, frozenset(Use), f"{LEAF} expired on {day(NOW - DAY)}", NOW - DAY),
+        LinkEffect(
+            EffectKind.EXPIRED, frozenset(Use), f"{INT} expired on {day(NOW - 2 * DAY)}", NOW - 2 * DAY
+        ),
+    ]
+    report = analyze(s.obs, s.ctx)
+    # The links show the first certificate to have expired; the findings keep no date of their own.
+    assert {(link.verdict, link.reason, link.breaks_on) for link in report.links} == {
+        (Verdict.BREAKS, f"{INT} expired on {day(NOW - 2 * DAY)}", NOW - 2 * DAY)
+    }
+    assert [f.breaks_on for f in report.findings if f.code == "EXPIRED"] == [None, None]
+
+
+@pytest.mark.parametrize("at", [NOW, NOW - 31 * DAY], ids=["now", "at-a-month-earlier"])
+def test_not_yet_valid_breaks_every_use_at_the_evaluation_time(at: datetime) -> None:
+    s = chain(leaf={"not_before": NOW + DAY}, now=at)
+    assert effects(s, "NOT_YET_VALID") == [
+        LinkEffect(EffectKind.NOT_YET_VALID, frozenset(Use), f"{LEAF} not valid before {day(NOW + DAY)}", at)
+    ]
+
+
+def test_expires_soon_puts_every_use_at_risk_on_its_not_after() -> None:
+    s = chain(inter={"not_after": NOW + 10 * DAY}, leaf={"not_after": NOW + 20 * DAY})
+    assert effects(s, "EXPIRES_SOON") == [
+        LinkEffect(
+            EffectKind.EXPIRES_SOON, frozenset(Use), f"chain expires on {day(NOW + 20 * DAY)}", NOW + 20 * DAY
+        ),
+        LinkEffect(
+            EffectKind.EXPIRES_SOON, frozenset(Use), f"chain expires on {day(NOW + 10 * DAY)}", NOW + 10 * DAY
+        ),
+    ]
+    report = analyze(s.obs, s.ctx)
+    assert {(link.verdict, link.breaks_on) for link in report.links} == {(Verdict.AT_RISK, NOW + 10 * DAY)}

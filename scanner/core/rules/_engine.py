@@ -21,6 +21,7 @@ from scanner.model import (
     CertFacts,
     Finding,
     Fingerprint,
+    LinkEffect,
     Role,
     Severity,
     TrustResult,
@@ -30,6 +31,7 @@ from scanner.model import (
 )
 
 ENGINE_ERROR = "ENGINE_ERROR"
+EVERY_USE: frozenset[Use] = frozenset(Use)  # an effect on the links of both sides
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +69,18 @@ class ChainUnderTest:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """One thing a rule found; the engine turns it into a Finding."""
+    """One thing a rule found; the engine turns it into a Finding.
+
+    ``effect`` is the rule's decision about the links that use the certificate: the link
+    verdicts come from it, so a rule can reword its message or details freely.
+    """
 
     message: str
     cert_sha256: str | None = None
     severity: Severity | None = None  # None: the rule's default
     breaks_on: datetime | None = None
     details: tuple[tuple[str, str], ...] = ()
+    effect: LinkEffect | None = None
 
 
 CheckFn = Callable[[ChainUnderTest, RuleContext], Sequence[Hit]]  # a rule about one endpoint's chain
@@ -141,7 +148,7 @@ def _findings(r: Rule | EstateRule, check: Callable[[], Sequence[Hit]]) -> list[
     except Exception as exc:  # a bug in one rule must not hide the others' findings
         return [Finding(ENGINE_ERROR, Severity.HIGH, f"rule {r.code} failed: {exc!r}")]
     return [
-        Finding(r.code, h.severity or r.severity, h.message, h.cert_sha256, h.breaks_on, h.details)
+        Finding(r.code, h.severity or r.severity, h.message, h.cert_sha256, h.breaks_on, h.details, h.effect)
         for h in hits
     ]
 

@@ -9,7 +9,7 @@ from scanner.core.certs import CLIENT_AUTH
 from scanner.core.policy import Cutoff
 from scanner.core.rules._engine import ChainUnderTest, Hit, RuleContext, day, rule
 from scanner.core.usage import ACCEPTED_EKU, eku_allows
-from scanner.model import Severity, TrustClass, Use
+from scanner.model import CertFacts, EffectKind, LinkEffect, Severity, TrustClass, Use
 
 NONE: Sequence[Hit] = ()
 
@@ -185,6 +185,7 @@ def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
                 f"client links break when it expires on {day(leaf.not_after)}",
                 leaf.sha256,
                 breaks_on=leaf.not_after,
+                effect=_sunset_effect(leaf, chain.path, "its replacement will not"),
             ),
         )
     return (
@@ -192,6 +193,7 @@ def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
             _sunset_message(leaf.not_after, cutoff, ctx),
             leaf.sha256,
             breaks_on=leaf.not_after,
+            effect=_sunset_effect(leaf, chain.path, f"renewals from {cutoff.day.isoformat()} will not"),
             details=(
                 ("ca", cutoff.ca),
                 ("clientauth_cutoff", cutoff.day.isoformat()),
@@ -199,6 +201,17 @@ def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
                 ("cutoff_is_chrome_backstop", "true" if cutoff.backstop else "false"),
             ),
         ),
+    )
+
+
+def _sunset_effect(leaf: CertFacts, path: Sequence[CertFacts], replacement: str) -> LinkEffect:
+    # The client links last until the leaf is replaced, or until a CA certificate of the path
+    # expires, if one does so first: the link's date is the earliest notAfter of the path.
+    return LinkEffect(
+        EffectKind.CLIENTAUTH_SUNSET,
+        frozenset({Use.CLIENT}),
+        f"public certificate carries clientAuth until {day(leaf.not_after)}; {replacement}",
+        min(c.not_after for c in path),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time
 
 from scanner.core.rules._engine import ChainUnderTest, Hit, RuleContext, rule
-from scanner.model import Severity
+from scanner.model import EffectKind, LinkEffect, Severity, Use
 
 
 @rule("CLIENT_CERT_REQUESTED", Severity.INFO, "the server asks for a client certificate (lists CA names)")
@@ -42,11 +42,20 @@ def public_client_ca_trusted(chain: ChainUnderTest, ctx: RuleContext) -> Sequenc
         return ()
     last = ctx.policy.last_public_clientauth_day if ctx.policy else None
     until = f"; none can carry it after {last.isoformat()}" if last else ""
+    breaks_on = datetime.combine(last, time(), UTC) if last else None
     return (
         Hit(
             f"accepts client certificates from public CAs ({'; '.join(chain.public_client_ca_names)}): "
             f"its peers' public certificates lose clientAuth as they renew{until}",
-            breaks_on=datetime.combine(last, time(), UTC) if last else None,
+            breaks_on=breaks_on,
             details=tuple(("public_ca", name) for name in chain.public_client_ca_names),
+            # The listener's server links are at risk: its peers' client certificates will fail.
+            effect=LinkEffect(
+                EffectKind.PUBLIC_CLIENT_CAS,
+                frozenset({Use.SERVER}),
+                "accepts client certificates from public CAs: peers lose clientAuth"
+                + (f", all by {last.isoformat()}" if last else ""),
+                breaks_on,
+            ),
         ),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scanner.core.rules._engine import ChainUnderTest, Hit, RuleContext, rule
-from scanner.model import Severity
+from scanner.model import EffectKind, LinkEffect, Severity, Use
 
 
 def _affected_ranges(ctx: RuleContext) -> str:
@@ -111,5 +111,13 @@ def separate_client_store(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[H
         Hit(
             f"Expressway {ctx.expressway_version} keeps its client certificate in a separate store that "
             f"this scan cannot see: client links are not judged{outlook}",
+            # Whatever this certificate's state, it is not the one the client links present.
+            effect=LinkEffect(
+                EffectKind.UNJUDGED,
+                frozenset({Use.CLIENT}),
+                f"Expressway {ctx.expressway_version} keeps the client certificate in a separate store; "
+                "a server-side scan cannot see it",
+                None,
+            ),
         ),
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from scanner.core.rules._engine import ChainUnderTest, Hit, RuleContext, day, rule
-from scanner.model import Severity
+from scanner.core.rules._engine import EVERY_USE, ChainUnderTest, Hit, RuleContext, day, rule
+from scanner.model import EffectKind, LinkEffect, Severity
 
 
 def _which(index: int) -> str:
@@ -25,7 +25,14 @@ def expired(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
     mutual TLS. Evaluated at ``--at`` when given, so a future date shows what will have expired.
     """
     return tuple(
-        Hit(f"{_which(i)} {c.subject} expired on {day(c.not_after)}", c.sha256)
+        Hit(
+            f"{_which(i)} {c.subject} expired on {day(c.not_after)}",
+            c.sha256,
+            # The links broke on that day; the first certificate to have expired is the one shown.
+            effect=LinkEffect(
+                EffectKind.EXPIRED, EVERY_USE, f"{c.subject} expired on {day(c.not_after)}", c.not_after
+            ),
+        )
         for i, c in enumerate(chain.path)
         if c.not_after < ctx.now
     )
@@ -40,7 +47,17 @@ def expired(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
 def not_yet_valid(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
     """A certificate in the path has a notBefore after the evaluation time."""
     return tuple(
-        Hit(f"{_which(i)} {c.subject} is not valid before {day(c.not_before)}", c.sha256)
+        Hit(
+            f"{_which(i)} {c.subject} is not valid before {day(c.not_before)}",
+            c.sha256,
+            # The links fail now, at the evaluation time, whatever the day it becomes valid.
+            effect=LinkEffect(
+                EffectKind.NOT_YET_VALID,
+                EVERY_USE,
+                f"{c.subject} not valid before {day(c.not_before)}",
+                ctx.now,
+            ),
+        )
         for i, c in enumerate(chain.path)
         if c.not_before > ctx.now
     )
@@ -64,7 +81,15 @@ def expires_soon(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
         if remaining.total_seconds() >= 0 and remaining <= ctx.warn:
             hits.append(
                 Hit(
-                    f"{_which(i)} {c.subject} expires on {day(c.not_after)} ({remaining.days} days)", c.sha256
+                    f"{_which(i)} {c.subject} expires on {day(c.not_after)} ({remaining.days} days)",
+                    c.sha256,
+                    # Every link works until the chain's first certificate expires: the earliest wins.
+                    effect=LinkEffect(
+                        EffectKind.EXPIRES_SOON,
+                        EVERY_USE,
+                        f"chain expires on {day(c.not_after)}",
+                        c.not_after,
+                    ),
                 )
             )
     return hits
