@@ -17,6 +17,7 @@ from OpenSSL import SSL
 
 from scanner.model import Endpoint, Observation, Status
 from scanner.protocol import http, sip
+from scanner.protocol.headers import header_block_complete
 from scanner.protocol.tls import (
     NEED_DATA,
     ApplicationData,
@@ -249,7 +250,7 @@ async def _ask(
     buffer = b""
     alert: str | None = None
     with trio.move_on_after(config.timeout):
-        while len(buffer) < limit and not sip.header_block_complete(buffer):
+        while len(buffer) < limit and not header_block_complete(buffer):
             event = hs.read_after_handshake()
             if isinstance(event, ApplicationData):
                 buffer += event.data

@@ -37,7 +37,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL
 
 from scanner.model import Role, Status, Verdict
-from scanner.protocol.sip import MAX_RESPONSE_BYTES, header_block_complete
+from scanner.protocol.headers import header_block_complete
+from scanner.protocol.sip import MAX_RESPONSE_BYTES
 
 DEFAULT_BASE = "127.0.2.0"
 LAB_DOMAIN = "lab.ekuscan.test"  # .test is reserved (RFC 2606): never a real name
