@@ -1,4 +1,4 @@
-"""The trio driver for one endpoint: connect, pump the sans-I/O handshake, probe SIP.
+"""The trio driver for one endpoint: connect, pump the sans-I/O handshake, probe SIP or HTTP.
 
 This is the I/O edge. Every phase has its own deadline and every read a size cap, so a slow
 or hostile peer costs one task its timeout and nothing more. Failures become values (an

@@ -160,7 +160,7 @@ class ApplicationData:
 class ConnectionEnded:
     """The peer ended an established connection: -> CLOSED, final."""
 
-    alert: str | None  # the alert text, or None for a clean close / EOF
+    alert: str | None  # OpenSSL's text for what ended it (the alert, usually), or None
 
 
 Event = _NeedData | HandshakeDone | HandshakeFailed | ApplicationData | ConnectionEnded
@@ -301,7 +301,8 @@ class ClientHandshake:
         * ``ApplicationData``: decrypted bytes, as many as have arrived (never empty).
         * ``ConnectionEnded`` (-> CLOSED, final): the peer sent close_notify or an alert
           (TLS 1.3's certificate_required shows here, on the first read), or the stream
-          ended; ``alert`` is the alert's text, None for a close without one.
+          ended. ``alert`` is OpenSSL's text for the error that ended it (usually the alert),
+          None for a close_notify or an end of stream that OpenSSL does not call an error.
 
         EOF: once ``receive_data(b"")`` has been called, it never returns ``NEED_DATA``
         again. During the handshake the next event is final (or ``HandshakeDone``, if the
