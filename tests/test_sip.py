@@ -9,12 +9,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from scanner.protocol.headers import header_block_complete
 from scanner.protocol.sip import (
     MAX_RESPONSE_BYTES,
     SipParseError,
     SipResponse,
     build_options,
-    header_block_complete,
     parse_response,
 )
 

@@ -1,4 +1,4 @@
-"""The trio driver for one endpoint: connect, pump the sans-I/O handshake, probe SIP.
+"""The trio driver for one endpoint: connect, pump the sans-I/O handshake, probe SIP or HTTP.
 
 This is the I/O edge. Every phase has its own deadline and every read a size cap, so a slow
 or hostile peer costs one task its timeout and nothing more. Failures become values (an
@@ -17,11 +17,13 @@ from OpenSSL import SSL
 
 from scanner.model import Endpoint, Observation, Status
 from scanner.protocol import http, sip
+from scanner.protocol.headers import header_block_complete
 from scanner.protocol.tls import (
     NEED_DATA,
     ApplicationData,
     ClientHandshake,
     ConnectionEnded,
+    Event,
     FailureKind,
     HandshakeDone,
     HandshakeFailed,
@@ -113,45 +115,38 @@ def _os_error_text(exc: OSError) -> str:
     return f"{exc.strerror or exc} ({name})" if name else str(exc)
 
 
+async def _handshake(
+    stream: trio.SocketStream, hs: ClientHandshake, limit_seconds: float
+) -> tuple[Event | None, int]:
+    """Pump the sans-I/O handshake until it ends, the deadline passes or the server sends too much.
+
+    Returns the event that ended it, HandshakeDone or HandshakeFailed (None: stopped unfinished),
+    and the bytes received.
+    """
+    received = 0
+    with trio.move_on_after(limit_seconds):
+        while True:
+            event = hs.next_event()
+            await _flush(stream, hs)  # our next flight, or the alert of a failure: always first
+            if event is not NEED_DATA:
+                return event, received
+            data = await _receive(stream)  # b"" at EOF or reset: the next event is then final
+            received += len(data)
+            if received > MAX_HANDSHAKE_BYTES:
+                break
+            hs.receive_data(data)
+    return None, received
+
+
 async def _tls(
     endpoint: Endpoint, stream: trio.SocketStream, hs: ClientHandshake, config: ProbeConfig
 ) -> Observation:
-    received = 0
-    event: object = NEED_DATA
-    with trio.move_on_after(config.timeout) as scope:
-        while True:
-            event = hs.next_event()
-            await _flush(stream, hs)
-            if event is not NEED_DATA:
-                break
-            data = await _receive(stream)
-            received += len(data)
-            if received > MAX_HANDSHAKE_BYTES:
-                return _with_facts(
-                    Observation(
-                        endpoint,
-                        Status.TLS_ERROR,
-                        f"server sent over {MAX_HANDSHAKE_BYTES} bytes without finishing",
-                    ),
-                    hs.facts(),
-                )
-            hs.receive_data(data)
-    if scope.cancelled_caught:
-        facts = hs.facts()
-        if facts.chain_der:
-            return _with_facts(
-                Observation(
-                    endpoint,
-                    Status.OK,
-                    f"handshake stalled after {config.timeout:g}s, after the server's certificate",
-                ),
-                facts,
-            )
-        detail = "no answer to the ClientHello" if received == 0 else "handshake did not finish"
-        return Observation(endpoint, Status.TIMEOUT, f"{detail} within {config.timeout:g}s")
+    event, received = await _handshake(stream, hs, config.timeout)
+    if event is None:
+        return _unfinished(endpoint, hs, config, received)
     if isinstance(event, HandshakeFailed):
         return _failed(endpoint, event)
-    assert isinstance(event, HandshakeDone)
+    assert isinstance(event, HandshakeDone)  # during the handshake, the only other event
     observation = _with_facts(Observation(endpoint, Status.OK), event.facts)
     name = endpoint.sni or endpoint.host
     if endpoint.port in config.sip_ports:
@@ -172,6 +167,19 @@ async def _tls(
         alert = await _read_alert(stream, hs, min(config.timeout, ALERT_WAIT_SECONDS))
         return replace(observation, tls_alert=alert)
     return observation
+
+
+def _unfinished(endpoint: Endpoint, hs: ClientHandshake, config: ProbeConfig, received: int) -> Observation:
+    """The handshake neither completed nor failed: too many bytes, or the deadline passed."""
+    if received > MAX_HANDSHAKE_BYTES:
+        detail = f"server sent over {MAX_HANDSHAKE_BYTES} bytes without finishing"
+        return _with_facts(Observation(endpoint, Status.TLS_ERROR, detail), hs.facts())
+    facts = hs.facts()
+    if facts.chain_der:
+        detail = f"handshake stalled after {config.timeout:g}s, after the server's certificate"
+        return _with_facts(Observation(endpoint, Status.OK, detail), facts)
+    detail = "no answer to the ClientHello" if received == 0 else "handshake did not finish"
+    return Observation(endpoint, Status.TIMEOUT, f"{detail} within {config.timeout:g}s")
 
 
 def _failed(endpoint: Endpoint, event: HandshakeFailed) -> Observation:
@@ -215,7 +223,7 @@ async def _receive(stream: trio.SocketStream) -> bytes:
 async def _read_alert(stream: trio.SocketStream, hs: ClientHandshake, wait: float) -> str | None:
     with trio.move_on_after(wait):
         while True:
-            event = hs.read_after_handshake()
+            event = hs.next_event()
             if isinstance(event, ConnectionEnded):
                 return event.alert
             if isinstance(event, ApplicationData):
@@ -246,11 +254,14 @@ async def _ask(
     size and time) and take its banner; the observation gains the alert or a parse error."""
     hs.send_application_data(request)
     await _flush(stream, hs)
+    # Reads are not flushed: what a read writes (a TLS 1.2 renegotiation's ClientHello, a key
+    # update) is left unsent. We ask one question and leave, and do not follow a server into
+    # a second handshake.
     buffer = b""
     alert: str | None = None
     with trio.move_on_after(config.timeout):
-        while len(buffer) < limit and not sip.header_block_complete(buffer):
-            event = hs.read_after_handshake()
+        while len(buffer) < limit and not header_block_complete(buffer):
+            event = hs.next_event()
             if isinstance(event, ApplicationData):
                 buffer += event.data
             elif isinstance(event, ConnectionEnded):

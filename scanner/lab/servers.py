@@ -15,7 +15,8 @@ from OpenSSL import SSL
 
 from scanner.lab.fleet import DEFAULT_BASE, Behaviour, BoundService, LabPlan, LabService, plan
 from scanner.lab.pki import Issued, LabPKI
-from scanner.protocol.sip import MAX_RESPONSE_BYTES, header_block_complete
+from scanner.protocol.headers import header_block_complete
+from scanner.protocol.sip import MAX_RESPONSE_BYTES
 
 CONNECTION_DEADLINE = 20.0  # a lab connection never lives longer than this
 SILENT_HOLD = 15.0  # how long the silent service holds a connection before closing it

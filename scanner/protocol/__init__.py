@@ -1,1 +1,1 @@
-"""Sans-I/O protocol code: the TLS client handshake over memory BIOs, SIP and HTTP probes."""
+"""Sans-I/O protocol code: the TLS client over memory BIOs, the SIP and HTTP probes, their header block."""

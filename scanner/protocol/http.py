@@ -1,16 +1,15 @@
-"""HTTP HEAD: the request we send after a TLS handshake on an HTTPS port, and the parser for
-the header block of the one response we read (pure).
+"""HTTP HEAD: the request we send after a TLS handshake on an HTTPS port, and the parser of its answer.
 
-On 8443 the Expressway-E MRA listener answers with ``Server: CE_E`` (domain.md Q2b); the
+Pure code. On 8443 the Expressway-E MRA listener answers with ``Server: CE_E`` (domain.md Q2b); the
 ``Server`` header of any HTTPS port goes into the inventory. Like the SIP parser, it reads the
-header block only, which the driver caps at ``MAX_RESPONSE_BYTES``.
+header block only (``headers.py``), which the driver caps at ``MAX_RESPONSE_BYTES``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scanner.protocol.sip import head_lines
+from scanner.protocol.headers import find_header, head_lines
 
 DEFAULT_HTTP_PORTS = frozenset({443, 8443})
 MAX_RESPONSE_BYTES = 16384
@@ -23,8 +22,8 @@ class HttpResponse:
     headers: tuple[tuple[str, str], ...]  # (lower-case name, value), in order
 
     def header(self, name: str) -> str | None:
-        name = name.lower()
-        return next((v for k, v in self.headers if k == name), None)
+        """The first value of header ``name`` (any case)."""
+        return find_header(self.headers, name)
 
 
 class HttpParseError(ValueError):

@@ -1,15 +1,17 @@
-"""SIP OPTIONS: the request we send after a TLS handshake on a SIP port, and the parser for
-the one response we read (pure; RFC 3261 sections 7, 8.1.1 and 11).
+"""SIP OPTIONS: the request we send after a TLS handshake on a SIP port, and the parser of its answer.
 
-The parser is deliberately forgiving in what it accepts (folded headers, compact forms,
-any line ending) and strict in what it costs: it looks at the header block only, which the
-driver caps at ``MAX_RESPONSE_BYTES``.
+Pure code (RFC 3261 sections 7, 8.1.1 and 11). The parser is deliberately forgiving in what it
+accepts (folded headers, compact forms, any line ending) and strict in what it costs: it looks at
+the header block only (``headers.py``, shared with HTTP), which the driver caps at
+``MAX_RESPONSE_BYTES``.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+
+from scanner.protocol.headers import find_header, head_lines
 
 DEFAULT_SIP_PORTS = frozenset({5061, 5062, 7001})
 MAX_RESPONSE_BYTES = 16384
@@ -23,8 +25,8 @@ class SipResponse:
     headers: tuple[tuple[str, str], ...]  # (lower-case name, value), in order
 
     def header(self, name: str) -> str | None:
-        name = name.lower()
-        return next((v for k, v in self.headers if k == name), None)
+        """The first value of header ``name`` (any case; compact forms are already expanded)."""
+        return find_header(self.headers, name)
 
     @property
     def server(self) -> str | None:
@@ -59,22 +61,6 @@ def build_options(host: str, port: int, local_host: str = "ekuscan.invalid", loc
 
 class SipParseError(ValueError):
     """The bytes are not a SIP response."""
-
-
-def header_block_complete(data: bytes) -> bool:
-    """True once the header block has ended (we never need the body)."""
-    return b"\r\n\r\n" in data or b"\n\n" in data
-
-
-def head_lines(data: bytes, limit: int, encoding: str = "utf-8") -> list[str]:
-    """The lines of the header block (status line first) within the first ``limit`` bytes;
-    shared with the HTTP parser, whose messages have the same shape."""
-    head = data[:limit]
-    for terminator in (b"\r\n\r\n", b"\n\n"):
-        if terminator in head:
-            head = head.split(terminator, 1)[0]
-            break
-    return head.decode(encoding, "replace").replace("\r\n", "\n").split("\n")
 
 
 def parse_response(data: bytes) -> SipResponse:
