@@ -31,10 +31,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 from OpenSSL import SSL
 
 from scanner.lab import Behaviour, Issued, LabService, handle_connection
-from tests.addresses import block
+from tests.addresses import HOSTILE
 from tests.factories import NOW
 
-HOSTILE = block(50)  # this module's servers (tests/addresses.py keeps the blocks apart)
 HOST = str(HOSTILE[1])  # SIP 5061, mutual TLS 7001, HTTPS 8443
 PLAIN_HOST = str(HOSTILE[2])  # plain text on 5062
 SIP_PORT, MTLS_PORT, HTTP_PORT, PLAIN_PORT = 5061, 7001, 8443, 5062
