@@ -55,6 +55,7 @@ _SURROGATES = "\ud800-\udfff"  # lone surrogates: unencodable, a crash rather th
 _UNSAFE_IN_TEXT = re.compile(f"[{_CONTROLS}{_FORMATTING}{_SURROGATES}]")
 _UNSAFE_IN_VALUE = re.compile(f"[\t\n{_CONTROLS}{_FORMATTING}{_SURROGATES}]")
 _UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f{_FORMATTING}]")  # json.dumps escapes C0 itself
+_JSON_ESCAPED = tuple(chr(n) for n in range(0x10000) if _UNSAFE_IN_JSON.match(chr(n)))
 
 FORMULA_STARTS = frozenset("=+-@\t\r")  # OWASP "CSV Injection"
 
@@ -125,6 +126,11 @@ def json_text(encoded: str) -> str:
     means the same character. ASCII text without DEL, the usual case, is returned as it is.
     """
     if encoded.isascii() and "\x7f" not in encoded:
+        return encoded
+    # Thirty-odd substring searches run at memory speed (and those for characters wider than
+    # the text's own storage return at once); the regular expression's scan is several times
+    # slower, and most non-ASCII text (Zürich, an en dash) has nothing to escape.
+    if not any(char in encoded for char in _JSON_ESCAPED):
         return encoded
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)
 
