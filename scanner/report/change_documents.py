@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scanner.core.changes import Breakage, CertPeriod, CertView, Changes, EndpointKey, EndpointView, RunLabel
-from scanner.report.safety import visible
+from scanner.report.safety import visible, visible_lines
 
 CHANGES_SCHEMA = "ekuscan/changes/1"
 
@@ -84,7 +84,7 @@ def render_text(changes: Changes) -> str:
             for v in changes.software_changes
         ],
     )
-    return "\n".join(lines) + "\n"
+    return visible_lines("\n".join(lines) + "\n")  # a last check: every value is escaped already
 
 
 def _link(breakage: Breakage) -> str:
@@ -170,7 +170,7 @@ def render_periods(periods: Sequence[CertPeriod]) -> str:
             f"({p.runs} seen by {', '.join(visible(s) for s in p.scanners)})  {visible(p.verdict)}{when}"
         )
         lines.append(f"    {cert}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return visible_lines("\n".join(lines) + ("\n" if lines else ""))
 
 
 def periods_document(periods: Sequence[CertPeriod]) -> dict[str, Any]:
