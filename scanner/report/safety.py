@@ -42,6 +42,7 @@ is all its text format needs.
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import re
 from collections.abc import Iterable
@@ -52,15 +53,26 @@ from typing import TextIO
 _CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f"  # C0 but newline and tab, DEL, C1
 _FORMATTING = "\u2028\u2029\u202a-\u202e\u2066-\u2069"  # line/paragraph separators, bidi controls
 _SURROGATES = "\ud800-\udfff"  # lone surrogates: unencodable, a crash rather than an attack
-_UNSAFE_IN_TEXT = re.compile(f"[{_CONTROLS}{_FORMATTING}{_SURROGATES}]")
-_UNSAFE_IN_VALUE = re.compile(f"[\t\n{_CONTROLS}{_FORMATTING}{_SURROGATES}]")
-_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f{_FORMATTING}]")  # json.dumps escapes C0 itself
-_JSON_ESCAPED = tuple(chr(n) for n in range(0x10000) if _UNSAFE_IN_JSON.match(chr(n)))
+# What json.dumps(ensure_ascii=False) writes raw and JSON text should not (it escapes C0 itself).
+_JSON_ESCAPED = tuple(
+    chr(n) for n in (*range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+)
 
 FORMULA_STARTS = frozenset("=+-@\t\r")  # OWASP "CSV Injection"
 
 
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+@functools.cache
+def _unsafe(in_value: bool) -> re.Pattern[str]:
+    """The characters to escape in a value (``in_value``) or in a composed text.
+
+    Compiled on first use: a character class beyond Latin-1 takes milliseconds to compile, which
+    every run would pay at start-up, and printable ASCII (most values) never needs it.
+    """
+    layout = "\t\n" if in_value else ""
+    return re.compile(f"[{layout}{_CONTROLS}{_FORMATTING}{_SURROGATES}]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -73,12 +85,15 @@ def _escape(match: re.Match[str]) -> str:
 
 def visible(value: object) -> str:
     """One value for people: one line, every control and bidi character shown as an escape."""
-    return _UNSAFE_IN_VALUE.sub(_escape, str(value))
+    text = str(value)
+    if text.isascii() and text.isprintable():  # no control, no newline or tab: nothing to do
+        return text
+    return _unsafe(True).sub(_escape, text)
 
 
 def visible_lines(text: str) -> str:
     """A text ekuscan composed, for people: its newlines and tabs kept, every other control escaped."""
-    return _UNSAFE_IN_TEXT.sub(_escape, text)
+    return _unsafe(False).sub(_escape, text)
 
 
 def one_line(text: str) -> str:
@@ -127,12 +142,13 @@ def json_text(encoded: str) -> str:
     """
     if encoded.isascii() and "\x7f" not in encoded:
         return encoded
-    # Thirty-odd substring searches run at memory speed (and those for characters wider than
-    # the text's own storage return at once); the regular expression's scan is several times
-    # slower, and most non-ASCII text (Zürich, an en dash) has nothing to escape.
-    if not any(char in encoded for char in _JSON_ESCAPED):
-        return encoded
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)
+    # Forty-odd substring searches run at memory speed (and those for characters wider than the
+    # text's own storage return at once); a regular expression's scan is several times slower,
+    # and most non-ASCII text (Zürich, an en dash) has nothing to escape.
+    for char in _JSON_ESCAPED:
+        if char in encoded:
+            encoded = encoded.replace(char, f"\\u{ord(char):04x}")
+    return encoded
 
 
 __all__ = [
