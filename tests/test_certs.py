@@ -203,6 +203,31 @@ def test_truncated_real_certificate_is_unparsed(realcerts):
 # --- malformed extension ------------------------------------------------------------------
 
 
+def test_a_common_name_over_its_bound_is_parsed_without_a_warning():
+    """X.520 bounds a CN at 64 characters; certificates in the wild and hostile servers exceed it.
+
+    cryptography warns on every access to such a name; under ``-W error`` (the tests) that made
+    the certificate unparsed, and in a scan it put Python warnings on stderr.
+    """
+    long_cn = "a-common-name-well-over-sixty-four-characters." * 3
+    private = key("ec")
+    with pytest.warns(UserWarning, match="Attribute's length"):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, long_cn, _validate=False)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(4321)
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + 30 * DAY)
+        .sign(private, hashes.SHA256())
+    )
+    parsed = parse_der(cert.public_bytes(Encoding.DER))  # filterwarnings = error: a warning would fail
+    assert not isinstance(parsed, UnparsedCert)
+    assert parsed.facts.subject_common_name == long_cn and parsed.facts.subject == f"CN={long_cn}"
+
+
 def test_malformed_eku_extension_gives_unparsed_cert():
     private = key("ec")
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bad-eku.example.test")])

@@ -10,6 +10,7 @@ from scanner.app.errors import UsageFailure
 from scanner.app.inputs import load_policy
 from scanner.core.rules import EVERY_RULE, RULES_BY_CODE
 from scanner.edge.files import packaged_policy_text
+from scanner.report.safety import json_text
 
 
 def rules_text(code: str | None) -> str:
@@ -37,4 +38,4 @@ def policy_text(policy_file: Path | None) -> str:
     """The packaged policy as shipped, or ``--policy FILE`` after validation, as JSON."""
     if policy_file is None:
         return packaged_policy_text()
-    return json.dumps(load_policy(policy_file).document, indent=1, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(load_policy(policy_file).document, indent=1, ensure_ascii=False)) + "\n"

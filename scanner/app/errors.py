@@ -1,6 +1,12 @@
-"""How an application call fails for its user: bad input (exit 2), or a run that cannot go on (exit 3)."""
+"""How an application call fails for its user: bad input (exit 2), or a run that cannot go on (exit 3).
+
+Messages often quote what the user or a server wrote (a CSV cell, a path, a database's error);
+``error_line`` is how the CLI prints them: one line, controls shown as escapes (report.safety).
+"""
 
 from __future__ import annotations
+
+from scanner.report.safety import one_line
 
 
 class ScanFailed(Exception):
@@ -16,3 +22,8 @@ class UsageFailure(Exception):
     def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.problems = problems
+
+
+def error_line(message: str) -> str:
+    """``ekuscan: error: MESSAGE`` on one line, every control character of the message escaped."""
+    return f"ekuscan: error: {one_line(message)}"

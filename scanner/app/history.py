@@ -11,6 +11,7 @@ from scanner.app.errors import ScanFailed, UsageFailure
 from scanner.core.changes import Changes, RunLabel, certificate_periods, compare
 from scanner.report.change_documents import changes_document, periods_document, render_periods
 from scanner.report.change_documents import render_text as render_changes
+from scanner.report.safety import json_text, visible
 
 if TYPE_CHECKING:
     from scanner.store import RunRecord, SqlStore
@@ -90,7 +91,7 @@ def diff_runs(db: str | None, runs: list[int] | None, scanner: str | None) -> li
 
 def diff_text(comparisons: list[Changes], as_json: bool) -> str:
     if as_json:
-        return json.dumps(changes_document(comparisons), ensure_ascii=False, indent=2) + "\n"
+        return json_text(json.dumps(changes_document(comparisons), ensure_ascii=False, indent=2)) + "\n"
     parts = []
     for changes in comparisons:
         text = render_changes(changes)
@@ -136,5 +137,13 @@ def endpoint_history(db: str | None, endpoint: str, as_json: bool) -> tuple[str,
             raise ScanFailed(str(exc)) from None
     periods = certificate_periods((label(runs[run_id]), doc) for run_id, doc in sightings)
     if as_json:
-        return json.dumps(periods_document(periods), ensure_ascii=False, indent=2) + "\n", bool(periods)
+        document = json.dumps(periods_document(periods), ensure_ascii=False, indent=2)
+        return json_text(document) + "\n", bool(periods)
     return render_periods(periods), bool(periods)
+
+
+def no_observation_line(endpoint: str, db: str) -> str:
+    """What ``history`` says on stderr when the database never saw the endpoint (no password shown)."""
+    from scanner.store import redact
+
+    return f"ekuscan: no observation of {visible(endpoint)} in {visible(redact(db))}"

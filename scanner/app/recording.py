@@ -116,6 +116,7 @@ def finish_history(
     from scanner.app.history import changes_since_previous
     from scanner.report.change_documents import changes_document
     from scanner.report.change_documents import render_text as render_changes
+    from scanner.report.safety import json_text
     from scanner.store import RunStatus, StoreError
 
     try:
@@ -146,7 +147,7 @@ def finish_history(
         raise ScanFailed(str(exc)) from None
     log_changes(log, changes)
     if changes_as_json:
-        print(json.dumps(changes_document([changes]), ensure_ascii=False, indent=2))
+        print(json_text(json.dumps(changes_document([changes]), ensure_ascii=False, indent=2)))
     else:
         sys.stdout.write(render_changes(changes))
     sys.stdout.flush()

@@ -151,12 +151,13 @@ def history(
 
     Example: ekuscan history expe.example.com:7001 --db history.sqlite
     """
-    from scanner.app.history import endpoint_history
+    from scanner.app.history import endpoint_history, no_observation_line
 
     text, found = endpoint_history(db, endpoint, fmt is ReportFormat.JSON)
     sys.stdout.write(text)
     if not found:
-        print(f"ekuscan: no observation of {endpoint} in {db}", file=sys.stderr)
+        assert db is not None  # endpoint_history refuses a missing --db
+        print(no_observation_line(endpoint, db), file=sys.stderr)
         return ExitCode.FINDINGS
     return ExitCode.OK
 

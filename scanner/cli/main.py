@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import typer
 
-from scanner.app.errors import ScanFailed, UsageFailure
+from scanner.app.errors import ScanFailed, UsageFailure, error_line
 from scanner.cli import commands
 from scanner.cli.root import ExitCode, app
 from scanner.cli.scan_command import scan
@@ -23,29 +23,25 @@ app.command()(commands.history)
 app.command()(commands.lab)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; every way out goes through one exit code."""
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="ekuscan", standalone_mode=False)
     except UsageFailure as exc:
-        print(f"ekuscan: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(error_line(str(exc)), file=sys.stderr)
         for problem in exc.problems:
-            print(f"ekuscan: error: {_one_line(problem)}", file=sys.stderr)
+            print(error_line(problem), file=sys.stderr)
         sys.exit(ExitCode.USAGE)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:  # typer's own usage errors: bad option, missing argument
-        print(f"ekuscan: error: {_one_line(exc.format_message())}", file=sys.stderr)
+        print(error_line(exc.format_message()), file=sys.stderr)
         sys.exit(ExitCode.USAGE if getattr(exc, "exit_code", 2) == 2 else ExitCode.FAILED)
     except ScanFailed as exc:
-        print(f"ekuscan: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(error_line(str(exc)), file=sys.stderr)
         sys.exit(ExitCode.FAILED)
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)

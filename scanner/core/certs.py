@@ -99,6 +99,10 @@ def parse_der(der: bytes) -> ParsedCert | UnparsedCert:
             # which cryptography warns about. The warning is not ours to show, and under
             # ``-W error`` it would turn a trusted root into an UnparsedCert.
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            # A name attribute longer than its X.520 bound (a CN over 64 characters, seen in the
+            # wild and in hostile certificates) makes cryptography warn on every access: stderr
+            # noise in a scan, an UnparsedCert under ``-W error``. It is a fact, not our warning.
+            warnings.filterwarnings("ignore", "Attribute's length must be", UserWarning)
             cert = x509.load_der_x509_certificate(der)
             return ParsedCert(facts=_facts(cert, fingerprint), cert=cert)
     except Exception as exc:  # cryptography raises ValueError, but also others for odd DER

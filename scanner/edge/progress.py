@@ -14,6 +14,7 @@ from typing import TextIO
 import trio
 
 from scanner.model import EndpointReport, Status
+from scanner.report.safety import visible
 
 REFRESH_SECONDS = 0.25
 FIRST_DRAW_SECONDS = 1.0  # a sweep that ends sooner needs no progress line; a rate needs a second
@@ -73,7 +74,7 @@ class Progress:
             self._draw(progress_line(self.done, self.total, self.live, now - self.started, self.approximate))
 
     def _draw(self, text: str) -> None:
-        line = f"ekuscan: {text}"
+        line = visible(f"ekuscan: {text}")  # counters only, but every line for people takes this one rule
         self.out.write("\r" + line.ljust(self._width))
         self.out.flush()
         self._width = len(line)

@@ -3,9 +3,10 @@
     ekuscan: info: run-recorded run=12 scanner=jump1 status=complete endpoints=14 hosts=8 breaks=3
 
 The prefix, level and event name come first; then ``key=value`` pairs, values quoted as JSON
-strings when they hold spaces, quotes, ``=`` or anything unprintable. Error lines keep the CLI's
-own one-line form (``ekuscan: error: ...``). ``--quiet`` silences info lines, never warnings or
-errors.
+strings when they hold spaces, quotes, ``=`` or anything unprintable (JSON's ASCII escapes, so
+a value is always one line and never drives the terminal; the whole line then passes
+``report.safety.visible`` like every line for people). Error lines keep the CLI's own one-line
+form (``ekuscan: error: ...``). ``--quiet`` silences info lines, never warnings or errors.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import re
 import sys
 from typing import TextIO
+
+from scanner.report.safety import visible
 
 _BARE = re.compile(r"[^\s\"'=]+")
 
@@ -26,7 +29,7 @@ def format_value(value: object) -> str:
 
 def line(level: str, event: str, fields: dict[str, object]) -> str:
     pairs = "".join(f" {key}={format_value(value)}" for key, value in fields.items() if value is not None)
-    return f"ekuscan: {level}: {event}{pairs}"
+    return visible(f"ekuscan: {level}: {event}{pairs}")
 
 
 class Log:

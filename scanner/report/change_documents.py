@@ -1,6 +1,9 @@
 """Changes and certificate periods for people and machines: the text and the ``-f json`` documents.
 
 The comparison itself is pure and lives in ``scanner.core.changes``; this module says it.
+In the text, every value read from the stored documents (subjects, issuers, reasons, banners,
+scanner names) passes ``report.safety.visible`` as it enters a line, so a hostile certificate
+cannot drive the terminal or start a line of its own; the ``-f json`` documents keep the values.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scanner.core.changes import Breakage, CertPeriod, CertView, Changes, EndpointKey, EndpointView, RunLabel
+from scanner.report.safety import visible, visible_lines
 
 CHANGES_SCHEMA = "ekuscan/changes/1"
 
@@ -17,19 +21,25 @@ CHANGES_SCHEMA = "ekuscan/changes/1"
 
 
 def where(view: EndpointView) -> str:
+    """``host [address]:port`` for people (escaped)."""
     address = f"[{view.ip}]" if ":" in view.ip else view.ip
     if not view.ip or view.ip == view.host:
-        return f"{address or view.host}:{view.port}"
-    return f"{view.host} {address}:{view.port}"
+        return visible(f"{address or view.host}:{view.port}")
+    return visible(f"{view.host} {address}:{view.port}")
 
 
 def _cert_line(cert: CertView) -> str:
-    eku = ",".join(cert.eku) if cert.eku is not None else "(no EKU extension)"
-    return f"{cert.subject} issued by {cert.issuer}; EKU {eku}; not after {cert.not_after}"
+    eku = visible(",".join(cert.eku)) if cert.eku is not None else "(no EKU extension)"
+    return (
+        f"{visible(cert.subject)} issued by {visible(cert.issuer)}; EKU {eku}; "
+        f"not after {visible(cert.not_after)}"
+    )
 
 
 def _label(run: RunLabel | None) -> str:
-    return "nothing (first run)" if run is None else f"run {run.id} ({run.scanner}, {run.started_at})"
+    if run is None:
+        return "nothing (first run)"
+    return f"run {run.id} ({visible(run.scanner)}, {visible(run.started_at)})"
 
 
 def render_text(changes: Changes) -> str:
@@ -45,12 +55,9 @@ def render_text(changes: Changes) -> str:
 
     section(
         "new breakages",
-        [f"{where(b.endpoint)}  {b.link} ({b.uses}): {b.reason}" for b in changes.new_breakages],
+        [f"{where(b.endpoint)}  {_link(b)}: {visible(b.reason)}" for b in changes.new_breakages],
     )
-    section(
-        "resolved breakages",
-        [f"{where(b.endpoint)}  {b.link} ({b.uses})" for b in changes.resolved_breakages],
-    )
+    section("resolved breakages", [f"{where(b.endpoint)}  {_link(b)}" for b in changes.resolved_breakages])
     cert_items = []
     for c in changes.certificate_changes:
         assert c.before.leaf is not None and c.after.leaf is not None
@@ -58,22 +65,35 @@ def render_text(changes: Changes) -> str:
             f"{where(c.after)}\n    old: {_cert_line(c.before.leaf)}\n    new: {_cert_line(c.after.leaf)}"
         )
     section("certificates changed", cert_items)
-    section("endpoints appeared", [f"{where(v)}  {v.status}, {v.verdict}" for v in changes.appeared])
-    section("endpoints vanished", [f"{where(v)}  was {v.status}, {v.verdict}" for v in changes.vanished])
+    section(
+        "endpoints appeared",
+        [f"{where(v)}  {visible(v.status)}, {visible(v.verdict)}" for v in changes.appeared],
+    )
+    section(
+        "endpoints vanished",
+        [f"{where(v)}  was {visible(v.status)}, {visible(v.verdict)}" for v in changes.vanished],
+    )
     section(
         "verdicts changed",
         [f"{where(v.after)}  {_state(v.before)} -> {_state(v.after)}" for v in changes.verdict_changes],
     )
     section(
         "software changed",
-        [f"{where(v.after)}  {v.before.software} -> {v.after.software}" for v in changes.software_changes],
+        [
+            f"{where(v.after)}  {visible(v.before.software)} -> {visible(v.after.software)}"
+            for v in changes.software_changes
+        ],
     )
-    return "\n".join(lines) + "\n"
+    return visible_lines("\n".join(lines) + "\n")  # a last check: every value is escaped already
+
+
+def _link(breakage: Breakage) -> str:
+    return f"{visible(breakage.link)} ({visible(breakage.uses)})"
 
 
 def _state(view: EndpointView) -> str:
-    when = f" on {view.breaks_on}" if view.breaks_on else ""
-    return f"{view.verdict}{when} ({view.status})"
+    when = f" on {visible(view.breaks_on)}" if view.breaks_on else ""
+    return f"{visible(view.verdict)}{when} ({visible(view.status)})"
 
 
 def _view_dict(view: EndpointView) -> dict[str, Any]:
@@ -143,14 +163,14 @@ def render_periods(periods: Sequence[CertPeriod]) -> str:
             lines.append(where(view))
             shown = key
         span = f"run {p.first.id}" if p.first == p.last else f"runs {p.first.id}-{p.last.id}"
-        cert = _cert_line(p.leaf) if p.leaf else f"no certificate ({p.status})"
-        when = f", breaks on {p.breaks_on}" if p.breaks_on else ""
+        cert = _cert_line(p.leaf) if p.leaf else f"no certificate ({visible(p.status)})"
+        when = f", breaks on {visible(p.breaks_on)}" if p.breaks_on else ""
         lines.append(
-            f"  {p.first.started_at} .. {p.last.started_at}  {span} "
-            f"({p.runs} seen by {', '.join(p.scanners)})  {p.verdict}{when}"
+            f"  {visible(p.first.started_at)} .. {visible(p.last.started_at)}  {span} "
+            f"({p.runs} seen by {', '.join(visible(s) for s in p.scanners)})  {visible(p.verdict)}{when}"
         )
         lines.append(f"    {cert}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return visible_lines("\n".join(lines) + ("\n" if lines else ""))
 
 
 def periods_document(periods: Sequence[CertPeriod]) -> dict[str, Any]:

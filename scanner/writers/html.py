@@ -2,13 +2,14 @@
 
 No external asset of any kind (no script, font, stylesheet or image is fetched): the styles are
 inline and the chart is SVG drawn here, so the file opens offline and can be mailed as is.
-Every value from the network is escaped.
+Every value from the network or a file is escaped for its context by ``report.safety``
+(``html_text`` for text, ``html_attribute`` for attribute values), so nothing a server sends
+becomes an element or an attribute; what is not escaped is ekuscan's own markup, numbers and enums.
 """
 
 from __future__ import annotations
 
 import heapq
-import html
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
@@ -16,6 +17,7 @@ from typing import TextIO
 from scanner.model import EndpointReport, RoleSource, Verdict
 from scanner.report.document import common_name, iso
 from scanner.report.inventory import EndpointSortKey, HostReport, Inventory, endpoint_sort_key
+from scanner.report.safety import html_attribute, html_text
 from scanner.report.sink import RunInfo, Writer
 from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 from scanner.writers.table import timeline_line
@@ -50,8 +52,8 @@ svg text{font:12px system-ui,sans-serif;fill:#212121}
 """
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+_e = html_text  # text content
+_a = html_attribute  # a value inside a double-quoted attribute
 
 
 class HtmlWriter(Writer):
@@ -177,8 +179,8 @@ def _host_row(h: HostReport) -> str:
         for c in h.certificates
     )
     return (
-        f'<tr class="host" data-host="{_e(h.host)}" data-verdict="{_e(h.verdict.value)}" '
-        f'data-breaks-on="{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}">'
+        f'<tr class="host" data-host="{_a(h.host)}" data-verdict="{_a(h.verdict.value)}" '
+        f'data-breaks-on="{_a(h.breaks_on.date().isoformat() if h.breaks_on else "")}">'
         f'<td>{_e(h.host)}</td><td class="nw">{_role_cell(h)}</td>'
         f'<td class="v v-{h.verdict.value}">{_e(h.verdict.value)}</td>'
         f'<td class="nw">{_e(h.breaks_on.date().isoformat() if h.breaks_on else "")}</td>'
@@ -256,7 +258,7 @@ def timeline_svg(hosts: list[HostReport], now: datetime) -> str:
         label = h.host if len(h.host) <= 36 else h.host[:35] + "…"
         day = _e(h.breaks_on.date().isoformat())
         out.append(
-            f'<g class="lane" data-host="{_e(h.host)}" data-breaks-on="{day}">'
+            f'<g class="lane" data-host="{_a(h.host)}" data-breaks-on="{_a(h.breaks_on.date().isoformat())}">'
             f"<title>{_e(h.host)}: {_e(h.verdict.value)}, breaks on {day}</title>"
             f'<text x="{LABEL_WIDTH - 8}" y="{y + 13}" text-anchor="end">{_e(label)}</text>'
             f'<rect x="{left}" y="{y + 5}" width="{max(round(right - left, 1), 1.0)}" height="8" '

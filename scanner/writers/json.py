@@ -1,4 +1,9 @@
-"""JSON (one document, endpoints sorted) and JSONL (one endpoint per line, streamed)."""
+"""JSON (one document, endpoints sorted) and JSONL (one endpoint per line, streamed).
+
+Values are kept exactly: the only change ``report.safety.json_text`` makes is to write DEL, C1
+and bidi controls as JSON's own ``\\uXXXX`` escapes, so the file is the same record and, printed on
+a terminal, cannot drive it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any, TextIO
 from scanner.model import EndpointReport
 from scanner.report.document import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
 from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
+from scanner.report.safety import json_text
 from scanner.report.sink import RunInfo, Writer
 from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
@@ -15,7 +21,7 @@ from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 def _line(value: Any) -> str:
     # One object per line, with the C encoder: json.dump(indent=...) falls back to the slow
     # pure-Python encoder, and a sweep's inventory is read by jq and scripts, not by eye.
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return json_text(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
 
 
 class JsonWriter(Writer):
@@ -64,7 +70,7 @@ class JsonlWriter(Writer):
     def add(self, report: EndpointReport) -> None:
         line = endpoint_dict(report)
         line["schema"] = SCHEMA
-        self.out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.out.write(json_text(json.dumps(line, ensure_ascii=False, separators=(",", ":"))) + "\n")
         self.out.flush()
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:

@@ -1,4 +1,9 @@
-"""The human view: endpoints grouped by host, what breaks and why, in 120 columns."""
+"""The human view: endpoints grouped by host, what breaks and why, in 120 columns.
+
+Every value that came from a server or a file passes ``report.safety.visible`` where it enters
+the text (escaped first, then cut to its column), and colour is painted on escaped text only: so
+the only control sequences in the table are ekuscan's own SGR colours.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from scanner.report.inventory import (
     Timeline,
     endpoint_sort_key,
 )
+from scanner.report.safety import visible
 from scanner.report.sink import RunInfo, Writer
 from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
@@ -71,7 +77,7 @@ class TableWriter(Writer):
         self._rows.close()
         summary = inventory.summary()
         for finding in summary.findings:
-            self.out.write(_wrap(f"estate: {finding.code}: {finding.message}") + "\n")
+            self.out.write(_wrap(f"estate: {visible(finding.code)}: {visible(finding.message)}") + "\n")
         self.out.write(summary_line(summary, self.run, duration_s) + "\n")
         if summary.timeline is not None:
             self.out.write(timeline_line(summary.timeline) + "\n")
@@ -86,18 +92,24 @@ class TableWriter(Writer):
         software = ""
         if host.software is not None:
             version = f" {host.software.version}" if host.software.version else ""
-            software = f"  {_PRODUCT_NAMES.get(host.software.product, host.software.product)}{version}"
-        label = f"  [{host.label}]" if host.label and host.label != host.host else ""
-        header = f"{host.host}{label}  role {role}{software}  verdict {self._paint(host.verdict)}{when}"
+            software = visible(
+                f"  {_PRODUCT_NAMES.get(host.software.product, host.software.product)}{version}"
+            )
+        label = f"  [{visible(host.label)}]" if host.label and host.label != host.host else ""
+        header = (
+            f"{visible(host.host)}{label}  role {role}{software}  verdict {self._paint(host.verdict)}{when}"
+        )
         lines = [header if len(header) <= WIDTH else _wrap(header)]
-        addresses = [a for a in host.addresses if a != host.host]
+        addresses = [visible(a) for a in host.addresses if a != host.host]
         if addresses:
             lines.append(_wrap("  addresses: " + ", ".join(addresses)))
         if host.certificate_mismatch:
             lines.append("  note: this host presents different certificates on different ports:")
             for cert in host.certificates:
                 ports = ", ".join(str(p) for p in cert.ports)
-                lines.append(_wrap(f"    {common_name(cert.subject)} ({cert.trust.value}) on {ports}"))
+                lines.append(
+                    _wrap(f"    {visible(common_name(cert.subject))} ({cert.trust.value}) on {ports}")
+                )
         several_addresses = len(host.addresses) > 1  # a name on IPv4 and IPv6: say which row is which
         table = tabulate(
             [[row[1] if several_addresses else row[0], *row[2:]] for row in rows],
@@ -110,13 +122,17 @@ class TableWriter(Writer):
             groups: dict[str, list[str]] = {}
             for link in host.links:
                 if link.verdict is verdict:
-                    groups.setdefault(link.reason, []).append(f"{link.name} ({link.uses.value})")
+                    groups.setdefault(visible(link.reason), []).append(
+                        f"{visible(link.name)} ({link.uses.value})"
+                    )
             for reason, names in groups.items():
                 if verdict is Verdict.UNKNOWN and reason.startswith("no certificate"):
                     continue  # a silent port: the status column says it already
                 text = f"  {verdict.value}: {', '.join(names)}: {reason}"
                 lines.append(self._paint(verdict, _wrap(text)))
-        fine = [f"{link.name} ({link.uses.value})" for link in host.links if link.verdict is Verdict.OK]
+        fine = [
+            f"{visible(link.name)} ({link.uses.value})" for link in host.links if link.verdict is Verdict.OK
+        ]
         if fine:
             lines.append(self._paint(Verdict.OK, _wrap(f"  ok: {', '.join(fine)}")))
         return "\n".join(lines) + "\n"
@@ -125,25 +141,26 @@ class TableWriter(Writer):
         """The cells of one endpoint's row, led by two forms of its port: alone, and with the address."""
         obs, leaf = report.observation, report.leaf
         if leaf is not None:
-            eku = ",".join(_short(e) for e in leaf.eku) if leaf.eku is not None else "(none)"
-            leaf_name, not_after = common_name(leaf.subject), leaf.not_after.date().isoformat()
+            eku = visible(",".join(_short(e) for e in leaf.eku)) if leaf.eku is not None else "(none)"
+            leaf_name, not_after = visible(common_name(leaf.subject)), leaf.not_after.date().isoformat()
         else:
             eku = leaf_name = not_after = ""
             if report.chain:
                 leaf_name = "(unparseable)"
         notes = []
         if obs.status.value != "ok" and obs.error:
-            notes.append(obs.error)
+            notes.append(visible(obs.error))
         if obs.client_cert_requested:
             notes.append("asks client cert")
         if obs.sip_server:
-            notes.append(obs.sip_server)
+            notes.append(visible(obs.sip_server))
         ep = obs.endpoint
         port = str(ep.port)
         with_address = port
         if ep.ip:
             with_address = _cut(
-                f"[{ep.ip}]:{ep.port}" if ":" in ep.ip else f"{ep.ip}:{ep.port}", _COLUMN_LIMITS["port"]
+                visible(f"[{ep.ip}]:{ep.port}" if ":" in ep.ip else f"{ep.ip}:{ep.port}"),
+                _COLUMN_LIMITS["port"],
             )
         return [
             port,
