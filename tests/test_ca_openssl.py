@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import certifi
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner.core.analysis import analyze
@@ -174,6 +174,7 @@ BER_ONLY = {
     "constructed": b"\x23\x04\x03\x02\x07\x80",
     "high-tag-number": b"\x1f\x03\x02\x07\x80",
 }
+BER_ONLY_STARTS = (b"\x23", b"\x1f", b"\x3f")  # constructed BIT STRING, high-tag-number forms
 VALUES = {**MALFORMED, **LENIENT, **BER_ONLY}
 BER_CASES = [(n, "leaf") for n in BER_ONLY]
 
@@ -264,9 +265,6 @@ def ns_values(draw: st.DrawFn) -> bytes:
     return header + contents + draw(st.binary(max_size=2))
 
 
-BER_ONLY_STARTS = (b"\x23", b"\x1f", b"\x3f")
-
-
 @pytest.fixture(scope="module")
 def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Made]:
     directory = tmp_path_factory.mktemp("ns-fuzz")
@@ -277,7 +275,7 @@ def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Made]:
     return directory, inter
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None)
 @given(value=ns_values())
 def test_any_ns_cert_type_value_agrees_with_openssl(fuzz_dir: tuple[Path, Made], value: bytes) -> None:
     """Whatever the value: parsing never fails, and the engine's usability is openssl's."""
