@@ -213,6 +213,12 @@ class CertFacts:
     issuer_common_name: str | None = None
     subject_common_name: str | None = None
     subject_organization: str | None = None
+    # Netscape certificate type (2.16.840.1.113730.1.1), which OpenSSL still honours: the bits
+    # set, in bit order (sslClient, sslServer, smime, ...); None: no such extension.
+    ns_cert_type: tuple[str, ...] | None = None
+    ns_cert_type_error: str | None = None  # why the extension could not be decoded (OpenSSL rejects the cert)
+    has_basic_constraints: bool = True  # False: no basicConstraints extension at all (is_ca is then False)
+    version: int = 3  # the X.509 version, 1 or 3: OpenSSL accepts a self-signed v1 root as a CA
 
     @property
     def san(self) -> tuple[str, ...]:

@@ -73,6 +73,26 @@ _KEY_USAGE_NAMES = {
 }
 
 
+# Netscape certificate type: a BIT STRING whose bits, most significant first, are these uses
+# (OpenSSL's NS_SSL_CLIENT 0x80 ... NS_OBJSIGN_CA 0x01, crypto/x509/v3_bitst.c). OpenSSL reads
+# only the first octet, so later bits (none are defined) are ignored here too.
+NS_CERT_TYPE_OID = "2.16.840.1.113730.1.1"
+NS_CERT_TYPE_BITS = (
+    "sslClient",
+    "sslServer",
+    "smime",
+    "objectSigning",
+    "reserved",
+    "sslCA",
+    "smimeCA",
+    "objectSigningCA",
+)
+
+
+class MalformedExtensionError(ValueError):
+    """An extension's value that OpenSSL's decoder would refuse."""
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedCert:
     """A certificate and its facts; the certificate is kept for signature checks."""
@@ -122,8 +142,11 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
     eku: tuple[str, ...] | None = None
     key_usage: tuple[str, ...] | None = None
     is_ca = False
+    has_basic_constraints = False
     san_dns: tuple[str, ...] = ()
     san_ip: tuple[str, ...] = ()
+    ns_cert_type: tuple[str, ...] | None = None
+    ns_cert_type_error: str | None = None
     for ext in extensions:
         value = ext.value
         if isinstance(value, x509.ExtendedKeyUsage):
@@ -132,9 +155,17 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
             key_usage = _key_usage_names(value)
         elif isinstance(value, x509.BasicConstraints):
             is_ca = value.ca
+            has_basic_constraints = True
         elif isinstance(value, x509.SubjectAlternativeName):
             san_dns = tuple(value.get_values_for_type(x509.DNSName))
             san_ip = tuple(str(a) for a in value.get_values_for_type(x509.IPAddress))
+        elif isinstance(value, x509.UnrecognizedExtension) and ext.oid.dotted_string == NS_CERT_TYPE_OID:
+            # A bad value is a fact to report, not a reason to give up on the certificate:
+            # OpenSSL refuses the certificate for every purpose, and the rules say so.
+            try:
+                ns_cert_type = decode_ns_cert_type(value.value)
+            except MalformedExtensionError as exc:
+                ns_cert_type_error = str(exc)
     subject_der = cert.subject.public_bytes()
     issuer_der = cert.issuer.public_bytes()
     hash_alg = cert.signature_hash_algorithm
@@ -159,7 +190,55 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
         issuer_common_name=_first_attribute(cert.issuer, NameOID.COMMON_NAME),
         subject_common_name=_first_attribute(cert.subject, NameOID.COMMON_NAME),
         subject_organization=_first_attribute(cert.subject, NameOID.ORGANIZATION_NAME),
+        ns_cert_type=ns_cert_type,
+        ns_cert_type_error=ns_cert_type_error,
+        has_basic_constraints=has_basic_constraints,
+        version=1 if cert.version is x509.Version.v1 else 3,
     )
+
+
+def decode_ns_cert_type(value: bytes) -> tuple[str, ...]:
+    """The names of the bits set in an nsCertType value (a DER BIT STRING), as OpenSSL reads it.
+
+    Accepted as OpenSSL's decoder accepts them: a long-form length, set bits among the unused
+    ones (masked off), bytes after the BIT STRING (ignored). Refused, as OpenSSL refuses them:
+    another tag, a length past the end, no unused-bits octet, more than 7 unused bits. Refused
+    although OpenSSL's BER decoder takes them: the BER-only forms DER forbids (constructed,
+    high-tag-number), which no CA writes; the message says so.
+    """
+    if value[:1] in (b"\x23", b"\x1f", b"\x3f"):
+        raise MalformedExtensionError("nsCertType is not DER (a constructed or high-tag-number form)")
+    if len(value) < 2 or value[0] != 0x03:
+        raise MalformedExtensionError("nsCertType is not a BIT STRING")
+    length, start = _der_length(value, 1)
+    if start + length > len(value):
+        raise MalformedExtensionError("nsCertType BIT STRING is truncated")
+    if length == 0:
+        raise MalformedExtensionError("nsCertType BIT STRING has no unused-bits octet")
+    unused = value[start]
+    if unused > 7:
+        raise MalformedExtensionError(f"nsCertType BIT STRING claims {unused} unused bits")
+    content = value[start + 1 : start + length]
+    if not content:
+        return ()  # present but empty: OpenSSL then allows no Netscape use at all
+    # OpenSSL clears the unused bits of the last octet and reads only the first one.
+    first = content[0] & (0xFF << unused) if len(content) == 1 else content[0]
+    return tuple(name for bit, name in enumerate(NS_CERT_TYPE_BITS) if first & (0x80 >> bit))
+
+
+def _der_length(data: bytes, offset: int) -> tuple[int, int]:
+    """A definite length at ``data[offset]``: (length, offset of the contents)."""
+    if offset >= len(data):
+        raise MalformedExtensionError("nsCertType BIT STRING has no length")
+    first = data[offset]
+    if first < 0x80:
+        return first, offset + 1
+    count = first & 0x7F
+    if count == 0:
+        raise MalformedExtensionError("nsCertType BIT STRING has an indefinite length")
+    if offset + 1 + count > len(data):
+        raise MalformedExtensionError("nsCertType BIT STRING is truncated")
+    return int.from_bytes(data[offset + 1 : offset + 1 + count], "big"), offset + 1 + count
 
 
 def _key_usage_names(ku: x509.KeyUsage) -> tuple[str, ...]:

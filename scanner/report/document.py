@@ -39,6 +39,8 @@ def cert_dict(cert: CertFacts | UnparsedCert) -> dict[str, Any]:
         "san": list(cert.san),
         "key": f"{cert.key.algorithm} {cert.key.bits}" if cert.key else None,
         "signature_hash": cert.signature_hash,
+        "ns_cert_type": list(cert.ns_cert_type) if cert.ns_cert_type is not None else None,
+        "ns_cert_type_error": cert.ns_cert_type_error,
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scanner.core.rules import chain, eku, estate, handshake, release, validity
+from scanner.core.rules import chain, eku, estate, handshake, purpose, release, validity
 from scanner.core.rules._engine import EstateRule, Rule
 
 ALL_RULES: tuple[Rule, ...] = (
@@ -14,6 +14,11 @@ ALL_RULES: tuple[Rule, ...] = (
     eku.eku_no_serverauth,
     eku.chain_eku_no_serverauth,
     eku.key_usage_mismatch,
+    purpose.ns_cert_type_no_client,
+    purpose.ns_cert_type_no_server,
+    purpose.ns_cert_type_malformed,
+    purpose.chain_not_a_ca,
+    purpose.chain_ns_cert_type_no_ssl_ca,
     eku.clientauth_sunset,
     validity.expires_soon,
     chain.self_signed,
