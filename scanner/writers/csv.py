@@ -39,6 +39,8 @@ COLUMNS = (
     "software_version",
     "http_server",
     "at_risk_links",
+    # added with issue 9
+    "root_programs",
 )
 
 
@@ -87,6 +89,7 @@ class CsvWriter(Writer):
                     for link in report.links
                     if link.verdict.value == "at-risk"
                 ),
+                ";".join(p.value for p in report.trust.root_programs),
             )
         )
 
