@@ -362,3 +362,31 @@ def test_certifis_roots_beside_a_user_bundle_are_the_same_roots(mozilla):
     light = pem_program_roots(Path(certifi.where()).read_bytes(), MOZILLA)
     assert (light.fingerprints, light.names) == (mozilla.fingerprints, mozilla.names)
     assert light.has_root_named("IdenTrust Public Sector Root CA 1", "IdenTrust")
+
+
+@pytest.mark.parametrize(
+    ("org", "cn", "cutoff", "said"),
+    [
+        # Google's own date has passed by NOW (2026-11-27): a renewal from it no longer helps
+        (
+            "Google Trust Services",
+            "WR1",
+            "2026-04-13",
+            "stopped including clientAuth in certificates issued from",
+        ),
+        ("Actalis S.p.A.", "Actalis Organization Validated Server CA G3", "2026-06-15", "stopped including"),
+        # GlobalSign published no clientAuth date (2026-03-15 is its R3 issuance stop): Chrome's
+        (
+            "GlobalSign nv-sa",
+            "GlobalSign Atlas R3 OV TLS CA 2025 Q3",
+            "2027-03-15",
+            "a renewal before then still has it",
+        ),
+    ],
+)
+def test_the_refreshed_cutoffs_decide_what_a_renewal_buys(org, cn, cutoff, said):
+    _root, inter, leaf, store = public_chain(USER, org=org, cn=cn)
+    report = judged(leaf, inter, context(store))
+    (sunset,) = [f for f in report.findings if f.code == "CLIENTAUTH_SUNSET"]
+    assert dict(sunset.details)["clientauth_cutoff"] == cutoff and said in sunset.message
+    assert sunset.breaks_on == leaf.cert.not_valid_after_utc  # the day the client links fail
