@@ -93,6 +93,18 @@ class TrustClass(enum.StrEnum):
     NONE = "none"  # no certificate to judge
 
 
+class RootProgram(enum.StrEnum):
+    """A root program whose store holds the root a chain builds to (JSON ``root_programs``)."""
+
+    CHROME = "chrome"  # the Chrome Root Store (its list is policy data)
+    MOZILLA = "mozilla"  # Mozilla's store, as certifi ships it
+    USER = "user"  # the --public-roots bundle: counts as Chrome-bound, as "public" always did
+
+
+# The programs whose roots Chrome's Root Program policy (its clientAuth phase-out) binds.
+CHROME_BOUND_PROGRAMS = frozenset({RootProgram.CHROME, RootProgram.USER})
+
+
 class Product(enum.StrEnum):
     EXPRESSWAY = "expressway"  # Expressway or VCS, C or E not known from this banner
     EXPRESSWAY_E = "expressway-e"  # the MRA listener says so
@@ -312,6 +324,16 @@ class TrustResult:
     complete: bool  # the presented chain links up to a root (public or presented)
     path: tuple[int, ...]  # indices into the presented chain, leaf first, that form the path
     anchor_eku: tuple[str, ...] | None = None  # EKU of a public root not presented by the server
+    root_programs: tuple[RootProgram, ...] = ()  # the programs whose stores hold the anchor, in enum order
+
+    @property
+    def chrome_bound(self) -> bool:
+        """Chrome's Root Program rules bind this chain: its anchor is in Chrome's store or in a
+        ``--public-roots`` bundle. A public chain whose anchor no program is known to hold (judged
+        public on other evidence) counts as bound, as every public chain did before root programs."""
+        if not self.root_programs:
+            return self.trust is TrustClass.PUBLIC
+        return not CHROME_BOUND_PROGRAMS.isdisjoint(self.root_programs)
 
 
 @dataclass(frozen=True, slots=True)

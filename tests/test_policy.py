@@ -16,7 +16,7 @@ from scanner.core.certs import ParsedCert, parse_der, split_certificates
 from scanner.core.policy import PolicyError
 from scanner.core.policy_schema import parse_policy
 from scanner.edge.files import load_packaged_policy, packaged_policy_text
-from scanner.model import Role, Use, Version
+from scanner.model import Product, Role, Use, Version
 from tests.conftest import REALCERTS
 from tests.test_cli import ekuscan
 
@@ -56,6 +56,91 @@ def test_cutoffs_match_real_intermediates(certificate, ca, cutoff):
     assert found.backstop is (ca == "IdenTrust")
 
 
+# --- the refreshed CA facts (domain.md Q7), each with its source ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("organization", "common_name", "ca", "cutoff", "source"),
+    [
+        (
+            "Google Trust Services",
+            "WR1",
+            "Google Trust Services",
+            "2026-04-13",
+            "pki.goog/updates/may2025-clientauth",
+        ),
+        (
+            "SSL Corporation",
+            "SSL.com RSA SSL subCA",
+            "SSL.com",
+            "2025-09-15",
+            "ssl.com/blogs/removal-of-the-client",
+        ),
+        (
+            "Actalis S.p.A.",
+            "Actalis Organization Validated Server CA G3",
+            "Actalis",
+            "2026-06-15",
+            "actalis.com/news",
+        ),
+        (
+            "Asseco Data Systems S.A.",
+            "Certum OV TLS G2 R39 CA",
+            "Certum",
+            "2026-05-15",
+            "https://support.certum.eu/en/technical-news/sunsetting-the-clientauth-eku-from-certum-ssl-tls-certificates",
+        ),
+        (
+            "Sectigo Limited",
+            "Sectigo RSA Domain Validation Secure Server CA",
+            "Sectigo",
+            "2026-05-15",
+            "sectigo.com",
+        ),
+    ],
+)
+def test_refreshed_ca_cutoffs_and_their_sources(organization, common_name, ca, cutoff, source):
+    found = POLICY.cutoff_for(organization, common_name)
+    assert found is not None and (found.ca, found.day.isoformat(), found.backstop) == (ca, cutoff, False)
+    assert source in found.source
+
+
+def test_globalsigns_date_is_the_r3_issuance_stop_not_a_clientauth_cutoff():
+    found = POLICY.cutoff_for("GlobalSign nv-sa", "GlobalSign Atlas R3 DV TLS CA 2025 Q3")
+    assert found is not None and found.backstop and found.day == date(2027, 3, 15)
+    globalsign = POLICY.public_ca("GlobalSign nv-sa", None)
+    assert globalsign is not None and globalsign.clientauth_cutoff is None
+    assert "not a clientAuth date" in globalsign.note and "R3" in globalsign.note
+    r3 = POLICY.dates["globalsign_r3_tls_issuance_stop"]
+    assert r3.day == date(2026, 3, 15) and "not a clientAuth date" in r3.note and r3.source
+
+
+def test_sectigo_notes_the_resellers_later_issuance():
+    sectigo = POLICY.public_ca("Sectigo Limited", None)
+    assert sectigo is not None and sectigo.clientauth_cutoff == date(2026, 5, 15)
+    assert (
+        "2026-10-31" in sectigo.note
+        and "2027-02-10" in sectigo.note
+        and "reseller" in sectigo.note.casefold()
+    )
+
+
+def test_identrust_public_sector_names_match_their_own_entry_first():
+    public_sector = POLICY.public_ca("IdenTrust", "IdenTrust Public Sector Server CA 1")
+    assert public_sector is not None and not public_sector.chrome_bound
+    commercial = POLICY.public_ca("IdenTrust", "HydrantID Server CA O1")
+    assert commercial is not None and commercial.name == "IdenTrust" and commercial.chrome_bound
+
+
+def test_cucm_and_cube_fixed_releases_from_their_field_notices():
+    notices = {n.product: n for n in POLICY.product_notices}
+    cucm, cube = notices[Product.CUCM], notices[Product.CUBE]
+    assert (cucm.notice, cucm.fixed_in, cucm.fix_published) == ("FN74345", "15 SU5", False)
+    assert "every release" in cucm.affected and "fn74345" in cucm.source
+    assert (cube.notice, cube.fixed_in_version) == ("FN74350", Version.parse("26.1.1"))
+    assert "ISR4000" in cube.note and "fn74350" in cube.source
+
+
 def test_cutoff_of_a_real_leaf_comes_from_its_issuer():
     leaf = real("cryptography-io-leaf.pem").facts  # issued by RapidSSL SHA256 CA - G3 (DigiCert brand)
     found = POLICY.cutoff_for(leaf.issuer_organization, leaf.issuer_common_name)
@@ -93,10 +178,17 @@ def test_last_day_a_public_certificate_can_carry_clientauth():
         ("X8.11.4", True),
         ("X14.0.0", True),
         ("X14.3.7", True),
-        ("X14.4", False),
+        # FN74362's list of numbers is illustrative: every X14, every X15 before X15.4 (domain.md Q7)
+        ("X14.3.8", True),
+        ("X14.4", True),
+        ("X14.9.12", True),
         ("X15.3.2", True),
+        ("X15.3.3", True),
+        ("X15.1.9", True),
         ("X15.4", False),
+        ("X15.4.0.1", False),
         ("X15.5.1", False),
+        ("X16.0", False),
     ],
 )
 def test_release_table(version, affected):
@@ -164,6 +256,30 @@ def test_every_problem_is_reported_with_its_path():
             lambda d: d["expressway_releases"].update(separate_client_store_from=15.5),
             "separate_client_store_from",
         ),
+        (lambda d: d["expressway_releases"]["affected"].append({"train": "X15.4"}), "affected[2].train"),
+        (
+            lambda d: d["expressway_releases"]["affected"].append({"train": "X14", "before": "X15.4"}),
+            "affected[2].before",
+        ),
+        (lambda d: d["expressway_releases"]["affected"].append({"trian": "X14"}), "affected[2].trian"),
+        (lambda d: d["public_cas"][0].update(chrome_bound="no"), "policy.public_cas[0].chrome_bound"),
+        (lambda d: d["product_notices"][0].update(product="toaster"), "policy.product_notices[0].product"),
+        (
+            lambda d: d["product_notices"][1].update(fixed_in_version="soon"),
+            "product_notices[1].fixed_in_version",
+        ),
+        (lambda d: d["chrome_root_store"].update(version="v21"), "policy.chrome_root_store.version"),
+        (
+            lambda d: d["chrome_root_store"]["trusted_roots"][3].update(sha256="abc"),
+            "policy.chrome_root_store.trusted_roots[3].sha256",
+        ),
+        (
+            lambda d: d["chrome_root_store"]["constrained_roots"].append(
+                d["chrome_root_store"]["trusted_roots"][0]
+            ),
+            "is listed twice",
+        ),
+        (lambda d: d["chrome_root_store"].update(roots=[]), "policy.chrome_root_store.roots: unknown field"),
     ],
 )
 def test_single_problems(mutate, where):
@@ -191,6 +307,45 @@ def test_cli_reports_a_policy_that_is_not_json(tmp_path, content):
     path.write_text(content)
     result = ekuscan("policy", "show", "--policy", str(path))
     assert result.returncode == 2 and "not valid JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_policy_show_prints_it_all():
+    """Everything the refresh added is in what `policy show` prints, with its sources."""
+    shown = json.loads(ekuscan("policy", "show").stdout)
+    chrome = shown["chrome_root_store"]
+    assert (chrome["version"], chrome["repository"], chrome["path"]) == (
+        21,
+        "chromium/chromium",
+        "net/data/ssl/chrome_root_store/root_store.md",
+    )
+    assert len(chrome["trusted_roots"]) + len(chrome["constrained_roots"]) == 118
+    assert {n["notice"] for n in shown["product_notices"]} == {"FN74345", "FN74350"}
+    assert shown["expressway_releases"]["affected"][0] == {
+        "train": "X14",
+        "note": "every X14 release; FN74362 lists X14.0.0-X14.3.7",
+    }
+    cas = {ca["name"]: ca for ca in shown["public_cas"]}
+    for name in ("Google Trust Services", "SSL.com", "Actalis", "Certum", "Sectigo", "GlobalSign"):
+        assert cas[name]["source"].startswith(("https://", "SSL.com blog", "Actalis news")), name
+    assert "globalsign_r3_tls_issuance_stop" in shown["dates"]
+
+
+def test_a_user_policy_without_root_programs_keeps_its_meaning(tmp_path):
+    """A copy of the policy from before root programs (no chrome_root_store) is still valid, and
+    its public bundle counts as Chrome's: a Mozilla-only root keeps Chrome's deadline there."""
+    doc = copy.deepcopy(DOCUMENT)
+    del doc["chrome_root_store"], doc["product_notices"]
+    doc["expressway_releases"]["affected"] = [["X14.0.0", "X14.3.7"], ["X15.0.0", "X15.3.2"]]
+    path = tmp_path / "old-policy.json"
+    path.write_text(json.dumps(doc))
+    cert = str(REALCERTS / "identrust-public-sector-server-ca-1.pem")
+    old = json.loads(
+        ekuscan("inspect", cert, "-f", "json", "--at", "2027-01-01", "--policy", str(path)).stdout
+    )
+    (endpoint,) = old["endpoints"]
+    assert endpoint["root_programs"] == ["chrome", "mozilla"]
+    assert "CLIENTAUTH_SUNSET" in {f["code"] for f in endpoint["findings"]}
+    assert not parse_policy(doc).releases.is_affected(Version.parse("X14.4"))  # the old pairs, as written
 
 
 def test_policy_show_prints_what_policy_accepts(tmp_path):
@@ -241,7 +396,17 @@ json_values = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(
     section=st.sampled_from(
-        ["links", "dates", "max_validity", "public_cas", "expressway_releases", "defaults", "schema"]
+        [
+            "links",
+            "dates",
+            "max_validity",
+            "public_cas",
+            "expressway_releases",
+            "defaults",
+            "schema",
+            "product_notices",
+            "chrome_root_store",
+        ]
     ),
     value=json_values,
 )

@@ -101,3 +101,29 @@ def test_jobs_pickle():
         AnalysisInputs(b"", datetime.now(UTC), timedelta(1)),
     )
     assert pickle.loads(pickle.dumps(job)) == job
+
+
+def test_a_worker_rebuilds_the_root_programs_of_the_parent():
+    """certifi's bundle stays Mozilla's in a worker, and a user bundle keeps certifi's roots beside it."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    import certifi
+
+    from scanner.app.inputs import read_roots
+    from scanner.edge.workers import AnalysisInputs
+    from scanner.model import RootProgram
+
+    certifi_pem = Path(certifi.where()).read_bytes()
+    default = read_roots(None)
+    inputs = AnalysisInputs(
+        default.pem, datetime.now(UTC), timedelta(1), None, default.program, default.mozilla
+    )
+    ctx = pickle.loads(pickle.dumps(inputs)).context()
+    assert ctx.roots.program is RootProgram.MOZILLA and ctx.mozilla_roots is None
+    assert default.pem == certifi_pem
+    user = read_roots(Path(certifi.where()))  # the same roots, given as --public-roots
+    inputs = AnalysisInputs(user.pem, datetime.now(UTC), timedelta(1), None, user.program, user.mozilla)
+    ctx = pickle.loads(pickle.dumps(inputs)).context()
+    assert ctx.roots.program is RootProgram.USER
+    assert ctx.mozilla_roots is not None and ctx.mozilla_roots.fingerprints == ctx.roots.fingerprints

@@ -15,9 +15,9 @@ from scanner.core.analysis import AnalysisContext
 from scanner.core.certs import NoCertificateError
 from scanner.core.policy import Policy, PolicyError
 from scanner.core.targets import Shard, TargetError, TargetSpec, parse_csv, parse_target
-from scanner.core.trust import RootStore, load_pem_bundle
+from scanner.core.trust import ProgramRoots, RootStore, load_pem_bundle, pem_program_roots
 from scanner.edge.files import default_roots_path, load_packaged_policy, load_policy_file
-from scanner.model import Fingerprint, Product, Role, Version
+from scanner.model import Fingerprint, Product, Role, RootProgram, Version
 
 
 def parse_at(text: str | None, now: datetime) -> datetime:
@@ -33,14 +33,21 @@ def parse_at(text: str | None, now: datetime) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class RootBundle:
-    """``--public-roots`` (or certifi's bundle) as read: the bytes go to worker processes as they are."""
+    """``--public-roots`` (or certifi's bundle) as read: the bytes go to worker processes as they are.
+
+    certifi's bundle is Mozilla's root program; a bundle the user gives is the ``user`` program,
+    which counts as Chrome-bound. Beside a user's bundle, ``mozilla`` holds certifi's roots, so
+    that an anchor's Mozilla membership is still reported.
+    """
 
     source: Path
     pem: bytes
+    program: RootProgram = RootProgram.USER
+    mozilla: ProgramRoots | None = None
 
     def store(self) -> RootStore:
         try:
-            store = load_pem_bundle(self.pem)
+            store = load_pem_bundle(self.pem, self.program)
         except NoCertificateError:
             raise UsageFailure(f"--public-roots: {self.source} holds no PEM certificate") from None
         if not len(store):
@@ -49,9 +56,23 @@ class RootBundle:
 
 
 def read_roots(path: Path | None) -> RootBundle:
-    source = default_roots_path() if path is None else path
+    if path is None:
+        source = default_roots_path()
+        return RootBundle(source, _read_bundle(source), RootProgram.MOZILLA)
+    return RootBundle(path, _read_bundle(path), RootProgram.USER, mozilla_roots())
+
+
+def mozilla_roots() -> ProgramRoots | None:
+    """certifi's roots as the Mozilla program; None where certifi's file cannot be read."""
     try:
-        return RootBundle(source, source.read_bytes())
+        return pem_program_roots(default_roots_path().read_bytes(), RootProgram.MOZILLA)
+    except (OSError, NoCertificateError):
+        return None  # only the membership report loses "mozilla"; "public" is the user's bundle
+
+
+def _read_bundle(source: Path) -> bytes:
+    try:
+        return source.read_bytes()
     except OSError as exc:
         raise UsageFailure(f"--public-roots: cannot read {source}: {exc.strerror or exc}") from None
 
@@ -82,6 +103,7 @@ def analysis_context(
         warn=timedelta(days=policy.warn_days if warn_days is None else warn_days),
         roots=roots.store(),
         policy=policy,
+        mozilla_roots=roots.mozilla,
     )
 
 

@@ -200,7 +200,9 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
         retries=request.retries,
         first_address_only=request.first_address_only,
     )
-    inputs = AnalysisInputs(roots.pem, analysis.now, analysis.warn, policy.document)
+    inputs = AnalysisInputs(
+        roots.pem, analysis.now, analysis.warn, policy.document, roots.program, roots.mozilla
+    )
     return _Plan(specs, shard, probes, min(processes, usable), pool, analysis, inputs, scanner)
 
 

@@ -6,6 +6,7 @@ same chain get the same findings, links and verdict.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from datetime import datetime, timedelta
 from scanner.core.certs import ParsedCert, name_attributes, parse_der
 from scanner.core.hosts import EXPRESSWAY_PRODUCTS, EXPRESSWAY_ROLES, HostContext, host_context
 from scanner.core.policy import Policy
-from scanner.core.rules import ALL_RULES, ChainUnderTest, Rule, RuleContext, evaluate
-from scanner.core.trust import RootStore, classify, facts_of
+from scanner.core.rules import ALL_RULES, ChainUnderTest, PublicClientCA, Rule, RuleContext, evaluate
+from scanner.core.trust import ProgramRoots, RootStore, classify, facts_of
 from scanner.core.usage import usability
 from scanner.core.verdict import earliest_break, judge_links, links_for_endpoint, worst
 from scanner.model import (
@@ -25,6 +26,7 @@ from scanner.model import (
     Observation,
     Role,
     RoleSource,
+    RootProgram,
     Status,
     UnparsedCert,
     Use,
@@ -43,6 +45,20 @@ class AnalysisContext:
     default_role: Role = DEFAULT_ROLE
     assumed_software: Fingerprint | None = None  # inspect --release: the release to judge against
     rules: tuple[Rule, ...] = ALL_RULES
+    mozilla_roots: ProgramRoots | None = None  # certifi's roots, where ``roots`` is another bundle
+
+    @functools.cached_property
+    def other_programs(self) -> tuple[ProgramRoots, ...]:
+        """The root programs to look anchors up in besides the public bundle's own: Chrome's list
+        (from the policy; without one, every root of the public bundle counts as Chrome's) and
+        Mozilla's, where the public bundle is not certifi's."""
+        listed = self.policy.chrome_root_store
+        chrome = (
+            ProgramRoots(RootProgram.CHROME, listed.fingerprints, listed.names)
+            if listed is not None
+            else ProgramRoots(RootProgram.CHROME, self.roots.fingerprints, self.roots.names)
+        )
+        return (chrome,) if self.mozilla_roots is None else (chrome, self.mozilla_roots)
 
 
 def expected_name(host: str, sni: str | None, port: int) -> str | None:
@@ -75,7 +91,7 @@ def analyze(
     )
     separate_store = role in EXPRESSWAY_ROLES and ctx.policy.releases.separate_client_store(version)
     parsed = [parse_der(der) for der in observation.chain_der]
-    trust = classify(parsed, ctx.roots)
+    trust = classify(parsed, ctx.roots, ctx.other_programs)
     path: tuple[CertFacts, ...] = tuple(
         p.facts for p in (parsed[i] for i in trust.path) if isinstance(p, ParsedCert)
     )
@@ -89,7 +105,7 @@ def analyze(
         hostname=expected_name(endpoint.host, endpoint.sni, endpoint.port),
         client_cert_requested=observation.client_cert_requested,
         client_ca_names=observation.client_ca_names,
-        public_client_ca_names=public_ca_names(observation.client_ca_names, ctx.roots, ctx.policy),
+        public_client_cas=public_client_cas(observation.client_ca_names, ctx),
     )
     role_links = ctx.policy.links_for(role, version)
     uses = frozenset(s.uses for s in role_links)
@@ -141,15 +157,19 @@ def analyze_host(observations: Sequence[Observation], ctx: AnalysisContext) -> l
     return [analyze(observation, ctx, hosts[observation.endpoint.ip]) for observation in observations]
 
 
-def public_ca_names(names: Sequence[str], roots: RootStore, policy: Policy) -> tuple[str, ...]:
-    """The client CA names a server sent that denote public CAs: a root of the public bundle,
-    or a CA (issuing or root) of the policy's public CA table."""
+def public_client_cas(names: Sequence[str], ctx: AnalysisContext) -> tuple[PublicClientCA, ...]:
+    """The client CA names a server sent that denote public CAs (a root of the public bundle, or a
+    CA, issuing or root, of the policy's public CA table), with the programs holding such a root."""
     public = []
+    programs = (ctx.roots.program_roots, *ctx.other_programs)
     for name in names:
         attributes = name_attributes(name)
         cn, org = attributes.get("CN"), attributes.get("O")
-        if roots.has_root_named(cn, org) or any(ca.matches(org, cn) for ca in policy.public_cas):
-            public.append(name)
+        ca = ctx.policy.public_ca(org, cn)
+        if ca is None and not ctx.roots.has_root_named(cn, org):
+            continue
+        held = {p.program for p in programs if p.has_root_named(cn, org)}
+        public.append(PublicClientCA(name, tuple(p for p in RootProgram if p in held), ca))
     return tuple(public)
 
 

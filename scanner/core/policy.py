@@ -1,4 +1,4 @@
-"""The policy data: links, release table, dates and CA cut-offs, validated into typed values.
+"""The policy data: links, release tables, dates, CA cut-offs and Chrome's root list, as typed values.
 
 The facts ship as ``scanner/data/policy.json`` so that a fact changes in one reviewed file,
 not in code; ``--policy FILE`` replaces it with a user's copy of the same schema. The typed
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from scanner.model import Role, Use, Version
+from scanner.model import Product, Role, Use, Version
 
 POLICY_SCHEMA = "ekuscan/policy/1"
 GENERIC_SERVER_LINK = "tls-server"
@@ -67,6 +67,10 @@ class PublicCA:
     clientauth_cutoff: date | None  # None: no published date, Chrome's rule is the backstop
     source: str
     note: str = ""
+    # False: this CA's hierarchy sits outside Chrome's root store, so Chrome's rules do not
+    # bind it. Only consulted where no root is at hand to look up (a CertificateRequest's
+    # CA names); a chain's own anchor decides for the chain.
+    chrome_bound: bool = True
 
     def matches(self, organization: str | None, common_name: str | None) -> bool:
         if organization and organization.casefold() in self.organizations:
@@ -94,20 +98,46 @@ class FixedRelease:
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseRange:
+    """Releases from ``low`` on: up to ``through`` (inclusive) or before ``before``, whichever is set.
+
+    A train ("every X14", "X15 before X15.4") is a range by its bounds, not a list of numbers,
+    so that a maintenance release the field notice does not list still falls inside it.
+    """
+
+    low: Version
+    through: Version | None = None
+    before: Version | None = None
+    label: str = ""  # how messages name it: "every X14", "X15 before X15.4", "X14.0.0-X14.3.7"
+
+    def __contains__(self, version: Version) -> bool:
+        if version < self.low:
+            return False
+        if self.through is not None and version > self.through:
+            return False
+        return self.before is None or version < self.before
+
+
+@dataclass(frozen=True, slots=True)
 class Releases:
     """Expressway's releases against field notice FN74362."""
 
-    affected: tuple[tuple[Version, Version], ...] = ()
+    affected: tuple[ReleaseRange, ...] = ()
     unsupported_before: Version | None = None
     serverauth_only_e_from: Version | None = None
     separate_client_store_from: Version | None = None
     fixed: tuple[FixedRelease, ...] = ()
     source: str = ""
+    listed: str = ""  # the releases the notice itself lists, for messages (it calls them examples)
 
     def is_affected(self, version: Version) -> bool:
-        return any(low <= version <= high for low, high in self.affected) or (
+        return any(version in span for span in self.affected) or (
             self.unsupported_before is not None and version < self.unsupported_before
         )
+
+    @property
+    def affected_text(self) -> str:
+        return ", ".join(span.label for span in self.affected)
 
     def fixed_by(self, version: Version) -> tuple[FixedRelease, ...]:
         """The fixed releases this version includes, oldest first."""
@@ -121,6 +151,40 @@ class Releases:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ProductNotice:
+    """A Cisco field notice on another product's certificates (CUCM, CUBE): what it says is
+    affected and which release fixes it, where published."""
+
+    product: Product
+    notice: str  # "FN74345"
+    revision: str  # "1.2 (2026-03-25)"
+    source: str
+    affected: str  # as the notice words it: "every release"
+    fixed_in: str | None  # as the notice names it ("15 SU5", "IOS XE 26.1.1"); None: no fix named
+    fixed_in_version: Version | None = None  # the same as a comparable release, where banners show one
+    fix_published: bool = False  # False: announced for a future release
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListedRoot:
+    sha256: str  # upper-case hex, as CertFacts.sha256
+    subject: str  # as the list writes it
+    constrained: bool  # in the list's "Constrained Roots" section (trusted with extra constraints)
+
+
+@dataclass(frozen=True, slots=True)
+class ChromeRootStore:
+    """The Chrome Root Store's list of roots: whose hierarchies Chrome's Root Program binds."""
+
+    version: int
+    source: str
+    roots: tuple[ListedRoot, ...]
+    fingerprints: frozenset[str]  # of roots, for anchors
+    names: frozenset[tuple[str, str]]  # casefolded (CN, O) of roots, for CertificateRequest CA names
+
+
 @dataclass(frozen=True)
 class Policy:
     links: tuple[LinkSpec, ...]
@@ -132,6 +196,10 @@ class Policy:
     releases: Releases = field(default_factory=Releases)
     origin: str = PACKAGED  # where it came from: "packaged" or the file name
     document: Any = field(default=None, repr=False, compare=False)  # as loaded, for `policy show`
+    # None: the file has no such section (written before ekuscan knew root programs): every
+    # root of the public bundle is then taken to be in Chrome's store, as ekuscan did then.
+    chrome_root_store: ChromeRootStore | None = None
+    product_notices: tuple[ProductNotice, ...] = ()
 
     def links_for(self, role: Role, version: Version | None = None) -> tuple[LinkSpec, ...]:
         """The role's links on a release; ``expressway`` (C or E unknown) is the union of both rows."""
@@ -155,24 +223,31 @@ class Policy:
     def backstop(self) -> DatedFact | None:
         return self.dates.get(CHROME_BACKSTOP)
 
-    def cutoff_for(self, organization: str | None, common_name: str | None) -> Cutoff | None:
+    def public_ca(self, organization: str | None, common_name: str | None) -> PublicCA | None:
+        """The first CA of the table this issuer (O=, CN=) matches."""
+        return next((ca for ca in self.public_cas if ca.matches(organization, common_name)), None)
+
+    def cutoff_for(
+        self, organization: str | None, common_name: str | None, *, chrome_bound: bool = True
+    ) -> Cutoff | None:
         """The first issuance day without clientAuth for a leaf of this issuer (O=, CN=).
 
-        The CA's own date where the policy knows one, else Chrome's backstop; never later than
-        the backstop, which binds every CA in Chrome's store.
+        In a Chrome-bound hierarchy: the CA's own date where the policy knows one, else Chrome's
+        backstop; never later than the backstop, which binds every CA in Chrome's store. Outside
+        Chrome's store only the CA's own date applies; None where it published none.
         """
+        ca = self.public_ca(organization, common_name)
+        own = ca.clientauth_cutoff if ca is not None else None
+        if not chrome_bound:
+            return None if ca is None or own is None else Cutoff(ca.name, own, ca.source, backstop=False)
         backstop = self.backstop
-        for ca in self.public_cas:
-            if ca.matches(organization, common_name):
-                own = ca.clientauth_cutoff
-                if own is not None and (backstop is None or own <= backstop.day):
-                    return Cutoff(ca.name, own, ca.source, backstop=False)
-                if backstop is not None:  # no CA date, or one later than Chrome allows
-                    return Cutoff(ca.name, backstop.day, backstop.source, backstop=True)
-                return None
+        if ca is not None and own is not None and (backstop is None or own <= backstop.day):
+            return Cutoff(ca.name, own, ca.source, backstop=False)
         if backstop is None:
             return None
-        return Cutoff(organization or common_name or "this CA", backstop.day, backstop.source, backstop=True)
+        # no CA date, or one later than Chrome allows
+        name = ca.name if ca is not None else organization or common_name or "this CA"
+        return Cutoff(name, backstop.day, backstop.source, backstop=True)
 
     def max_validity_days(self, issued: date) -> int | None:
         """The longest validity a public TLS leaf issued on that day may have."""
@@ -182,13 +257,16 @@ class Policy:
                 days = length
         return days
 
-    @property
-    def last_public_clientauth_day(self) -> date | None:
-        """The last day any publicly trusted leaf can still carry clientAuth: issued the day
-        before Chrome's backstop, for the longest validity allowed then (about 2027-09-30)."""
-        backstop = self.backstop
-        if backstop is None:
-            return None
-        issued = backstop.day - timedelta(days=1)
+    def last_clientauth_day(self, cutoff: date) -> date | None:
+        """The last day a leaf with clientAuth can be valid when issuance stops on ``cutoff``:
+        issued the day before, for the longest validity allowed then."""
+        issued = cutoff - timedelta(days=1)
         days = self.max_validity_days(issued)
         return None if days is None else issued + timedelta(days=days)
+
+    @property
+    def last_public_clientauth_day(self) -> date | None:
+        """The last day any leaf of a Chrome-bound hierarchy can still carry clientAuth: issued the
+        day before Chrome's backstop, for the longest validity allowed then (about 2027-09-30)."""
+        backstop = self.backstop
+        return None if backstop is None else self.last_clientauth_day(backstop.day)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from scanner.core.chrome_root_list import chrome_root_store
 from scanner.core.policy import (
     PACKAGED,
     POLICY_SCHEMA,
@@ -19,10 +20,13 @@ from scanner.core.policy import (
     LinkSpec,
     Policy,
     PolicyError,
+    ProductNotice,
     PublicCA,
+    ReleaseRange,
     Releases,
 )
-from scanner.model import Role, Use, Version
+from scanner.core.policy_checker import Checker as _Checker
+from scanner.model import Product, Role, Use, Version
 
 _TOP_LEVEL = {
     "schema",
@@ -32,71 +36,10 @@ _TOP_LEVEL = {
     "max_validity",
     "public_cas",
     "expressway_releases",
+    "product_notices",
+    "chrome_root_store",
     "links",
 }
-
-
-# --- validation ---------------------------------------------------------------------------
-
-
-class _Checker:
-    """Collects every problem with its JSON path instead of stopping at the first."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def fail(self, where: str, message: str) -> None:
-        self.problems.append(f"{where}: {message}")
-
-    def obj(self, value: Any, where: str) -> dict[str, Any] | None:
-        if not isinstance(value, dict):
-            self.fail(where, "must be an object")
-            return None
-        return value
-
-    def text(self, value: Any, where: str, *, required: bool = True) -> str:
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str) or (required and not value.strip()):
-            self.fail(where, "must be a non-empty string" if required else "must be a string")
-            return ""
-        return value
-
-    def day(self, value: Any, where: str, *, nullable: bool = False) -> date | None:
-        if value is None and nullable:
-            return None
-        try:
-            if not isinstance(value, str):
-                raise ValueError
-            return date.fromisoformat(value)
-        except ValueError:
-            self.fail(where, f"must be a date like 2027-03-15{' or null' if nullable else ''}, got {value!r}")
-            return None
-
-    def version(self, value: Any, where: str, *, nullable: bool = True) -> Version | None:
-        if value is None and nullable:
-            return None
-        try:
-            if not isinstance(value, str):
-                raise ValueError
-            return Version.parse(value)
-        except ValueError:
-            self.fail(where, f"must be a release like X15.4, got {value!r}")
-            return None
-
-    def items(self, value: Any, where: str) -> Iterator[tuple[str, Any]]:
-        if not isinstance(value, list):
-            self.fail(where, "must be a list")
-            return
-        for i, item in enumerate(value):
-            yield f"{where}[{i}]", item
-
-    def strings(self, value: Any, where: str) -> tuple[str, ...]:
-        return tuple(self.text(item, path) for path, item in self.items(value, where))
-
-    def unknown_keys(self, raw: dict[str, Any], known: set[str], where: str) -> None:
-        for key in sorted(set(raw) - known):
-            self.fail(f"{where}.{key}", "unknown field (misspelt?)")
 
 
 def parse_policy(document: Any, origin: str = PACKAGED) -> Policy:
@@ -121,9 +64,23 @@ def parse_policy(document: Any, origin: str = PACKAGED) -> Policy:
     validity, validity_source = _max_validity(check, top.get("max_validity", {"steps": []}))
     cas = tuple(_public_cas(check, top.get("public_cas", [])))
     releases = _releases(check, top.get("expressway_releases", {}))
+    notices = tuple(_product_notices(check, top.get("product_notices", [])))
+    chrome = chrome_root_store(check, top["chrome_root_store"]) if "chrome_root_store" in top else None
     if check.problems:
         raise PolicyError(check.problems)
-    return Policy(links, warn_days, dates, validity, validity_source, cas, releases, origin, document)
+    return Policy(
+        links,
+        warn_days,
+        dates,
+        validity,
+        validity_source,
+        cas,
+        releases,
+        origin,
+        document,
+        chrome_root_store=chrome,
+        product_notices=notices,
+    )
 
 
 def _links(check: _Checker, raw_links: Any) -> Iterator[LinkSpec]:
@@ -205,7 +162,17 @@ def _public_cas(check: _Checker, raw: Any) -> Iterator[PublicCA]:
         if ca is None:
             continue
         check.unknown_keys(
-            ca, {"name", "organizations", "issuer_common_names", "clientauth_cutoff", "source", "note"}, where
+            ca,
+            {
+                "name",
+                "organizations",
+                "issuer_common_names",
+                "clientauth_cutoff",
+                "chrome_bound",
+                "source",
+                "note",
+            },
+            where,
         )
         name = check.text(ca.get("name"), f"{where}.name")
         orgs = check.strings(ca.get("organizations", []), f"{where}.organizations")
@@ -222,6 +189,7 @@ def _public_cas(check: _Checker, raw: Any) -> Iterator[PublicCA]:
             cutoff,
             source,
             note,
+            chrome_bound=check.flag(ca.get("chrome_bound"), f"{where}.chrome_bound", True),
         )
 
 
@@ -239,20 +207,15 @@ def _releases(check: _Checker, raw: Any) -> Releases:
             "serverauth_only_e_from",
             "separate_client_store_from",
             "fixed",
+            "notice_lists",
         },
         where,
     )
-    affected = []
-    for path, pair in check.items(section.get("affected", []), f"{where}.affected"):
-        if not isinstance(pair, list) or len(pair) != 2:
-            check.fail(path, 'must be a pair of releases like ["X14.0.0", "X14.3.7"]')
-            continue
-        low = check.version(pair[0], f"{path}[0]", nullable=False)
-        high = check.version(pair[1], f"{path}[1]", nullable=False)
-        if low is not None and high is not None:
-            if high < low:
-                check.fail(path, "the first release must not be after the second")
-            affected.append((low, high))
+    affected = [
+        span
+        for path, item in check.items(section.get("affected", []), f"{where}.affected")
+        if (span := _release_range(check, item, path)) is not None
+    ]
     fixed = []
     for path, item in check.items(section.get("fixed", []), f"{where}.fixed"):
         entry = check.obj(item, path)
@@ -273,7 +236,70 @@ def _releases(check: _Checker, raw: Any) -> Releases:
         ),
         fixed=tuple(fixed),
         source=check.text(section.get("source"), f"{where}.source", required=False),
+        listed=check.text(section.get("notice_lists"), f"{where}.notice_lists", required=False),
     )
+
+
+def _release_range(check: _Checker, item: Any, path: str) -> ReleaseRange | None:
+    """``["X14.0.0", "X14.3.7"]`` (both included), or a train: ``{"train": "X14"}`` for every
+    X14 release, ``{"train": "X15", "before": "X15.4"}`` for the X15 releases before X15.4."""
+    if isinstance(item, dict):
+        check.unknown_keys(item, {"train", "before", "note"}, path)
+        check.text(item.get("note"), f"{path}.note", required=False)
+        train = check.version(item.get("train"), f"{path}.train", nullable=False)
+        before = check.version(item.get("before"), f"{path}.before")
+        if train is None:
+            return None
+        if len(train.parts) != 1:
+            check.fail(f"{path}.train", f"must be a major release like X14, got {item.get('train')!r}")
+            return None
+        following = Version((train.parts[0] + 1,), train.prefix)
+        if before is not None and not train < before < following:
+            check.fail(f"{path}.before", f"must be a release of the {train} train after {train}")
+            return None
+        if before is None:
+            return ReleaseRange(train, before=following, label=f"every {train}")
+        return ReleaseRange(train, before=before, label=f"{train} before {before}")
+    if not isinstance(item, list) or len(item) != 2:
+        check.fail(
+            path, 'must be a pair of releases like ["X14.0.0", "X14.3.7"] or a train like {"train": "X14"}'
+        )
+        return None
+    low = check.version(item[0], f"{path}[0]", nullable=False)
+    high = check.version(item[1], f"{path}[1]", nullable=False)
+    if low is None or high is None:
+        return None
+    if high < low:
+        check.fail(path, "the first release must not be after the second")
+    return ReleaseRange(low, through=high, label=f"{low}-{high}")
+
+
+def _product_notices(check: _Checker, raw: Any) -> Iterator[ProductNotice]:
+    known = {"product", "notice", "revision", "source", "affected", "fixed_in", "fixed_in_version"}
+    for where, item in check.items(raw, "policy.product_notices"):
+        entry = check.obj(item, where)
+        if entry is None:
+            continue
+        check.unknown_keys(entry, known | {"fix_published", "note"}, where)
+        product = None
+        try:
+            product = Product(str(entry.get("product")))
+        except ValueError:
+            check.fail(f"{where}.product", f"must be one of {', '.join(p.value for p in Product)}")
+        fixed_in = check.text(entry.get("fixed_in"), f"{where}.fixed_in", required=False) or None
+        notice = ProductNotice(
+            product=product or Product.CUCM,
+            notice=check.text(entry.get("notice"), f"{where}.notice"),
+            revision=check.text(entry.get("revision"), f"{where}.revision", required=False),
+            source=check.text(entry.get("source"), f"{where}.source"),
+            affected=check.text(entry.get("affected"), f"{where}.affected"),
+            fixed_in=fixed_in,
+            fixed_in_version=check.version(entry.get("fixed_in_version"), f"{where}.fixed_in_version"),
+            fix_published=check.flag(entry.get("fix_published"), f"{where}.fix_published", False),
+            note=check.text(entry.get("note"), f"{where}.note", required=False),
+        )
+        if product is not None:
+            yield notice
 
 
 def parse_policy_text(text: str, origin: str = PACKAGED) -> Policy:

@@ -47,10 +47,10 @@ from scanner.core.analysis import AnalysisContext, analyze_host
 from scanner.core.hosts import HostGrouper
 from scanner.core.policy_schema import parse_policy
 from scanner.core.targets import Shard, TargetSpec, expand, select_shard
-from scanner.core.trust import load_pem_bundle
+from scanner.core.trust import ProgramRoots, load_pem_bundle
 from scanner.edge.files import load_packaged_policy
 from scanner.edge.pool import PoolConfig, scan_ordered
-from scanner.model import Endpoint, EndpointReport, Observation
+from scanner.model import Endpoint, EndpointReport, Observation, RootProgram
 
 MAX_WORKERS = 64
 AUTO_WORKERS_MIN_PROBES = 2048  # below this, starting interpreters costs more than it gains
@@ -73,14 +73,15 @@ class AnalysisInputs:
     now: datetime
     warn: timedelta
     policy_document: Any = None  # the parent's policy (--policy FILE) as JSON data; None: packaged
+    roots_program: RootProgram = RootProgram.USER  # the program the bundle stands for
+    mozilla_roots: ProgramRoots | None = None  # certifi's roots, where the bundle is another
 
     def context(self) -> AnalysisContext:
         policy = (
             load_packaged_policy() if self.policy_document is None else parse_policy(self.policy_document)
         )
-        return AnalysisContext(
-            now=self.now, warn=self.warn, roots=load_pem_bundle(self.roots_pem), policy=policy
-        )
+        roots = load_pem_bundle(self.roots_pem, self.roots_program)
+        return AnalysisContext(self.now, self.warn, roots, policy, mozilla_roots=self.mozilla_roots)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scanner.core.certs import name_attributes
-from scanner.model import CertFacts, EndpointReport, Finding, Fingerprint, LinkVerdict, UnparsedCert
+from scanner.model import (
+    CertFacts,
+    EndpointReport,
+    Finding,
+    Fingerprint,
+    LinkVerdict,
+    TrustClass,
+    TrustResult,
+    UnparsedCert,
+)
 from scanner.report.inventory import HostLink, HostReport, Summary, Timeline
 
 SCHEMA = "ekuscan/inventory/1"
@@ -99,6 +108,7 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "chain": [cert_dict(c) for c in report.chain],
         "trust": report.trust.trust.value,
         "trust_anchor": report.trust.anchor,
+        "root_programs": [p.value for p in report.trust.root_programs],
         "findings": [finding_dict(f) for f in report.findings],
         "verdict": report.verdict.value,
         "breaks_on": iso(report.breaks_on),
@@ -166,3 +176,12 @@ def timeline_dict(timeline: Timeline | None) -> dict[str, Any] | None:
 def common_name(subject: str) -> str:
     """A certificate's CN for people (its whole subject where it has none)."""
     return name_attributes(subject).get("CN", subject)
+
+
+def trust_text(trust: TrustResult, *, brief: bool = False) -> str:
+    """A chain's trust class for people, with the root programs of a public anchor:
+    "public (chrome, mozilla)". ``brief`` (the table) names the programs only where Chrome's
+    rules do not bind the chain: "public (mozilla)", else just "public"."""
+    if trust.trust is not TrustClass.PUBLIC or not trust.root_programs or (brief and trust.chrome_bound):
+        return trust.trust.value
+    return f"{trust.trust.value} ({', '.join(p.value for p in trust.root_programs)})"

@@ -44,6 +44,8 @@ COLUMNS = (
     "software_version",
     "http_server",
     "at_risk_links",
+    # added with issue 9
+    "root_programs",
 )
 
 
@@ -93,4 +95,5 @@ def _cells(report: EndpointReport) -> tuple[object, ...]:
         ";".join(
             f"{link.name}/{link.uses.value}" for link in report.links if link.verdict.value == "at-risk"
         ),
+        ";".join(p.value for p in report.trust.root_programs),
     )

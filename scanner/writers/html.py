@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from scanner.model import EndpointReport, RoleSource, Verdict
-from scanner.report.document import common_name, iso
+from scanner.report.document import common_name, iso, trust_text
 from scanner.report.inventory import EndpointSortKey, HostReport, Inventory, endpoint_sort_key
 from scanner.report.safety import html_attribute, html_text
 from scanner.report.sink import RunInfo, Writer
@@ -73,7 +73,7 @@ class HtmlWriter(Writer):
         row = (
             "<tr>"
             f"<td>{_e(ep.host)}</td><td>{_e(where)}</td><td>{_e(obs.status.value)}</td>"
-            f"<td>{_e(report.trust.trust.value if leaf else '')}</td>"
+            f"<td>{_e(trust_text(report.trust) if leaf else '')}</td>"
             f"<td>{_e(common_name(leaf.subject) if leaf else '')}</td><td>{_e(eku)}</td>"
             f"<td>{_e(leaf.not_after.date().isoformat() if leaf else '')}</td>"
             f'<td class="v v-{report.verdict.value}">{_e(report.verdict.value)}</td>'

@@ -13,7 +13,7 @@ from typing import TextIO
 from tabulate import tabulate
 
 from scanner.model import EndpointReport, Product, RoleSource, Verdict
-from scanner.report.document import common_name
+from scanner.report.document import common_name, trust_text
 from scanner.report.inventory import (
     EndpointSortKey,
     HostReport,
@@ -166,7 +166,7 @@ class TableWriter(Writer):
             port,
             with_address,
             obs.status.value,
-            report.trust.trust.value if leaf else "",
+            trust_text(report.trust, brief=True) if leaf else "",
             _cut(leaf_name, _COLUMN_LIMITS["leaf"]),
             _cut(eku, _COLUMN_LIMITS["eku"]),
             not_after,

@@ -315,7 +315,7 @@ def test_clientauth_sunset(build: Build, expected: tuple[str, ...]) -> None:
         assert isinstance(leaf, ParsedCert)
         (message,) = messages(s, "CLIENTAUTH_SUNSET")
         assert f"at the latest on {day(leaf.facts.not_after)}" in message
-        assert "from 2027-03-15 (Chrome's rule for all public CAs)" in message
+        assert "from 2027-03-15 (Chrome's rule for the CAs of its root store)" in message
         assert "Test Org" in message  # the issuer's organization
 
 

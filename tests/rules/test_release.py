@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scanner.core.analysis import analyze
+from scanner.core.rules import RULES_BY_CODE
 from scanner.edge.files import load_packaged_policy
 from scanner.model import EffectKind, LinkEffect, Role, Use, Verdict, Version
 from tests.conftest import context
@@ -29,6 +30,10 @@ def codes(r) -> list[str]:
         ("TANDBERG/4137 (X14.3.2)", None, {"AFFECTED_RELEASE"}),
         ("TANDBERG/4137 (X14.0.0)", Role.EXPRESSWAY_C, {"AFFECTED_RELEASE"}),
         ("TANDBERG/4137 (X15.3.2)", Role.EXPRESSWAY_E, {"AFFECTED_RELEASE"}),
+        # maintenance releases FN74362 does not list: every X14 and X15 before X15.4 is affected
+        ("TANDBERG/4137 (X14.3.8)", None, {"AFFECTED_RELEASE"}),
+        ("TANDBERG/4137 (X14.4.1)", Role.EXPRESSWAY_C, {"AFFECTED_RELEASE"}),
+        ("TANDBERG/4138 (X15.3.3)", Role.EXPRESSWAY_E, {"AFFECTED_RELEASE"}),
         ("TANDBERG/4136 (X8.11.4)", None, {"AFFECTED_RELEASE"}),  # older than the notice: same design
         ("TANDBERG/4352 (X8.10.2-b2bua-1.0)", None, {"AFFECTED_RELEASE"}),
         ("TANDBERG/4138 (X15.4)", None, {"FIXED_RELEASE"}),
@@ -53,9 +58,16 @@ def test_affected_release_messages_name_the_release_and_the_notice():
     (message,) = [
         f.message for f in report("TANDBERG/4137 (X14.3.2)").findings if f.code == "AFFECTED_RELEASE"
     ]
-    assert "X14.3.2" in message and "FN74362" in message and "X14.0.0-X14.3.7" in message
+    assert "X14.3.2" in message and "FN74362" in message and "every X14, X15 before X15.4" in message
     (older,) = [f.message for f in report("TANDBERG/4136 (X8.11.4)").findings if f.code == "AFFECTED_RELEASE"]
     assert "older than every release" in older
+
+
+def test_affected_release_fix_never_suggests_upgrading_e_alone():
+    """C and E must run the same release (FN74362): the fix text says so and names both."""
+    fix = RULES_BY_CODE["AFFECTED_RELEASE"].fix
+    assert "C and E must run the same release" in fix and "together" in fix
+    assert "E alone" not in fix and "-E alone" not in fix
 
 
 def test_fixed_release_names_the_newest_fix_included():

@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from scanner.core.policy import Policy
+from scanner.core.policy import Policy, PublicCA
 from scanner.core.usage import Usability
 from scanner.model import (
+    CHROME_BOUND_PROGRAMS,
     CertFacts,
     Finding,
     Fingerprint,
     LinkEffect,
     Role,
+    RootProgram,
     Severity,
     TrustResult,
     UnparsedCert,
@@ -49,6 +51,23 @@ class RuleContext:
 
 
 @dataclass(frozen=True, slots=True)
+class PublicClientCA:
+    """A CA name of the server's CertificateRequest that denotes a public CA."""
+
+    name: str  # as the server sent it (RFC 4514)
+    root_programs: tuple[RootProgram, ...]  # the programs holding a root of that name; (): not a root
+    ca: PublicCA | None  # the policy's CA table entry it matches, if any
+
+    @property
+    def chrome_bound(self) -> bool:
+        """A root is bound where Chrome's store (or the user's bundle) holds it; an issuing CA
+        where the policy does not place its CA outside Chrome's store."""
+        if self.root_programs:
+            return not CHROME_BOUND_PROGRAMS.isdisjoint(self.root_programs)
+        return self.ca is None or self.ca.chrome_bound
+
+
+@dataclass(frozen=True, slots=True)
 class ChainUnderTest:
     """The presented chain with everything derived from it once, before any rule runs."""
 
@@ -60,11 +79,15 @@ class ChainUnderTest:
     hostname: str | None = None  # the DNS name we expected (SNI), for name checks
     client_cert_requested: bool = False
     client_ca_names: tuple[str, ...] = ()
-    public_client_ca_names: tuple[str, ...] = ()  # those of client_ca_names that are public CAs
+    public_client_cas: tuple[PublicClientCA, ...] = ()  # those of client_ca_names that are public CAs
 
     @property
     def leaf(self) -> CertFacts | None:
         return self.path[0] if self.path else None
+
+    @property
+    def public_client_ca_names(self) -> tuple[str, ...]:
+        return tuple(ca.name for ca in self.public_client_cas)
 
 
 @dataclass(frozen=True, slots=True)

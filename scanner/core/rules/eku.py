@@ -156,27 +156,33 @@ def key_usage_mismatch(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]
 def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
     """A publicly trusted leaf that still works as a client certificate; its renewal will not.
 
-    Chrome's Root Program requires leaves issued from 2027-03-15 to assert serverAuth only,
-    and most public CAs stopped including clientAuth earlier (Let's Encrypt 2026-02-11,
-    Sectigo 2026-05-15, GoDaddy 2026-06-15, DigiCert 2027-03-01; the policy file lists them
-    with sources). The mutual-TLS links that use this certificate as a client keep working
-    until it is replaced, then break silently. The message names the issuing CA and its
-    cut-off (matched by issuer organisation and intermediate name, Chrome's date where the CA
+    Chrome's Root Program requires leaves issued from 2027-03-15 under the roots of Chrome's
+    store to assert serverAuth only, and most public CAs stopped including clientAuth earlier
+    (Let's Encrypt 2026-02-11, Google Trust Services 2026-04-13, Sectigo and Certum 2026-05-15,
+    GoDaddy and Actalis 2026-06-15, DigiCert 2027-03-01; the policy file lists them with
+    sources). The mutual-TLS links that use this certificate as a client keep working until it
+    is replaced, then break silently. The message names the issuing CA and its cut-off
+    (matched by issuer organisation and intermediate name, Chrome's date where the CA
     published none); ``breaks_on`` is the leaf's notAfter, the latest day the replacement can
     wait, and the day the client links break if the replacement comes from a public CA after
     the cut-off.
+
+    Chrome's date binds only Chrome-bound hierarchies: a root in the Chrome Root Store (the
+    policy file's list) or in the ``--public-roots`` bundle. Under a root that only Mozilla's
+    store holds (such as IdenTrust Public Sector Root CA 1), the CA's own published cut-off
+    still applies, uncapped; a CA with none gets CLIENTAUTH_OUTSIDE_CHROME instead.
     """
-    leaf = chain.leaf
-    if (
-        leaf is None
-        or Use.CLIENT not in ctx.uses
-        or chain.trust.trust is not TrustClass.PUBLIC
-        or chain.client is None
-        or not chain.client.usable
-        or leaf.not_after < ctx.now
-    ):
+    leaf = _public_client_leaf(chain, ctx)
+    if leaf is None:
         return NONE
-    cutoff = ctx.policy.cutoff_for(leaf.issuer_organization, leaf.issuer_common_name) if ctx.policy else None
+    chrome_bound = chain.trust.chrome_bound
+    cutoff = (
+        ctx.policy.cutoff_for(leaf.issuer_organization, leaf.issuer_common_name, chrome_bound=chrome_bound)
+        if ctx.policy
+        else None
+    )
+    if cutoff is None and not chrome_bound:
+        return NONE  # no date binds this hierarchy: CLIENTAUTH_OUTSIDE_CHROME says what is known
     if cutoff is None:
         issuer = leaf.issuer_organization or leaf.issuer
         return (
@@ -188,9 +194,12 @@ def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
                 effect=_sunset_effect(leaf, chain.path, "its replacement will not"),
             ),
         )
+    outside = (
+        "" if chrome_bound else "; its root is outside Chrome's root store, so only the CA's own date applies"
+    )
     return (
         Hit(
-            _sunset_message(leaf.not_after, cutoff, ctx),
+            _sunset_message(leaf.not_after, cutoff, ctx) + outside,
             leaf.sha256,
             breaks_on=leaf.not_after,
             effect=_sunset_effect(leaf, chain.path, f"renewals from {cutoff.day.isoformat()} will not"),
@@ -199,9 +208,73 @@ def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
                 ("clientauth_cutoff", cutoff.day.isoformat()),
                 ("cutoff_source", cutoff.source),
                 ("cutoff_is_chrome_backstop", "true" if cutoff.backstop else "false"),
+                ("root_programs", _programs(chain)),
+                ("chrome_bound", "true" if chrome_bound else "false"),
             ),
         ),
     )
+
+
+@rule(
+    "CLIENTAUTH_OUTSIDE_CHROME",
+    Severity.LOW,
+    "public certificate with clientAuth under a root outside Chrome's store: no Chrome deadline applies",
+    fix="Before renewing, confirm with the CA that the renewal still carries clientAuth (and that its "
+    "intermediates allow it), or move the client certificate to a private CA; the peers that verify it must "
+    "keep trusting its root, which browsers' stores may not hold.",
+)
+def clientauth_outside_chrome(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
+    """A publicly trusted leaf that works as a client certificate, under a root that Mozilla's
+    store holds but Chrome's does not, from a CA that published no clientAuth cut-off.
+
+    Chrome's Root Program, whose policy removes clientAuth from public TLS certificates, does
+    not bind such a hierarchy: IdenTrust Public Sector Root CA 1, for example, is in Mozilla's
+    store (certifi) but not in Chrome Root Store v21, and it is the hierarchy behind FN74362's
+    workaround 1 (combined-EKU certificates from a root that browsers may not trust). No
+    Chrome date applies and no CA date is known, so nothing says its renewal will lack
+    clientAuth: the links are not put at risk. What is not known is said instead: the CA may
+    still stop including clientAuth or change the hierarchy. A CA with its own published
+    cut-off gets CLIENTAUTH_SUNSET with that date, whatever its root's program.
+    """
+    leaf = _public_client_leaf(chain, ctx)
+    if leaf is None or chain.trust.chrome_bound:
+        return NONE
+    org, cn = leaf.issuer_organization, leaf.issuer_common_name
+    if ctx.policy is not None and ctx.policy.cutoff_for(org, cn, chrome_bound=False) is not None:
+        return NONE  # the CA's own date applies: CLIENTAUTH_SUNSET
+    ca = ctx.policy.public_ca(org, cn) if ctx.policy else None
+    who = ca.name if ca is not None else org or leaf.issuer
+    backstop = ctx.policy.backstop if ctx.policy else None
+    rule_day = f" {backstop.day.isoformat()}" if backstop else ""
+    return (
+        Hit(
+            f"public certificate from {who} carries clientAuth under {chain.trust.anchor} (root programs: "
+            f"{_programs(chain)}), a root Chrome's store does not hold: Chrome's{rule_day} clientAuth rule "
+            f"does not bind it and {who} published no cut-off, so a renewal may keep clientAuth; confirm "
+            f"with the CA before it expires on {day(leaf.not_after)}",
+            leaf.sha256,
+            details=(("ca", who), ("root_programs", _programs(chain)), ("chrome_bound", "false")),
+        ),
+    )
+
+
+def _public_client_leaf(chain: ChainUnderTest, ctx: RuleContext) -> CertFacts | None:
+    """The leaf, where it is public, valid now and usable as this host's client certificate."""
+    leaf = chain.leaf
+    if (
+        leaf is None
+        or Use.CLIENT not in ctx.uses
+        or chain.trust.trust is not TrustClass.PUBLIC
+        or chain.client is None
+        or not chain.client.usable
+        or leaf.not_after < ctx.now
+    ):
+        return None
+    return leaf
+
+
+def _programs(chain: ChainUnderTest) -> str:
+    return ", ".join(p.value for p in chain.trust.root_programs) or "unknown"
 
 
 def _sunset_effect(leaf: CertFacts, path: Sequence[CertFacts], replacement: str) -> LinkEffect:
@@ -216,7 +289,7 @@ def _sunset_effect(leaf: CertFacts, path: Sequence[CertFacts], replacement: str)
 
 
 def _sunset_message(not_after: datetime, cutoff: Cutoff, ctx: RuleContext) -> str:
-    whose = "Chrome's rule for all public CAs" if cutoff.backstop else "its own announcement"
+    whose = "Chrome's rule for the CAs of its root store" if cutoff.backstop else "its own announcement"
     today = ctx.now.date()
     if today >= cutoff.day:
         when = (

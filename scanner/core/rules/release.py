@@ -14,20 +14,23 @@ from scanner.model import EffectKind, LinkEffect, Severity, Use
 
 def _affected_ranges(ctx: RuleContext) -> str:
     assert ctx.policy is not None
-    return ", ".join(f"{low}-{high}" for low, high in ctx.policy.releases.affected)
+    return ctx.policy.releases.affected_text
 
 
 @rule(
     "AFFECTED_RELEASE",
     Severity.HIGH,
     "the host runs an Expressway release affected by FN74362: one certificate for server and client",
-    fix="Upgrade Expressway-C and -E together to X15.5 (X15.4 at least for E alone), then give C a "
-    "client certificate from a private CA with clientAuth.",
+    fix="Upgrade Expressway-C and -E together, to the same release: X15.5, or X15.4 at least (C and E "
+    "must run the same release, so never upgrade one side alone); then give C a client certificate from a "
+    "private CA with clientAuth.",
 )
 def affected_release(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
-    """The SIP banner shows an Expressway release that field notice FN74362 lists as affected
-    (X14.0.0-X14.3.7 and X15.0.0-X15.3.2), or an older one past its end of support that
-    works the same way.
+    """The SIP banner shows an Expressway release that field notice FN74362 covers: every X14
+    release and every X15 release before X15.4 (the notice lists X14.0.0-X14.3.7 and
+    X15.0.0-X15.3.2 as examples; an unlisted maintenance release of those trains is affected
+    too), or an older one past its end of support that works the same way. The ranges are the
+    policy file's ``expressway_releases.affected``.
 
     On these releases one "Expressway certificate" is both the TLS server certificate and
     the client certificate of every mutual-TLS link the host dials (traversal zone, SSH
