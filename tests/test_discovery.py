@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner.app.inputs import target_specs
-from scanner.core.discovered import Found
+from scanner.core.discovered import Found, address_of
 from scanner.core.discovery import (
     DiscoveryOptions,
     InputFormat,
@@ -37,7 +37,7 @@ from scanner.core.discovery import (
     sniff,
 )
 from scanner.core.nmap_xml import read_nmap_xml
-from scanner.core.targets import TargetError, expand, parse_csv
+from scanner.core.targets import TargetError, expand, parse_csv, parse_target
 from scanner.model import Role
 
 # --- the files, as the tools write them ---------------------------------------------------------
@@ -85,6 +85,7 @@ NMAP_XML = """\
 <port protocol="tcp" portid="5061"><state state="open" reason="syn-ack" reason_ttl="64"/><service name="sip-tls" method="table" conf="3"/><script id="ssl-cert" output="Subject: commonName=expc.corp.example&#xa;Not valid after:  2027-01-01T00:00:00"><elem key="pem">-----BEGIN CERTIFICATE-----</elem></script></port>
 <port protocol="tcp" portid="7001"><state state="open" reason="syn-ack" reason_ttl="64"/><service name="afs3-callback" method="table" conf="3"/></port>
 <port protocol="udp" portid="5060"><state state="open" reason="udp-response" reason_ttl="64"/><service name="sip" method="table" conf="3"/></port>
+<port protocol="ip" portid="0"><state state="open" reason="proto-response" reason_ttl="64"/><service name="hopopt" conf="8" method="table"/></port>
 </ports>
 <os><portused state="open" proto="tcp" portid="5061"/><portused state="closed" proto="tcp" portid="22"/></os>
 <trace port="22" proto="tcp"><hop ttl="1" ipaddr="10.20.0.1" rtt="0.40" host="expc.corp.example"/></trace>
@@ -181,6 +182,8 @@ banner tcp 443 10.20.0.5 1772532722 ssl TLS/1.2 cipher:0xc02f, expe.example.com
 open tcp 5061 10.20.0.9 1772532723
 banner tcp 5061 10.20.0.9 1772532723 unknown \\x16\\x03\\x03\\x00J\\x02\\x00\\x00F
 open udp 5060 10.20.0.7 1772532724
+open icmp 0 10.20.0.7 1772532724
+up arp 0 10.20.0.8 1772532724
 closed tcp 7001 10.20.0.6 1772532724
 open tcp 7001 2001:db8::15 1772532725
 open tcp 5061 10.20.0.5 1772532726
@@ -198,6 +201,8 @@ MASSCAN_JSON = """\
 {   "ip": "10.20.0.6",   "timestamp": "1772532723", "ports": [ {"port": 7001, "proto": "tcp", "status": "closed", "reason": "rst-ack", "ttl": 52} ] }
 ,
 {   "ip": "10.20.0.7",   "timestamp": "1772532723", "ports": [ {"port": 5060, "proto": "udp", "status": "open", "reason": "none", "ttl": 52} ] }
+,
+{   "ip": "10.20.0.7",   "timestamp": "1772532723", "ports": [ {"port": 0, "proto": "icmp", "status": "open", "reason": "none", "ttl": 52} ] }
 ,
 {   "ip": "2001:db8::15",   "timestamp": "1772532724", "ports": [ {"port": 7001, "proto": "tcp", "status": "open", "reason": "syn-ack", "ttl": 52} ] }
 ,
@@ -229,6 +234,11 @@ saddr, sport
 """
 
 LAN = {"10.20.0.5": (443, 5061), "10.20.0.9": (5061,), "2001:db8::15": (7001,)}
+
+
+def at(address: str, ports: tuple[int, ...], name: str | None = None) -> Found:
+    parsed = ipaddress.ip_address(address)
+    return Found(parsed.version, int(parsed), ports, name)
 
 
 def lines(text: str) -> list[str]:
@@ -319,17 +329,15 @@ def test_nmap_normal_output_is_named_as_such():
 def test_nmap_xml_takes_open_tcp_ports_and_the_names():
     assert found(read_nmap_xml, NMAP_XML) == [
         # 22 closed, 7001 filtered, 5060/udp open|filtered: not taken. The user's name before the PTR.
-        Found(ipaddress.ip_address("192.0.2.10"), (443, 5061, 8443), "expe.example.com"),
+        at("192.0.2.10", (443, 5061, 8443), "expe.example.com"),
         # The MAC address is not an address to scan; UDP 5060 is open but not TCP; the PTR name.
-        Found(ipaddress.ip_address("10.20.0.1"), (5061, 7001), "expc.corp.example"),
+        at("10.20.0.1", (5061, 7001), "expc.corp.example"),
         # 10.20.0.2 (all filtered) and 10.20.0.3 (down) have no open port; the host hint is no host.
     ]
 
 
 def test_nmap_xml_over_ipv6():
-    assert found(read_nmap_xml, NMAP_XML_V6) == [
-        Found(ipaddress.ip_address("2001:db8:20::10"), (443, 5061), "expe6.example.com")
-    ]
+    assert found(read_nmap_xml, NMAP_XML_V6) == [at("2001:db8:20::10", (443, 5061), "expe6.example.com")]
 
 
 def test_masscan_xml_is_read_like_nmaps():
@@ -347,6 +355,9 @@ def test_nmap_xml_sni_from_input():
     ]
     # Without the flag no SNI goes to a bare address, as for any address target.
     assert specs_of(NMAP_XML) == [("10.20.0.1", (5061, 7001), None), ("192.0.2.10", (443, 5061, 8443), None)]
+
+
+INTERRUPTED = NMAP_XML[: NMAP_XML.index('<host><status state="down"')]  # nmap was killed mid-scan
 
 
 def xml_host(body: str) -> str:
@@ -395,8 +406,8 @@ def xml_host(body: str) -> str:
             id="mismatched",
         ),
         pytest.param(
-            NMAP_XML[: NMAP_XML.index('<host><status state="down"')],  # nmap was killed mid-scan
-            r"^scan\.out: line 56: the XML ends inside <nmaprun>: not a complete nmap file",
+            INTERRUPTED,
+            rf"^scan\.out: line {INTERRUPTED.count(chr(10))}: the XML ends inside <nmaprun>: not a complete",
             id="interrupted",
         ),
         pytest.param(
@@ -472,8 +483,8 @@ def test_nmap_xml_memory_does_not_grow_with_the_file():
 def test_nmap_grepable_takes_open_tcp_ports_and_the_reverse_dns_name():
     assert found(read_grepable, NMAP_GREPABLE) == [
         # "Cisco Expressway httpd, TLS only" has the entries' separator in it: still one entry.
-        Found(ipaddress.ip_address("10.20.0.1"), (22, 443, 5061), "expc.corp.example"),
-        Found(ipaddress.ip_address("10.20.0.2"), (7001,)),  # 5061/udp open|filtered is not taken
+        at("10.20.0.1", (22, 443, 5061), "expc.corp.example"),
+        at("10.20.0.2", (7001,)),  # 5061/udp open|filtered is not taken
     ]
     assert specs_of(NMAP_GREPABLE, sni_from_input=True) == [
         ("10.20.0.1", (22, 443, 5061), "expc.corp.example"),
@@ -689,7 +700,7 @@ def test_zmap_csv_takes_the_synacks():
     [
         (
             "saddr\n10.20.0.5\n",
-            r"^scan\.out: line 1: zmap output without a sport column: write it with -f saddr,sport$",
+            r"^scan\.out: line 1: zmap output without a saddr and a sport column: write it with -f saddr,",
         ),
         ("saddr,sport\n10.20.0.5,443\n10.20.0.6\n", r"^scan\.out: line 3: 1 fields, the header has 2$"),
         ("saddr,sport\n10.20.0.5,https\n", r"^scan\.out: line 2: bad port 'https'"),
@@ -720,11 +731,11 @@ def test_role_and_sni_apply_to_every_discovered_address():
 
 def test_a_name_from_the_file_comes_before_sni_and_only_dns_names_count():
     records = [
-        Found(ipaddress.ip_address("10.0.0.1"), (443,), "expe.example.com"),
-        Found(ipaddress.ip_address("10.0.0.2"), (443,), "10.0.0.2"),  # an address is never SNI
-        Found(ipaddress.ip_address("10.0.0.3"), (443,), "2001:db8::3"),
-        Found(ipaddress.ip_address("10.0.0.4"), (443,), "bad name!"),  # not a host name: ignored
-        Found(ipaddress.ip_address("10.0.0.5"), (443,)),
+        at("10.0.0.1", (443,), "expe.example.com"),
+        at("10.0.0.2", (443,), "10.0.0.2"),  # an address is never SNI
+        at("10.0.0.3", (443,), "2001:db8::3"),
+        at("10.0.0.4", (443,), "bad name!"),  # not a host name: ignored
+        at("10.0.0.5", (443,)),
     ]
     options = DiscoveryOptions(sni="fallback.example.com", sni_from_input=True)
     assert [(s.text, s.sni) for s in discovered_specs(records, options)] == [
@@ -739,8 +750,8 @@ def test_a_name_from_the_file_comes_before_sni_and_only_dns_names_count():
 def test_one_address_under_two_names_is_two_hosts():
     """nmap given two names of one address reports it twice; each name is its own SNI endpoint."""
     records = [
-        Found(ipaddress.ip_address("10.0.0.1"), (443, 5061), "expe-a.example.com"),
-        Found(ipaddress.ip_address("10.0.0.1"), (443,), "expe-b.example.com"),
+        at("10.0.0.1", (443, 5061), "expe-a.example.com"),
+        at("10.0.0.1", (443,), "expe-b.example.com"),
     ]
     specs = discovered_specs(records, DiscoveryOptions(sni_from_input=True))
     assert [(e.host, e.port, e.sni) for e in expand(specs)] == [
@@ -785,6 +796,44 @@ def test_readers_fail_only_with_a_target_error(reader, text_lines):
         assert outcome.startswith("fuzz: line ")
     else:
         assert all(r.ports and all(0 < p < 65536 for p in r.ports) for r in outcome)
+
+
+@given(
+    st.one_of(
+        st.lists(
+            st.integers(0, 300).map(str) | st.sampled_from(["00", "01", "٣", "+1", " 1", ""]),
+            min_size=3,
+            max_size=5,
+        ).map(".".join),
+        addresses.map(str),
+        st.text(max_size=20),
+    )
+)
+@settings(max_examples=400)
+def test_address_of_agrees_with_ipaddress(text):
+    try:
+        expected: tuple[int, int] | None = (
+            ipaddress.ip_address(text.strip()).version,
+            int(ipaddress.ip_address(text.strip())),
+        )
+    except ValueError:
+        expected = None
+    try:
+        assert address_of(text, "f", 1) == expected
+    except TargetError:
+        assert expected is None
+
+
+@given(
+    st.lists(st.tuples(addresses, st.lists(st.integers(1, 65535), min_size=1, max_size=4)), max_size=8),
+    st.sampled_from([None, Role.CUCM]),
+    st.sampled_from([None, "Expe.Example.COM."]),
+)
+@settings(max_examples=100)
+def test_discovered_specs_are_the_specs_parse_target_makes(hosts, role, sni):
+    records = [Found(a.version, int(a), tuple(p)) for a, p in hosts]
+    for spec in discovered_specs(records, DiscoveryOptions(role=role, sni=sni)):
+        assert spec == parse_target(spec.text, spec.ports, role, sni)
 
 
 # --- through the application: the -i file, its errors ------------------------------------------

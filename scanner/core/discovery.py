@@ -29,7 +29,7 @@ from itertools import chain
 
 from scanner.core.discovered import Found, address_of, discovery_error, port_of
 from scanner.core.nmap_xml import read_nmap_xml
-from scanner.core.targets import CSV_COLUMNS, TargetError, TargetSpec, normalise_name, parse_target
+from scanner.core.targets import CSV_COLUMNS, SpecKind, TargetError, TargetSpec, normalise_name
 from scanner.model import Role
 
 
@@ -151,7 +151,7 @@ def read_grepable(lines: Iterable[str], source: str) -> Iterator[Found]:
         address = address_of(match.group(1), source, number)
         ports = _grepable_ports(ports_field.removeprefix("Ports: "), source, number)
         if ports:
-            yield Found(address, tuple(ports), match.group(2) or None)
+            yield Found(*address, tuple(ports), match.group(2) or None)
 
 
 def _grepable_ports(text: str, source: str, number: int) -> list[int]:
@@ -169,9 +169,8 @@ def _grepable_ports(text: str, source: str, number: int) -> list[int]:
                     source, number, f"bad port entry {piece.strip()!r} (expected PORT/STATE/PROTOCOL/...)"
                 )
             continue
-        port = port_of(match.group(1), source, number)
         if match.group(2) == "open" and match.group(3) == "tcp":
-            ports.append(port)
+            ports.append(port_of(match.group(1), source, number))
     return ports
 
 
@@ -187,15 +186,14 @@ def read_masscan_list(lines: Iterable[str], source: str) -> Iterator[Found]:
         parts = text.split()
         if parts[0] == "banner" and len(parts) >= 5:
             continue
-        if len(parts) != 5 or not (parts[4].isascii() and parts[4].isdigit()):
+        if len(parts) != 5 or not all(p.isascii() and p.isdigit() for p in (parts[2], parts[4])):
             raise discovery_error(
                 source, number, "expected a masscan list line 'STATUS PROTOCOL PORT ADDRESS TIMESTAMP'"
             )
         status, protocol, port_text, address_text, _ = parts
-        port = port_of(port_text, source, number)
         address = address_of(address_text, source, number)
-        if status == "open" and protocol == "tcp":
-            yield Found(address, (port,))
+        if status == "open" and protocol == "tcp":  # not "up arp 0 ..." nor "open icmp 0 ..."
+            yield Found(*address, (port_of(port_text, source, number),))
 
 
 # --- masscan -oJ ------------------------------------------------------------------------------
@@ -264,11 +262,10 @@ def _json_record(record: object, source: str, number: int) -> Iterator[Found]:
     for entry in record["ports"]:
         if not isinstance(entry, dict) or "port" not in entry:
             raise discovery_error(source, number, 'expected "ports": [{"port": ..., "proto": ..., ...}]')
-        port = port_of(str(entry["port"]), source, number)
-        if entry.get("status") == "open" and entry.get("proto") == "tcp":
-            ports.append(port)
+        if entry.get("status") == "open" and entry.get("proto") == "tcp":  # ICMP and ARP have port 0
+            ports.append(port_of(str(entry["port"]), source, number))
     if ports:
-        yield Found(address_of(record["ip"], source, number), tuple(ports))
+        yield Found(*address_of(record["ip"], source, number), tuple(ports))
 
 
 # --- zmap -O csv -f saddr,sport ---------------------------------------------------------------
@@ -286,9 +283,11 @@ def read_zmap_csv(lines: Iterable[str], source: str) -> Iterator[Found]:
             raise discovery_error(source, number, f"bad CSV: {exc}") from None
         if header is None:
             header = [cell.lower() for cell in row]
-            if "sport" not in header:
+            if "saddr" not in header or "sport" not in header:
                 raise discovery_error(
-                    source, number, "zmap output without a sport column: write it with -f saddr,sport"
+                    source,
+                    number,
+                    "zmap output without a saddr and a sport column: write it with -f saddr,sport",
                 )
             continue
         if len(row) != len(header):
@@ -299,7 +298,7 @@ def read_zmap_csv(lines: Iterable[str], source: str) -> Iterator[Found]:
             or cells.get("classification", "synack") != "synack"
         ):
             continue  # a RST or another failure, where the output filter let them through
-        yield Found(address_of(cells["saddr"], source, number), (port_of(cells["sport"], source, number),))
+        yield Found(*address_of(cells["saddr"], source, number), (port_of(cells["sport"], source, number),))
 
 
 # --- from records to target specs -------------------------------------------------------------
@@ -320,20 +319,31 @@ def discovered_specs(found: Iterable[Found], options: DiscoveryOptions) -> list[
 
     masscan and zmap write records in the random order the replies came; sorting makes two
     runs over the same network one file. A record repeated, or an address in several records,
-    is one spec.
+    is one spec. The specs are those ``parse_target`` makes of the address, built directly:
+    a /8's discovery is too many to parse back from text.
     """
-    hosts: dict[tuple[int, int, str], dict[int, None]] = {}
+    default_sni = normalise_name(options.sni) if options.sni else None
+    hosts: dict[tuple[int, int, str], list[int]] = {}  # a list: a small dict or set is 3-4 times larger
     for record in found:
         ports = [p for p in record.ports if options.port_filter is None or p in options.port_filter]
         if not ports:
             continue
         name = _dns_name(record.name) if options.sni_from_input else None
-        key = (record.address.version, int(record.address), name or options.sni or "")
-        hosts.setdefault(key, {}).update(dict.fromkeys(ports))
+        key = (record.version, record.value, name or default_sni or "")
+        if key in hosts:
+            hosts[key] += ports
+        else:
+            hosts[key] = ports
     specs: list[TargetSpec] = []
-    for (version, value, sni), open_ports in sorted(hosts.items()):
-        address = ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
-        specs.append(parse_target(str(address), tuple(sorted(open_ports)), options.role, sni or None))
+    for key in sorted(hosts):
+        version, value, sni = key
+        text = str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
+        ports = sorted(set(hosts.pop(key)))  # popped: the records' memory goes as the specs' comes
+        specs.append(
+            TargetSpec(
+                text, SpecKind.ADDRESS, None, value, value, version, tuple(ports), options.role, sni or None
+            )
+        )
     return specs
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from xml.parsers import expat
 
-from scanner.core.discovered import Found, IPAddress, address_of, discovery_error, port_of
+from scanner.core.discovered import Found, address_of, discovery_error, port_of
 
 _CHUNK = 1 << 16  # characters handed to expat at a time
 
@@ -44,7 +44,7 @@ class _HostReader:
         self._reset_host()
 
     def _reset_host(self) -> None:
-        self.address: IPAddress | None = None
+        self.address: tuple[int, int] | None = None  # version, value
         self.user_name: str | None = None
         self.ptr_name: str | None = None
         self.ports: dict[int, None] = {}
@@ -75,7 +75,9 @@ class _HostReader:
         elif name == "port" and parent == "ports" and self.stack[-3:-2] == ["host"]:
             if "portid" not in attrs:
                 raise self.fail("<port> without portid")
-            self.port = (attrs.get("protocol", ""), self._port(attrs["portid"]))
+            protocol = attrs.get("protocol", "")
+            # Only a TCP port number must be one: an IP protocol scan (-sO) lists protocol 0.
+            self.port = (protocol, self._port(attrs["portid"]) if protocol == "tcp" else 0)
             self.port_open = False
         elif name == "state" and parent == "port" and self.port is not None:
             if "state" not in attrs:
@@ -116,7 +118,9 @@ class _HostReader:
             if self.address is None:
                 raise self.fail("<host> without an IP <address>")
             if self.ports:
-                self.completed.append(Found(self.address, tuple(self.ports), self.user_name or self.ptr_name))
+                self.completed.append(
+                    Found(*self.address, tuple(self.ports), self.user_name or self.ptr_name)
+                )
 
 
 def read_nmap_xml(lines: Iterable[str], source: str) -> Iterator[Found]:
