@@ -325,24 +325,23 @@ def discovered_specs(found: Iterable[Found], options: DiscoveryOptions) -> list[
     default_sni = normalise_name(options.sni) if options.sni else None
     hosts: dict[tuple[int, int, str], list[int]] = {}  # a list: a small dict or set is 3-4 times larger
     for record in found:
-        ports = [p for p in record.ports if options.port_filter is None or p in options.port_filter]
-        if not ports:
+        kept = [p for p in record.ports if options.port_filter is None or p in options.port_filter]
+        if not kept:
             continue
         name = _dns_name(record.name) if options.sni_from_input else None
         key = (record.version, record.value, name or default_sni or "")
         if key in hosts:
-            hosts[key] += ports
+            hosts[key] += kept
         else:
-            hosts[key] = ports
+            hosts[key] = kept
     specs: list[TargetSpec] = []
     for key in sorted(hosts):
         version, value, sni = key
         text = str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
-        ports = sorted(set(hosts.pop(key)))  # popped: the records' memory goes as the specs' comes
+        found_ports = hosts.pop(key)  # popped: the records' memory goes as the specs' comes
+        ports = tuple(found_ports) if len(found_ports) == 1 else tuple(sorted(set(found_ports)))
         specs.append(
-            TargetSpec(
-                text, SpecKind.ADDRESS, None, value, value, version, tuple(ports), options.role, sni or None
-            )
+            TargetSpec(text, SpecKind.ADDRESS, None, value, value, version, ports, options.role, sni or None)
         )
     return specs
 
