@@ -13,6 +13,7 @@ from pathlib import Path
 from scanner.app.errors import UsageFailure
 from scanner.core.analysis import AnalysisContext
 from scanner.core.certs import NoCertificateError
+from scanner.core.discovery import DiscoveryOptions, InputFormat, check_options, read_targets, sniff
 from scanner.core.policy import Policy, PolicyError
 from scanner.core.targets import Shard, TargetError, TargetSpec, parse_csv, parse_target
 from scanner.core.trust import ProgramRoots, RootStore, load_pem_bundle, pem_program_roots
@@ -117,14 +118,29 @@ def release_fingerprint(text: str) -> Fingerprint:
 
 
 def target_specs(
-    targets: list[str], input_csv: Path | None, ports: tuple[int, ...], role: Role | None, sni: str | None
+    targets: list[str],
+    input_csv: Path | None,
+    ports: tuple[int, ...],
+    role: Role | None,
+    sni: str | None,
+    discovery: DiscoveryOptions | None = None,
 ) -> list[TargetSpec]:
-    """The arguments' and the CSV's targets; a bad one raises ``TargetError`` naming it."""
+    """The arguments' and the ``-i`` file's targets; a bad one raises ``TargetError`` naming it.
+
+    The file is a target CSV or discovery output (nmap, masscan, zmap), told apart by content;
+    ``discovery`` says what the command line adds to discovered addresses.
+    """
     specs = [parse_target(t, ports, role, sni) for t in targets]
     if input_csv is not None:
+        options = discovery or DiscoveryOptions(role=role, sni=sni)
         try:
             with input_csv.open(encoding="utf-8-sig") as handle:
-                specs += parse_csv(handle, str(input_csv), ports, role)
+                fmt, lines = sniff(handle, str(input_csv))
+                check_options(fmt, str(input_csv), options)
+                if fmt is InputFormat.TARGET_CSV:
+                    specs += parse_csv(lines, str(input_csv), ports, role)
+                else:
+                    specs += read_targets(fmt, lines, str(input_csv), options)
         except OSError as exc:
             raise TargetError(f"{input_csv}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:

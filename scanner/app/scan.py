@@ -30,6 +30,7 @@ from scanner.app.inputs import (
 from scanner.app.output import ReportStream, reporting
 from scanner.app.recording import Clock, finish_history, history_run, keep_recording
 from scanner.core.analysis import AnalysisContext
+from scanner.core.discovery import DiscoveryOptions
 from scanner.core.targets import (
     DEFAULT_PORTS,
     Shard,
@@ -67,6 +68,7 @@ class ScanRequest:
     ports: str | None = None
     role: Role | None = None
     sni: str | None = None
+    sni_from_input: bool = False  # the host name nmap's output gives an address is its SNI
     public_roots: Path | None = None
     at: str | None = None
     warn_days: int | None = None
@@ -156,6 +158,10 @@ def run_scan(request: ScanRequest, now: datetime, clock: Clock) -> ScanOutcome:
 def _check(request: ScanRequest) -> None:
     if not request.targets and request.input_csv is None:
         raise UsageFailure("nothing to scan: give TARGET arguments or -i FILE.csv")
+    if request.sni_from_input and request.input_csv is None:
+        raise UsageFailure(
+            "--sni-from-input needs -i FILE: nmap's -oX or -oG output, whose host names become SNI"
+        )
     if request.only_changes and not request.db:
         raise UsageFailure(
             "--only-changes needs --db (or EKUSCAN_DB): changes are since the run recorded there"
@@ -170,9 +176,17 @@ def _check(request: ScanRequest) -> None:
 def _plan(request: ScanRequest, now: datetime) -> _Plan:
     scanner = scanner_name(request.scanner_name)
     try:
-        default_ports = parse_ports(request.ports) if request.ports else DEFAULT_PORTS
+        given_ports = parse_ports(request.ports) if request.ports else None
+        discovery = DiscoveryOptions(
+            frozenset(given_ports) if given_ports else None, request.role, request.sni, request.sni_from_input
+        )
         specs = target_specs(
-            list(request.targets), request.input_csv, default_ports, request.role, request.sni
+            list(request.targets),
+            request.input_csv,
+            given_ports or DEFAULT_PORTS,
+            request.role,
+            request.sni,
+            discovery,
         )
         check_sweep_size(specs, request.yes)
         shard = parse_shard(request.shard) if request.shard is not None else None

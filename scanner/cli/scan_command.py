@@ -36,9 +36,20 @@ InputCsvOption = Annotated[
     typer.Option(
         "-i",
         "--input",
-        metavar="FILE.csv",
-        help="Targets from a CSV with the header target,ports,role,sni,label.",
+        metavar="FILE",
+        help="Targets from a file, told by its content: a CSV with the header target,ports,role,sni,label, "
+        "or nmap (-oX, -oG), masscan (-oL, -oJ) or zmap (-f saddr,sport) output, whose open TCP ports "
+        "are scanned (only those in -p, if given).",
         show_default=False,
+    ),
+]
+
+SniFromInputOption = Annotated[
+    bool,
+    typer.Option(
+        "--sni-from-input",
+        help="With nmap output (-i): send the host name nmap gives an address as its SNI (the name "
+        "nmap was given, else the reverse-DNS name).",
     ),
 ]
 
@@ -48,7 +59,8 @@ PortsOption = Annotated[
         "-p",
         "--ports",
         metavar="PORTS",
-        help="Ports for targets without one, e.g. 5061,7001 or 7001-7003 [default: 5061,7001,8443,443].",
+        help="Ports for targets without one, e.g. 5061,7001 or 7001-7003 [default: 5061,7001,8443,443]; "
+        "of the open ports in nmap, masscan or zmap output, only these.",
         show_default=False,
     ),
 ]
@@ -218,6 +230,7 @@ def scan(
     ports: PortsOption = None,
     role: RoleOption = None,
     sni: SniOption = None,
+    sni_from_input: SniFromInputOption = False,
     public_roots: RootsOption = None,
     at: AtOption = None,
     warn_days: WarnOption = None,
@@ -251,6 +264,8 @@ def scan(
       ekuscan scan 10.20.0.0/24 -p 5061,7001
 
       ekuscan scan -i targets.csv -f json -o inventory.json
+
+      ekuscan scan -i masscan.txt -p 5061,7001 -f jsonl -o sweep.jsonl
     """
     request = ScanRequest(
         targets=tuple(targets or ()),
@@ -258,6 +273,7 @@ def scan(
         ports=ports,
         role=role,
         sni=sni,
+        sni_from_input=sni_from_input,
         public_roots=public_roots,
         at=at,
         warn_days=warn_days,
