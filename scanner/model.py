@@ -213,6 +213,13 @@ class CertFacts:
     issuer_common_name: str | None = None
     subject_common_name: str | None = None
     subject_organization: str | None = None
+    # What chain completion needs (trust and completion in core): where the issuer is published
+    # (AIA caIssuers URLs), which key signed it and which key it has (key identifiers), and how
+    # many embedded Certificate Transparency SCTs it carries.
+    ca_issuers: tuple[str, ...] = ()
+    authority_key_id: bytes | None = field(repr=False, default=None)
+    subject_key_id: bytes | None = field(repr=False, default=None)
+    sct_count: int = 0
 
     @property
     def san(self) -> tuple[str, ...]:
@@ -299,13 +306,42 @@ class LinkVerdict:
     breaks_on: datetime | None = None
 
 
+class TrustBasis(enum.StrEnum):
+    """What the trust class rests on (JSON ``trust_basis``)."""
+
+    PRESENTED = "presented"  # the chain as the server sent it (complete or not: nothing was added)
+    COMPLETED = "completed"  # certificates the server did not send complete the path to a root
+    INFERRED = "inferred"  # no issuer found: public on evidence (embedded CT SCTs), not verified
+
+
+class ChainSource(enum.StrEnum):
+    """Where a certificate that completes a chain came from (JSON ``chain_added[].source``)."""
+
+    PACKAGED = "packaged"  # Mozilla's intermediate preloading list, shipped with ekuscan
+    USER = "user"  # --intermediates PEM
+    FETCHED = "fetched"  # --fetch-issuers: the AIA caIssuers URL of the certificate it issued
+
+
+@dataclass(frozen=True, slots=True)
+class AddedCertificate:
+    """A CA certificate the server did not send that the chain was completed with."""
+
+    facts: CertFacts
+    source: ChainSource
+    url: str | None = None  # the caIssuers URL a fetched certificate came from
+
+
 @dataclass(frozen=True, slots=True)
 class TrustResult:
     trust: TrustClass
     anchor: str | None  # subject of the root the chain builds to, where one was found
-    complete: bool  # the presented chain links up to a root (public or presented)
-    path: tuple[int, ...]  # indices into the presented chain, leaf first, that form the path
+    complete: bool  # the chain links up to a root (public, presented, or from the added certificates)
+    # Indices of the path, leaf first: into the presented chain, and past its end into ``added``
+    # (index len(presented) + i is added[i]).
+    path: tuple[int, ...]
     anchor_eku: tuple[str, ...] | None = None  # EKU of a public root not presented by the server
+    basis: TrustBasis = TrustBasis.PRESENTED
+    added: tuple[AddedCertificate, ...] = ()  # what completed the path, in path order
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,12 @@ import hashlib
 import re
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from scanner.model import CertFacts, KeyFacts, UnparsedCert
 
@@ -120,6 +120,7 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
     is_ca = False
     san_dns: tuple[str, ...] = ()
     san_ip: tuple[str, ...] = ()
+    completion = _CompletionFacts()
     for ext in extensions:
         value = ext.value
         if isinstance(value, x509.ExtendedKeyUsage):
@@ -131,6 +132,8 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
         elif isinstance(value, x509.SubjectAlternativeName):
             san_dns = tuple(value.get_values_for_type(x509.DNSName))
             san_ip = tuple(str(a) for a in value.get_values_for_type(x509.IPAddress))
+        else:
+            completion.add(value)
     subject_der = cert.subject.public_bytes()
     issuer_der = cert.issuer.public_bytes()
     hash_alg = cert.signature_hash_algorithm
@@ -155,7 +158,36 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
         issuer_common_name=_first_attribute(cert.issuer, NameOID.COMMON_NAME),
         subject_common_name=_first_attribute(cert.subject, NameOID.COMMON_NAME),
         subject_organization=_first_attribute(cert.subject, NameOID.ORGANIZATION_NAME),
+        ca_issuers=tuple(completion.ca_issuers),
+        authority_key_id=completion.authority_key_id,
+        subject_key_id=completion.subject_key_id,
+        sct_count=completion.sct_count,
     )
+
+
+@dataclass(slots=True)
+class _CompletionFacts:
+    """The extensions that say where a certificate's issuer is and how it was logged."""
+
+    ca_issuers: list[str] = field(default_factory=list)
+    authority_key_id: bytes | None = None
+    subject_key_id: bytes | None = None
+    sct_count: int = 0
+
+    def add(self, value: x509.ExtensionType) -> None:
+        if isinstance(value, x509.AuthorityInformationAccess):
+            self.ca_issuers += [
+                d.access_location.value
+                for d in value
+                if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+                and isinstance(d.access_location, x509.UniformResourceIdentifier)
+            ]
+        elif isinstance(value, x509.AuthorityKeyIdentifier):
+            self.authority_key_id = value.key_identifier
+        elif isinstance(value, x509.SubjectKeyIdentifier):
+            self.subject_key_id = value.digest
+        elif isinstance(value, x509.PrecertificateSignedCertificateTimestamps):
+            self.sct_count = len(value)
 
 
 def _key_usage_names(ku: x509.KeyUsage) -> tuple[str, ...]:

@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scanner.core.certs import name_attributes
-from scanner.model import CertFacts, EndpointReport, Finding, Fingerprint, LinkVerdict, UnparsedCert
+from scanner.model import (
+    AddedCertificate,
+    CertFacts,
+    EndpointReport,
+    Finding,
+    Fingerprint,
+    LinkVerdict,
+    UnparsedCert,
+)
 from scanner.report.inventory import HostLink, HostReport, Summary, Timeline
 
 SCHEMA = "ekuscan/inventory/1"
@@ -39,6 +47,16 @@ def cert_dict(cert: CertFacts | UnparsedCert) -> dict[str, Any]:
         "san": list(cert.san),
         "key": f"{cert.key.algorithm} {cert.key.bits}" if cert.key else None,
         "signature_hash": cert.signature_hash,
+    }
+
+
+def added_dict(added: AddedCertificate) -> dict[str, Any]:
+    """A certificate the chain was completed with: which, and where it came from."""
+    return {
+        "sha256": added.facts.sha256,
+        "subject": added.facts.subject,
+        "source": added.source.value,
+        "url": added.url,
     }
 
 
@@ -97,6 +115,8 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "chain": [cert_dict(c) for c in report.chain],
         "trust": report.trust.trust.value,
         "trust_anchor": report.trust.anchor,
+        "trust_basis": report.trust.basis.value,
+        "chain_added": [added_dict(a) for a in report.trust.added],
         "findings": [finding_dict(f) for f in report.findings],
         "verdict": report.verdict.value,
         "breaks_on": iso(report.breaks_on),
