@@ -11,16 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner.core.targets import expand, parse_target
-from scanner.edge.workers import (
-    FRAME_HEADER,
-    MAX_FRAME_BYTES,
-    FrameReader,
-    WorkerFailed,
-    _merge,
-    default_workers,
-    encode_frame,
-    owned,
-)
+from scanner.edge.frames import FRAME_HEADER, MAX_FRAME_BYTES, FrameReader, WorkerFailed, encode_frame
+from scanner.edge.frames import merge as _merge
+from scanner.edge.workers import default_workers, owned
 
 
 async def _reader_over(data: bytes) -> FrameReader:

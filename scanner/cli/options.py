@@ -31,6 +31,24 @@ RootsOption = Annotated[
         show_default=False,
     ),
 ]
+IntermediatesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--intermediates",
+        metavar="PEM",
+        help="Intermediate CA certificates that complete chains a server sends incomplete, besides the "
+        "packaged public ones (Mozilla's list, 2025-06-24): a fresher export, or a private CA's.",
+        show_default=False,
+    ),
+]
+FetchIssuersOption = Annotated[
+    bool,
+    typer.Option(
+        "--fetch-issuers",
+        help="Fetch the issuer a chain misses from the http:// AIA caIssuers URL its certificate names "
+        "(each URL once per run; kept in --db for later runs). Off by default: no traffic but the probes.",
+    ),
+]
 AtOption = Annotated[
     str | None,
     typer.Option(
