@@ -94,3 +94,30 @@ def test_jobs_pickle():
         AnalysisInputs(b"", datetime.now(UTC), timedelta(1)),
     )
     assert pickle.loads(pickle.dumps(job)) == job
+
+
+def test_a_worker_rebuilds_the_parents_intermediates():
+    """The user's bundle and the issuers known from the history store reach each worker as bytes;
+    the packaged set each process maps itself."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    import certifi
+
+    from scanner.edge.workers import AnalysisInputs
+    from tests.factories import make_cert
+
+    user, fetched = make_cert("User CA", ca=True), make_cert("Fetched CA", ca=True)
+    inputs = AnalysisInputs(
+        Path(certifi.where()).read_bytes(),
+        datetime.now(UTC),
+        timedelta(1),
+        intermediates_pem=user.pem,
+        fetched_issuers=(("http://127.0.0.1:9/ca.crt", (fetched.der,)),),
+        fetch_issuers=True,
+    )
+    pool = pickle.loads(pickle.dumps(inputs)).context().intermediates
+    assert [der for der, _ in pool.user.entries] == [user.der]
+    assert pool.fetched.entries == ((fetched.der, "http://127.0.0.1:9/ca.crt"),)
+    assert pool.fetched_urls == {"http://127.0.0.1:9/ca.crt"}
+    assert pool.packaged is not None and len(pool.packaged) == 1637

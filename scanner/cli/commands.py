@@ -208,7 +208,17 @@ def lab(
             show_default=False,
         ),
     ] = None,
+    intermediates_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--intermediates-out",
+            metavar="FILE",
+            help="Write the lab's public intermediates here, for --intermediates "
+            "(default: beside --write-targets).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> int:
     """Serve the built-in lab: a simulated Expressway estate in trouble, on loopback."""
-    run_lab(LabRequest(base, write_targets, public_root_out, duration), datetime.now(UTC))
+    run_lab(LabRequest(base, write_targets, public_root_out, duration, intermediates_out), datetime.now(UTC))
     return ExitCode.OK

@@ -27,7 +27,8 @@ RootsOption = Annotated[
     typer.Option(
         "--public-roots",
         metavar="PEM",
-        help="Bundle of roots that define 'public' (default: Mozilla's, from certifi).",
+        help="Bundle of roots that define 'public' (default: Mozilla's, from certifi). A chain sent "
+        "incomplete is completed first (packaged intermediates, --intermediates, --fetch-issuers).",
         show_default=False,
     ),
 ]

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from scanner.core.certs import NoCertificateError, ParsedCert, parse_der, split_certificates
 from scanner.core.intermediates import EMPTY_BUNDLE, CertificateBundle, PackedCertificates
@@ -217,6 +217,8 @@ def certificates_in(body: bytes) -> tuple[bytes, ...]:
     PKCS#7 certs-only bundle (``.p7c``), or PEM; () for anything else. Never raises."""
     if isinstance(parse_der(body), ParsedCert):
         return (body,)
+    from cryptography.hazmat.primitives.serialization import pkcs7  # only --fetch-issuers needs it
+
     try:
         return tuple(c.public_bytes(Encoding.DER) for c in pkcs7.load_der_pkcs7_certificates(body))
     except Exception:  # not PKCS#7 (cryptography raises ValueError, or others for odd DER)
