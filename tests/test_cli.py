@@ -631,6 +631,8 @@ def test_table_says_what_breaks_when(lab, lab_files):
     out = result.stdout
     assert "role expressway-e (inferred)  Expressway-E X14.3.2" in out
     assert "role cube (inferred)  CUBE 17.6.5" in out
+    assert "[expc-alone]  role expressway-c  Expressway X14.3.2  verdict at-risk" in out
+    assert "chain completed; " in out  # expc-alone: its leaf came alone, the note says so
     assert "estate: EXPRESSWAY_VERSION_MISMATCH" in out
     assert re.search(
         r"links broken now: \d+; by \S+ \(30 days\): \d+; by \S+ \(90 days\): \d+; by 2027-09-30",

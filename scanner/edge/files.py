@@ -62,12 +62,12 @@ def packaged_intermediates() -> PackedCertificates:
 
 
 def intermediate_pool(
-    user_pem: bytes = b"", fetched: Iterable[tuple[str, Sequence[bytes]]] = (), *, packaged: bool = True
+    user_pem: bytes = b"", fetched: Iterable[tuple[str, Sequence[bytes]]] = ()
 ) -> IntermediatePool:
     """The intermediates a chain is completed with: the packaged set, the user's bundle
     (``--intermediates``, PEM bytes as read) and issuers fetched before (url, DER certificates)."""
     pool = IntermediatePool(
-        packaged=packaged_intermediates() if packaged else None,
+        packaged=packaged_intermediates(),
         user=CertificateBundle.of(split_certificates(user_pem)) if user_pem else CertificateBundle(),
     )
     for url, ders in fetched:
