@@ -24,7 +24,7 @@ demo: $(STAMP)
 	@cat $(DEMO)/lab.log
 	@echo
 	@$(BIN)/ekuscan scan -i $(DEMO)/targets.csv --public-roots $(DEMO)/targets-public-root.pem \
-		--timeout 2 -f table --fail-on never; status=$$?; kill $$(cat $(DEMO)/lab.pid) 2>/dev/null; exit $$status
+		--intermediates $(DEMO)/targets-intermediates.pem --timeout 2 -f table --fail-on never; status=$$?; kill $$(cat $(DEMO)/lab.pid) 2>/dev/null; exit $$status
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -231,6 +231,13 @@ class CertFacts:
     ns_cert_type_error: str | None = None  # why the extension could not be decoded (OpenSSL rejects the cert)
     has_basic_constraints: bool = True  # False: no basicConstraints extension at all (is_ca is then False)
     version: int = 3  # the X.509 version, 1 or 3: OpenSSL accepts a self-signed v1 root as a CA
+    # What chain completion needs (trust and completion in core): where the issuer is published
+    # (AIA caIssuers URLs), which key signed it and which key it has (key identifiers), and how
+    # many embedded Certificate Transparency SCTs it carries.
+    ca_issuers: tuple[str, ...] = ()
+    authority_key_id: bytes | None = field(repr=False, default=None)
+    subject_key_id: bytes | None = field(repr=False, default=None)
+    sct_count: int = 0
 
     @property
     def san(self) -> tuple[str, ...]:
@@ -317,12 +324,39 @@ class LinkVerdict:
     breaks_on: datetime | None = None
 
 
+class TrustBasis(enum.StrEnum):
+    """What the trust class rests on (JSON ``trust_basis``)."""
+
+    PRESENTED = "presented"  # the chain as the server sent it (complete or not: nothing was added)
+    COMPLETED = "completed"  # certificates the server did not send complete the path to a root
+    INFERRED = "inferred"  # no issuer found: public on evidence (embedded CT SCTs), not verified
+
+
+class ChainSource(enum.StrEnum):
+    """Where a certificate that completes a chain came from (JSON ``chain_added[].source``)."""
+
+    PACKAGED = "packaged"  # Mozilla's intermediate preloading list, shipped with ekuscan
+    USER = "user"  # --intermediates PEM
+    FETCHED = "fetched"  # --fetch-issuers: the AIA caIssuers URL of the certificate it issued
+
+
+@dataclass(frozen=True, slots=True)
+class AddedCertificate:
+    """A CA certificate the server did not send that the chain was completed with."""
+
+    facts: CertFacts
+    source: ChainSource
+    url: str | None = None  # the caIssuers URL a fetched certificate came from
+
+
 @dataclass(frozen=True, slots=True)
 class TrustResult:
     trust: TrustClass
     anchor: str | None  # subject of the root the chain builds to, where one was found
-    complete: bool  # the presented chain links up to a root (public or presented)
-    path: tuple[int, ...]  # indices into the presented chain, leaf first, that form the path
+    complete: bool  # the chain links up to a root (public, presented, or from the added certificates)
+    # Indices of the path, leaf first: into the presented chain, and past its end into ``added``
+    # (index len(presented) + i is added[i]).
+    path: tuple[int, ...]
     anchor_eku: tuple[str, ...] | None = None  # EKU of a public root not presented by the server
     root_programs: tuple[RootProgram, ...] = ()  # the programs whose stores hold the anchor, in enum order
 
@@ -334,6 +368,9 @@ class TrustResult:
         if not self.root_programs:
             return self.trust is TrustClass.PUBLIC
         return not CHROME_BOUND_PROGRAMS.isdisjoint(self.root_programs)
+
+    basis: TrustBasis = TrustBasis.PRESENTED
+    added: tuple[AddedCertificate, ...] = ()  # what completed the path, in path order
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,7 @@ CLI_LAB = block(45)  # test_cli: `ekuscan lab` in a subprocess
 HISTORY_LAB = block(47)  # test_history_cli: two labs, one after the other, on the same addresses
 CLOSED = block(48)  # test_history_cli: a host where nothing listens
 HOSTILE = block(50)  # tests/hostile.py: the output-safety tests' servers, on fixed Expressway ports
+ISSUERS = block(49)  # test_chain_cli: two hosts whose leaves name one issuer URL (--workers 2)
 
 LAB_BASE = str(LAB.network_address)
 LAB_SWEEP = str(next(LAB.subnets(new_prefix=26)))  # the session lab's hosts and closed addresses around them

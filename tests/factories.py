@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from scanner.core.analysis import AnalysisContext, analyze_host
 from scanner.model import Endpoint, EndpointReport, Observation, Status
@@ -33,6 +35,17 @@ EKU_SETS: dict[str, list[x509.ObjectIdentifier] | None] = {
 }
 
 _KEYS: dict[str, object] = {}
+
+
+@functools.cache
+def real_sct_list() -> bytes:
+    """The embedded SCT list of the real leaf tests/data/realcerts/badssl-invalid-expected-sct-leaf.pem
+    (one SCT, whose signature badssl made invalid on purpose), as the extension's DER value."""
+    path = Path(__file__).parent / "data" / "realcerts" / "badssl-invalid-expected-sct-leaf.pem"
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    return cert.extensions.get_extension_for_oid(
+        ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS
+    ).value.public_bytes()
 
 
 def key(kind: str = "ec") -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
@@ -78,11 +91,20 @@ def make_cert(
     key_usage: str | None = "default",
     hash_alg: hashes.HashAlgorithm | None = None,
     unique_key: bool = True,
+    ca_issuers: Sequence[str] = (),
+    key_ids: bool = False,
+    key_to_certify: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
+    scts: bool = False,
 ) -> Made:
-    """One certificate. ``eku`` is a list of OIDs, None (no extension), or a name from EKU_SETS."""
+    """One certificate. ``eku`` is a list of OIDs, None (no extension), or a name from EKU_SETS.
+
+    ``ca_issuers``: AIA caIssuers URLs; ``key_ids``: subject and authority key identifiers;
+    ``key_to_certify``: the key to certify (a re-issued CA keeps its key); ``scts``: an embedded SCT list
+    extension (its bytes are not a real log's signature: only its presence is judged).
+    """
     if isinstance(eku, str):
         eku = EKU_SETS[eku]
-    private = (
+    private = key_to_certify or (
         ec.generate_private_key(ec.SECP256R1()) if unique_key and key_kind is None else key(key_kind or "ec")
     )
     name = x509.Name(
@@ -113,6 +135,33 @@ def make_cert(
     if dns:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False
+        )
+    if ca_issuers:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u)
+                    )
+                    for u in ca_issuers
+                ]
+            ),
+            critical=False,
+        )
+    if key_ids:
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(private.public_key()), critical=False
+        )
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                (issuer.key if issuer else private).public_key()
+            ),
+            critical=False,
+        )
+    if scts:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS, real_sct_list()),
+            critical=False,
         )
     signer = issuer.key if issuer else private
     cert = builder.sign(signer, hash_alg or hashes.SHA256())

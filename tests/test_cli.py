@@ -50,6 +50,8 @@ ENDPOINT_FIELDS = {
     "role_source",
     "chain",
     "trust",
+    "trust_basis",  # presented | completed | inferred (issue 9)
+    "chain_added",  # what completed the chain: [{sha256, subject, source, url}]
     "findings",
     "verdict",
     "breaks_on",
@@ -91,7 +93,14 @@ def lab_files(lab, tmp_path_factory) -> tuple[Path, Path]:
     targets.write_text(targets_csv(lab.services))
     root = directory / "root.pem"
     root.write_bytes(lab.pki.public_root.pem)
+    intermediates_for(targets).write_bytes(b"".join(ca.pem for ca in lab.pki.public_intermediates))
     return targets, root
+
+
+def intermediates_for(targets: Path) -> Path:
+    """The lab's public intermediates, beside its targets as `ekuscan lab --write-targets` writes them:
+    expc-alone sends its leaf alone, and a scan completes its chain with them."""
+    return targets.with_name(targets.stem + "-intermediates.pem")
 
 
 def lab_target(lab, host: str, port: int) -> str:
@@ -210,7 +219,17 @@ def test_json_follows_the_schema(lab_files, tmp_path):
     targets, root = lab_files
     out = tmp_path / "inv.json"
     result = ekuscan(
-        "scan", "-i", str(targets), "--public-roots", str(root), "-o", str(out), "--timeout", "1.5"
+        "scan",
+        "-i",
+        str(targets),
+        "--public-roots",
+        str(root),
+        "--intermediates",
+        str(intermediates_for(targets)),
+        "-o",
+        str(out),
+        "--timeout",
+        "1.5",
     )
     assert result.returncode == 1, result.stderr
     doc = json.loads(out.read_text())
@@ -236,6 +255,15 @@ def test_json_follows_the_schema(lab_files, tmp_path):
             assert finding["severity"] in {"critical", "high", "medium", "low", "info"}
         for link in endpoint["links"]:
             assert {"name", "uses", "verdict"} <= link.keys() and link["uses"] in {"server", "client"}
+    for endpoint in doc["endpoints"]:
+        assert endpoint["trust_basis"] in {"presented", "completed", "inferred"}
+        assert all({"sha256", "subject", "source", "url"} == a.keys() for a in endpoint["chain_added"])
+    alone = next(e for e in doc["endpoints"] if e["label"] == "expc-alone")
+    assert (alone["trust"], alone["trust_basis"], [a["source"] for a in alone["chain_added"]]) == (
+        "public",
+        "completed",
+        ["user"],
+    )
     hosts = {h["host"]: h for h in doc["hosts"]}
     assert len(hosts) == len(ESTATE)
     assert doc["summary"]["hosts_by_verdict"] == expected_host_verdicts()
@@ -279,7 +307,17 @@ def test_csv_has_a_row_per_endpoint(lab, lab_files):
 def test_table_fits_120_columns_and_has_no_colour_off_a_terminal(lab_files):
     targets, root = lab_files
     result = ekuscan(
-        "scan", "-i", str(targets), "--public-roots", str(root), "-f", "table", "--timeout", "1.5"
+        "scan",
+        "-i",
+        str(targets),
+        "--public-roots",
+        str(root),
+        "--intermediates",
+        str(intermediates_for(targets)),
+        "-f",
+        "table",
+        "--timeout",
+        "1.5",
     )
     assert "\x1b[" not in result.stdout
     widths = [len(line) for line in result.stdout.splitlines()]
@@ -437,13 +475,26 @@ def test_lab_writes_targets_that_scan(tmp_path):
         assert len(specs) == sum(len(h.services) for h in ESTATE)
         root = tmp_path / "t-public-root.pem"
         assert root.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+        intermediates = tmp_path / "t-intermediates.pem"
+        assert intermediates.read_bytes().count(b"-----BEGIN CERTIFICATE-----") == 2
         result = ekuscan(
-            "scan", "-i", str(targets), "--public-roots", str(root), "-f", "json", "--timeout", "1.5"
+            "scan",
+            "-i",
+            str(targets),
+            "--public-roots",
+            str(root),
+            "--intermediates",
+            str(intermediates),
+            "-f",
+            "json",
+            "--timeout",
+            "1.5",
         )
         doc = json.loads(result.stdout)
         assert doc["summary"]["by_status"]["ok"] == sum(
             1 for h in ESTATE for svc in h.services if svc.expect_status is Status.OK
         )
+        assert doc["summary"]["hosts_by_verdict"] == expected_host_verdicts()
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
@@ -509,7 +560,18 @@ def test_output_to_a_device_is_written_straight(tmp_path):
 def lab_json(lab_files, *extra: str) -> dict:
     targets, root = lab_files
     result = ekuscan(
-        "scan", "-i", str(targets), "--public-roots", str(root), "-f", "json", "--timeout", "1.5", *extra
+        "scan",
+        "-i",
+        str(targets),
+        "--public-roots",
+        str(root),
+        "--intermediates",
+        str(intermediates_for(targets)),
+        "-f",
+        "json",
+        "--timeout",
+        "1.5",
+        *extra,
     )
     assert result.returncode in (0, 1), result.stderr
     return json.loads(result.stdout)
@@ -554,11 +616,23 @@ def test_at_a_later_date_more_links_are_broken(lab, lab_files):
 def test_table_says_what_breaks_when(lab, lab_files):
     targets, root = lab_files
     result = ekuscan(
-        "scan", "-i", str(targets), "--public-roots", str(root), "-f", "table", "--timeout", "1.5"
+        "scan",
+        "-i",
+        str(targets),
+        "--public-roots",
+        str(root),
+        "--intermediates",
+        str(intermediates_for(targets)),
+        "-f",
+        "table",
+        "--timeout",
+        "1.5",
     )
     out = result.stdout
     assert "role expressway-e (inferred)  Expressway-E X14.3.2" in out
     assert "role cube (inferred)  CUBE 17.6.5" in out
+    assert "[expc-alone]  role expressway-c  Expressway X14.3.2  verdict at-risk" in out
+    assert "chain completed; " in out  # expc-alone: its leaf came alone, the note says so
     assert "estate: EXPRESSWAY_VERSION_MISMATCH" in out
     assert re.search(
         r"links broken now: \d+; by \S+ \(30 days\): \d+; by \S+ \(90 days\): \d+; by 2027-09-30",

@@ -39,7 +39,7 @@ def runs_of(db):
 
 def test_scan_records_runs_diff_and_history(lab, lab_files, db_target):
     targets, root = lab_files
-    roots = ("--public-roots", str(root))
+    roots = ("--public-roots", str(root), "--intermediates", str(test_cli.intermediates_for(targets)))
     first = scan_db(db_target, "-i", str(targets), extra=(*roots, "-f", "json"))
     assert first.returncode == 1, first.stderr
     lines = first.stderr.strip().splitlines()

@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 import pytest
 
 from scanner.core.targets import parse_csv
-from scanner.lab import ESTATE, SINGLE_ADDRESS_PORT_BASE, UNPRIVILEGED_OFFSET, LabPKI, plan, targets_csv
+from scanner.lab import (
+    ESTATE,
+    SINGLE_ADDRESS_PORT_BASE,
+    UNPRIVILEGED_OFFSET,
+    LabPKI,
+    LeafKind,
+    plan,
+    targets_csv,
+)
+from scanner.model import Role, Verdict
 from tests.addresses import PLAN, PLAN_BASE
 from tests.conftest import REPO
 
@@ -66,7 +75,15 @@ def test_every_lab_host_has_a_leaf_that_matches_its_story(pki):
             continue
         leaf, chain = pki.leaf(host.name, host.leaf)
         assert leaf.cert.subject.rfc4514_string().startswith(f"CN={host.name}.")
-        assert chain  # every lab host sends at least its issuing CA
+        # Every lab host sends at least its issuing CA, but the one whose intermediate was never uploaded.
+        assert bool(chain) is (host.leaf is not LeafKind.PUBLIC_BOTH_LEAF_ONLY)
+
+
+def test_the_host_that_sends_its_leaf_alone_is_issued_by_a_published_intermediate(pki):
+    (alone,) = [h for h in ESTATE if h.leaf is LeafKind.PUBLIC_BOTH_LEAF_ONLY]
+    leaf, _ = pki.leaf(alone.name, LeafKind.PUBLIC_BOTH_LEAF_ONLY)
+    assert leaf.cert.issuer in {ca.cert.subject for ca in pki.public_intermediates}
+    assert alone.role is Role.EXPRESSWAY_C and {s.expect_verdict for s in alone.services} == {Verdict.AT_RISK}
 
 
 def test_the_lab_imports_only_the_layers_below_the_application():

@@ -14,10 +14,11 @@ from OpenSSL import SSL
 
 from scanner.core.analysis import analyze
 from scanner.core.targets import expand, parse_csv, parse_target
+from scanner.edge.files import intermediate_pool
 from scanner.edge.net import ProbeConfig
 from scanner.edge.pool import PoolConfig
 from scanner.lab import ESTATE, Behaviour, LabPKI, targets_csv
-from scanner.model import EndpointReport, Status, Verdict
+from scanner.model import ChainSource, EndpointReport, Status, TrustBasis, TrustClass, Verdict
 from scanner.report.inventory import Inventory
 from tests.addresses import LIVE_SWEEP
 from tests.conftest import context
@@ -32,7 +33,10 @@ def lab_reports(lab, lab_roots) -> dict[tuple[str, int], EndpointReport]:
     """Scan every lab endpoint once, through the lab's own target CSV, as a user would."""
     specs = parse_csv(targets_csv(lab.services).splitlines(), "lab.csv")
     observations = trio.run(lambda: scan(expand(specs), seconds=1.5))
-    ctx = context(lab_roots, now=lab.pki.now)
+    # expc-alone sends its leaf alone: the scan completes it with the lab's public intermediates,
+    # as `make demo` does with --intermediates.
+    pool = intermediate_pool(b"".join(ca.pem for ca in lab.pki.public_intermediates))
+    ctx = context(lab_roots, now=lab.pki.now, intermediates=pool)
     by_target = {(r.endpoint.ip, r.endpoint.port): r for r in judge(observations, ctx)}
     return {(s.host.name, s.service.port): by_target[(s.address, s.port)] for s in lab.services}
 
@@ -50,6 +54,16 @@ def test_every_lab_endpoint_scans_as_designed(lab_reports, host, service):
 
 def codes(report: EndpointReport) -> set[str]:
     return {f.code for f in report.findings}
+
+
+def test_the_leaf_sent_alone_is_completed_public_and_at_risk(lab_reports, lab):
+    report = lab_reports[("expc-alone", 5061)]
+    assert len(report.chain) == 1  # the server sent its leaf only
+    assert (report.trust.trust, report.trust.basis) == (TrustClass.PUBLIC, TrustBasis.COMPLETED)
+    assert [(a.facts.subject, a.source) for a in report.trust.added] == [
+        (lab.pki.public_ca.cert.subject.rfc4514_string(), ChainSource.USER)
+    ]
+    assert {"CHAIN_INCOMPLETE", "CLIENTAUTH_SUNSET"} <= codes(report)
 
 
 @pytest.mark.parametrize(

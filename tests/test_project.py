@@ -203,6 +203,9 @@ def test_docker_compose_references_exist():
     assert scan_command[scan_command.index("--public-roots") + 1] == lab_targets.replace(
         ".csv", "-public-root.pem"
     )
+    assert scan_command[scan_command.index("--intermediates") + 1] == lab_targets.replace(
+        ".csv", "-intermediates.pem"
+    )
 
 
 def test_dockerfile_copies_what_exists():

@@ -59,7 +59,17 @@ def test_prometheus_textfile_parses_and_carries_every_endpoint(lab, lab_files, t
     targets, root = lab_files
     out = tmp_path / "ekuscan.prom"
     result = ekuscan(
-        "scan", "-i", str(targets), "--public-roots", str(root), "--timeout", "1.5", "-o", str(out)
+        "scan",
+        "-i",
+        str(targets),
+        "--public-roots",
+        str(root),
+        "--intermediates",
+        str(test_cli.intermediates_for(targets)),
+        "--timeout",
+        "1.5",
+        "-o",
+        str(out),
     )  # the .prom extension picks the format
     assert result.returncode == 1, result.stderr
     assert not [p for p in tmp_path.iterdir() if p != out]  # the atomic write left no temporary file
@@ -107,7 +117,17 @@ def report_file(lab_files, tmp_path_factory):
     targets, root = lab_files
     out = tmp_path_factory.mktemp("html") / "report.html"
     result = ekuscan(
-        "scan", "-i", str(targets), "--public-roots", str(root), "--timeout", "1.5", "-o", str(out)
+        "scan",
+        "-i",
+        str(targets),
+        "--public-roots",
+        str(root),
+        "--intermediates",
+        str(test_cli.intermediates_for(targets)),
+        "--timeout",
+        "1.5",
+        "-o",
+        str(out),
     )
     assert result.returncode == 1, result.stderr
     return out

@@ -11,16 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner.core.targets import expand, parse_target
-from scanner.edge.workers import (
-    FRAME_HEADER,
-    MAX_FRAME_BYTES,
-    FrameReader,
-    WorkerFailed,
-    _merge,
-    default_workers,
-    encode_frame,
-    owned,
-)
+from scanner.edge.frames import FRAME_HEADER, MAX_FRAME_BYTES, FrameReader, WorkerFailed, encode_frame
+from scanner.edge.frames import merge as _merge
+from scanner.edge.workers import default_workers, owned
 
 
 async def _reader_over(data: bytes) -> FrameReader:
@@ -127,3 +120,30 @@ def test_a_worker_rebuilds_the_root_programs_of_the_parent():
     ctx = pickle.loads(pickle.dumps(inputs)).context()
     assert ctx.roots.program is RootProgram.USER
     assert ctx.mozilla_roots is not None and ctx.mozilla_roots.fingerprints == ctx.roots.fingerprints
+
+
+def test_a_worker_rebuilds_the_parents_intermediates():
+    """The user's bundle and the issuers known from the history store reach each worker as bytes;
+    the packaged set each process maps itself."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    import certifi
+
+    from scanner.edge.workers import AnalysisInputs
+    from tests.factories import make_cert
+
+    user, fetched = make_cert("User CA", ca=True), make_cert("Fetched CA", ca=True)
+    inputs = AnalysisInputs(
+        Path(certifi.where()).read_bytes(),
+        datetime.now(UTC),
+        timedelta(1),
+        intermediates_pem=user.pem,
+        fetched_issuers=(("http://127.0.0.1:9/ca.crt", (fetched.der,)),),
+        fetch_issuers=True,
+    )
+    pool = pickle.loads(pickle.dumps(inputs)).context().intermediates
+    assert [der for der, _ in pool.user.entries] == [user.der]
+    assert pool.fetched.entries == ((fetched.der, "http://127.0.0.1:9/ca.crt"),)
+    assert pool.fetched_urls == {"http://127.0.0.1:9/ca.crt"}
+    assert pool.packaged is not None and len(pool.packaged) == 1637

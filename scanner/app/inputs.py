@@ -1,4 +1,4 @@
-"""What a run is judged with, read and checked once: the evaluation time, root bundle, policy and targets.
+"""What a run is judged with, read and checked once: evaluation time, roots, intermediates, policy, targets.
 
 Every problem becomes a ``UsageFailure`` that names the option or file at fault.
 """
@@ -12,12 +12,14 @@ from pathlib import Path
 
 from scanner.app.errors import UsageFailure
 from scanner.core.analysis import AnalysisContext
-from scanner.core.certs import NoCertificateError
+from scanner.core.certs import NoCertificateError, split_certificates
+from scanner.core.completion import IntermediatePool
 from scanner.core.discovery import DiscoveryOptions, InputFormat, check_options, read_targets, sniff
+from scanner.core.intermediates import index_keys
 from scanner.core.policy import Policy, PolicyError
 from scanner.core.targets import Shard, TargetError, TargetSpec, parse_csv, parse_target
 from scanner.core.trust import ProgramRoots, RootStore, load_pem_bundle, pem_program_roots
-from scanner.edge.files import default_roots_path, load_packaged_policy, load_policy_file
+from scanner.edge.files import default_roots_path, intermediate_pool, load_packaged_policy, load_policy_file
 from scanner.model import Fingerprint, Product, Role, RootProgram, Version
 
 
@@ -78,6 +80,24 @@ def _read_bundle(source: Path) -> bytes:
         raise UsageFailure(f"--public-roots: cannot read {source}: {exc.strerror or exc}") from None
 
 
+def read_intermediates(path: Path | None) -> bytes:
+    """``--intermediates PEM`` as read (b"" without it), checked to hold at least one certificate;
+    the bytes go to worker processes as they are."""
+    if path is None:
+        return b""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageFailure(f"--intermediates: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        ders = split_certificates(data)
+    except NoCertificateError:
+        raise UsageFailure(f"--intermediates: {path} holds no PEM certificate") from None
+    if not any(index_keys(der) is not None for der in ders):
+        raise UsageFailure(f"--intermediates: no certificate in {path} could be parsed")
+    return data
+
+
 def load_policy(path: Path | None) -> Policy:
     """The packaged policy, or a user's file: every problem in it is reported, one per line."""
     if path is None:
@@ -97,14 +117,21 @@ def load_policy(path: Path | None) -> Policy:
 
 
 def analysis_context(
-    roots: RootBundle, at: str | None, warn_days: int | None, policy: Policy, now: datetime
+    roots: RootBundle,
+    at: str | None,
+    warn_days: int | None,
+    policy: Policy,
+    now: datetime,
+    intermediates: IntermediatePool | None = None,
 ) -> AnalysisContext:
+    """The context of the analysis; ``intermediates`` defaults to the packaged public ones."""
     return AnalysisContext(
         now=parse_at(at, now),
         warn=timedelta(days=policy.warn_days if warn_days is None else warn_days),
         roots=roots.store(),
         policy=policy,
         mozilla_roots=roots.mozilla,
+        intermediates=intermediate_pool() if intermediates is None else intermediates,
     )
 
 

@@ -8,10 +8,21 @@ from datetime import datetime
 from pathlib import Path
 
 from scanner.app.errors import UsageFailure
-from scanner.app.inputs import analysis_context, load_policy, read_roots, release_fingerprint
+from scanner.app.inputs import (
+    analysis_context,
+    load_policy,
+    read_intermediates,
+    read_roots,
+    release_fingerprint,
+)
 from scanner.app.output import reporting
-from scanner.core.analysis import OFFLINE_PORT, analyze_host
+from scanner.app.recording import log_fetch
+from scanner.core.analysis import OFFLINE_PORT, AnalysisContext, analyze_host
 from scanner.core.certs import NoCertificateError, split_certificates
+from scanner.edge import runlog
+from scanner.edge.files import intermediate_pool
+from scanner.edge.issuers import FETCH_TIMEOUT_SECONDS, ChainCompleter, IssuerFetcher
+from scanner.edge.pool import run_trio
 from scanner.model import Endpoint, Observation, Role, Status, Verdict
 from scanner.writers import OutputFormat
 
@@ -28,6 +39,8 @@ class InspectRequest:
     output: Path | None = None
     policy_file: Path | None = None
     release: str | None = None  # --release X15.4: judge as if installed on that release
+    intermediates: Path | None = None  # --intermediates PEM: completes chains besides the packaged set
+    fetch_issuers: bool = False  # --fetch-issuers: fetch a missing issuer from its AIA URL
 
 
 def read_chain(files: tuple[Path, ...]) -> tuple[bytes, ...]:
@@ -47,7 +60,10 @@ def run_inspect(request: InspectRequest, now: datetime) -> Verdict:
     """Judge the files like one endpoint and write the report; returns its worst verdict."""
     chain = read_chain(request.files)
     policy = load_policy(request.policy_file)
-    analysis = analysis_context(read_roots(request.public_roots), request.at, request.warn_days, policy, now)
+    pool = intermediate_pool(read_intermediates(request.intermediates))
+    analysis = analysis_context(
+        read_roots(request.public_roots), request.at, request.warn_days, policy, now, pool
+    )
     if request.release is not None:
         analysis = dataclasses.replace(analysis, assumed_software=release_fingerprint(request.release))
     endpoint = Endpoint(
@@ -59,7 +75,22 @@ def run_inspect(request: InspectRequest, now: datetime) -> Verdict:
         sni=request.name,
     )
     observation = Observation(endpoint, Status.OK, chain_der=chain)
+    if request.fetch_issuers:
+        analysis = _with_fetched_issuers(observation, analysis)
     with reporting(analysis, request.fmt, request.output, now) as stream:
         for report in analyze_host([observation], analysis):
             stream.record(report)
     return stream.inventory.worst_verdict()
+
+
+def _with_fetched_issuers(observation: Observation, analysis: AnalysisContext) -> AnalysisContext:
+    """``analysis`` with the issuers the files' chain misses, fetched from their AIA URLs."""
+    log = runlog.Log()
+    completer = ChainCompleter(IssuerFetcher(FETCH_TIMEOUT_SECONDS, on_result=lambda r: log_fetch(log, r)))
+    completed = [analysis]
+
+    async def fetch() -> None:
+        completed[0] = await completer.prepare([observation], analysis)
+
+    run_trio(fetch)
+    return completed[0]

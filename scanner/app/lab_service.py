@@ -22,6 +22,7 @@ class LabRequest:
     write_targets: Path | None = None
     public_root_out: Path | None = None
     duration: float | None = None  # seconds; None: until Ctrl-C
+    intermediates_out: Path | None = None  # the lab's public intermediates, for --intermediates
 
 
 def run_lab(request: LabRequest, now: datetime) -> None:
@@ -37,12 +38,15 @@ def run_lab(request: LabRequest, now: datetime) -> None:
     public_root_out = request.public_root_out
     if public_root_out is None and request.write_targets is not None:
         public_root_out = request.write_targets.with_name(request.write_targets.stem + "-public-root.pem")
+    intermediates_out = request.intermediates_out
+    if intermediates_out is None and request.write_targets is not None:
+        intermediates_out = request.write_targets.with_name(request.write_targets.stem + "-intermediates.pem")
 
     async def main() -> None:
         with trio.move_on_after(request.duration if request.duration is not None else float("inf")):
             async with trio.open_nursery() as nursery:
                 services = await nursery.start(labmod.serve_lab, lab_plan)
-                _announce(lab_plan, services, request.write_targets, public_root_out)
+                _announce(lab_plan, services, request.write_targets, public_root_out, intermediates_out)
 
     try:
         run_trio(main)
@@ -57,10 +61,14 @@ def _announce(
     services: list[labmod.BoundService],
     write_targets: Path | None,
     public_root_out: Path | None,
+    intermediates_out: Path | None,
 ) -> None:
     if public_root_out is not None:
         with open_output(public_root_out) as out:
             out.write(lab_plan.pki.public_root.pem.decode())
+    if intermediates_out is not None:
+        with open_output(intermediates_out) as out:
+            out.write("".join(ca.pem.decode() for ca in lab_plan.pki.public_intermediates))
     if write_targets is not None:
         with open_output(write_targets) as out:
             out.write(labmod.targets_csv(services))
@@ -75,5 +83,6 @@ def _announce(
         print(f"  {s.target:<20} {s.host.role.value:<13} {s.host.name:<13} {kind:<10} {about}")
     if write_targets is not None:
         roots = f" --public-roots {public_root_out}" if public_root_out else ""
-        print(f"scan it with: ekuscan scan -i {write_targets}{roots}")
+        intermediates = f" --intermediates {intermediates_out}" if intermediates_out else ""
+        print(f"scan it with: ekuscan scan -i {write_targets}{roots}{intermediates}")
     sys.stdout.flush()

@@ -1,4 +1,5 @@
-"""A scan recorded in the history store (``--db``): the lock, the run's rows, its end, and ``--only-changes``.
+"""A scan recorded in the history store (``--db``): the lock, the run's rows, its end, ``--only-changes``,
+and the issuers ``--fetch-issuers`` fetched.
 
 The store loads only when ``--db`` is given (start-up time and memory of a plain scan).
 """
@@ -9,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import trio
@@ -17,6 +18,8 @@ import trio
 from scanner import __version__
 from scanner.app.errors import ScanFailed
 from scanner.edge import runlog
+from scanner.edge.issuers import FetchResult, IssuerFetcher
+from scanner.report.document import iso
 from scanner.report.inventory import Inventory
 
 if TYPE_CHECKING:
@@ -26,6 +29,10 @@ if TYPE_CHECKING:
     from scanner.store.session import RunSession
 
 WAIT_LIMIT_S = 6 * 3600  # --wait: the longest we wait for another run's lock
+# A fetched issuer is used again by later runs for this long, then fetched anew: long enough
+# that a nightly run fetches a URL about once a month, short enough to follow a CA that
+# replaces what its URL serves.
+FETCHED_ISSUER_REUSE = timedelta(days=30)
 
 Clock = Callable[[], datetime]  # aware UTC "now", the CLI's
 
@@ -166,3 +173,34 @@ def log_changes(log: runlog.Log, changes: Changes) -> None:
         verdicts_changed=len(changes.verdict_changes),
         software_changed=len(changes.software_changes),
     )
+
+
+def known_issuers(session: RunSession, now: datetime) -> tuple[tuple[str, tuple[bytes, ...]], ...]:
+    """The issuers earlier runs fetched (within ``FETCHED_ISSUER_REUSE``): (URL, DER certificates)."""
+    from scanner.store import StoreError
+
+    since = iso(now - FETCHED_ISSUER_REUSE)
+    assert since is not None
+    try:
+        return tuple(session.store.fetched_issuers(since))
+    except StoreError as exc:
+        raise ScanFailed(str(exc)) from None
+
+
+def record_issuers(session: RunSession, issuers: IssuerFetcher, clock: Clock) -> None:
+    """Keep what this run fetched, for the next runs."""
+    from scanner.store import StoreError
+
+    fetched_at = iso(clock())
+    assert fetched_at is not None
+    try:
+        session.store.record_fetched_issuers(fetched_at, ((r.url, r.certificates) for r in issuers.fetched()))
+    except StoreError as exc:
+        raise ScanFailed(str(exc)) from None
+
+
+def log_fetch(log: runlog.Log, result: FetchResult) -> None:
+    if result.error is None:
+        log.info("issuer-fetched", url=result.url, certificates=len(result.certificates))
+    else:
+        log.info("issuer-fetch-failed", url=result.url, reason=result.error)

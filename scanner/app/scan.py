@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,12 +23,21 @@ from scanner.app.inputs import (
     analysis_context,
     load_policy,
     probe_estimate,
+    read_intermediates,
     read_roots,
     scanner_name,
     target_specs,
 )
 from scanner.app.output import ReportStream, reporting
-from scanner.app.recording import Clock, finish_history, history_run, keep_recording
+from scanner.app.recording import (
+    Clock,
+    finish_history,
+    history_run,
+    keep_recording,
+    known_issuers,
+    log_fetch,
+    record_issuers,
+)
 from scanner.core.analysis import AnalysisContext
 from scanner.core.discovery import DiscoveryOptions
 from scanner.core.targets import (
@@ -41,15 +50,19 @@ from scanner.core.targets import (
     parse_shard,
 )
 from scanner.edge import runlog
+from scanner.edge.files import intermediate_pool
+from scanner.edge.frames import WorkerFailed
+from scanner.edge.issuers import IssuerFetcher
 from scanner.edge.net import ProbeConfig
 from scanner.edge.pool import DEFAULT_CONCURRENCY, PoolConfig, ScanTerminated, ensure_fd_limit, run_stoppable
 from scanner.edge.progress import Progress, keep_drawing
-from scanner.edge.workers import MAX_WORKERS, AnalysisInputs, WorkerFailed, default_workers, judge_sweep
+from scanner.edge.workers import MAX_WORKERS, AnalysisInputs, default_workers, judge_sweep
 from scanner.model import Role, Verdict
 from scanner.writers import OutputFormat
 
 if TYPE_CHECKING:
     from scanner.store.recorder import Recorder
+    from scanner.store.session import RunSession
 
 
 class Stop(enum.Enum):
@@ -70,6 +83,8 @@ class ScanRequest:
     sni: str | None = None
     sni_from_input: bool = False  # the host name nmap's output gives an address is its SNI
     public_roots: Path | None = None
+    intermediates: Path | None = None  # --intermediates PEM: completes chains besides the packaged set
+    fetch_issuers: bool = False  # --fetch-issuers: fetch a missing issuer from its AIA URL (off: no traffic)
     at: str | None = None
     warn_days: int | None = None
     concurrency: int = DEFAULT_CONCURRENCY
@@ -111,6 +126,7 @@ class _Plan:
     analysis: AnalysisContext
     inputs: AnalysisInputs
     scanner: str
+    issuers: IssuerFetcher | None = None  # --fetch-issuers
 
 
 def run_scan(request: ScanRequest, now: datetime, clock: Clock) -> ScanOutcome:
@@ -121,6 +137,7 @@ def run_scan(request: ScanRequest, now: datetime, clock: Clock) -> ScanOutcome:
     stopped: Stop | None = None
     discard = request.only_changes and request.output is None
     with history_run(request.db, plan.scanner, request.wait, now, plan.analysis.now, clock, log) as session:
+        plan = _with_issuers(plan, request, session, log, now)
         with reporting(
             plan.analysis,
             request.fmt,
@@ -135,6 +152,9 @@ def run_scan(request: ScanRequest, now: datetime, clock: Clock) -> ScanOutcome:
             stopped = _sweep(plan, stream, session.recorder if session is not None else None)
         if session is not None:
             from scanner.store import RunStatus
+
+            if plan.issuers is not None:
+                record_issuers(session, plan.issuers, clock)
 
             status = {
                 None: RunStatus.COMPLETE,
@@ -194,7 +214,10 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
         raise UsageFailure(str(exc)) from None
     policy = load_policy(request.policy_file)
     roots: RootBundle = read_roots(request.public_roots)
-    analysis = analysis_context(roots, request.at, request.warn_days, policy, now)
+    intermediates = read_intermediates(request.intermediates)
+    analysis = analysis_context(
+        roots, request.at, request.warn_days, policy, now, intermediate_pool(intermediates)
+    )
     probes = probe_estimate(specs, shard)
     usable = ensure_fd_limit(request.concurrency)
     if usable < request.concurrency:
@@ -215,9 +238,35 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
         first_address_only=request.first_address_only,
     )
     inputs = AnalysisInputs(
-        roots.pem, analysis.now, analysis.warn, policy.document, roots.program, roots.mozilla
+        roots.pem,
+        analysis.now,
+        analysis.warn,
+        policy.document,
+        roots_program=roots.program,
+        mozilla_roots=roots.mozilla,
+        intermediates_pem=intermediates,
+        fetch_issuers=request.fetch_issuers,
     )
     return _Plan(specs, shard, probes, min(processes, usable), pool, analysis, inputs, scanner)
+
+
+def _with_issuers(
+    plan: _Plan, request: ScanRequest, session: RunSession | None, log: runlog.Log, now: datetime
+) -> _Plan:
+    """With --fetch-issuers: a fetcher for the run, and what earlier runs fetched (``--db``) as
+    intermediates, in this process and in the workers, so that it is not fetched again."""
+    if not request.fetch_issuers:
+        return plan
+    known = known_issuers(session, now) if session is not None else ()
+    pool = plan.analysis.intermediates
+    for url, certificates in known:
+        pool = pool.with_fetched(url, certificates)
+    return replace(
+        plan,
+        analysis=replace(plan.analysis, intermediates=pool),
+        inputs=replace(plan.inputs, fetched_issuers=known),
+        issuers=IssuerFetcher(request.timeout, known, on_result=lambda result: log_fetch(log, result)),
+    )
 
 
 # Failures with their own exit path in the CLI, which must not arrive wrapped in exception
@@ -236,7 +285,14 @@ def _sweep(plan: _Plan, stream: ReportStream, recorder: Recorder | None) -> Stop
             if recorder is not None:
                 nursery.start_soon(keep_recording, recorder)
             await judge_sweep(
-                plan.specs, plan.shard, plan.pool, plan.inputs, plan.processes, stream.record, plan.analysis
+                plan.specs,
+                plan.shard,
+                plan.pool,
+                plan.inputs,
+                plan.processes,
+                stream.record,
+                plan.analysis,
+                plan.issuers,
             )
             nursery.cancel_scope.cancel()  # done: stop the progress line and the timer
 

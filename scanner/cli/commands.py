@@ -16,7 +16,9 @@ from scanner.cli.options import (
     AtOption,
     DbOption,
     FailOnOption,
+    FetchIssuersOption,
     FormatOption,
+    IntermediatesOption,
     OutputOption,
     PolicyOption,
     ReportFormat,
@@ -45,6 +47,8 @@ def inspect(
         ),
     ] = None,
     public_roots: RootsOption = None,
+    intermediates: IntermediatesOption = None,
+    fetch_issuers: FetchIssuersOption = False,
     at: AtOption = None,
     warn_days: WarnOption = None,
     fmt: FormatOption = None,
@@ -67,7 +71,18 @@ def inspect(
     Example: ekuscan inspect new-cert.pem chain.pem --role expressway-c
     """
     request = InspectRequest(
-        tuple(files), role, name, public_roots, at, warn_days, fmt, output, policy_file, release
+        tuple(files),
+        role,
+        name,
+        public_roots,
+        at,
+        warn_days,
+        fmt,
+        output,
+        policy_file,
+        release,
+        intermediates=intermediates,
+        fetch_issuers=fetch_issuers,
     )
     return exit_code_for(run_inspect(request, datetime.now(UTC)), fail_on)
 
@@ -194,7 +209,17 @@ def lab(
             show_default=False,
         ),
     ] = None,
+    intermediates_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--intermediates-out",
+            metavar="FILE",
+            help="Write the lab's public intermediates here, for --intermediates "
+            "(default: beside --write-targets).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> int:
     """Serve the built-in lab: a simulated Expressway estate in trouble, on loopback."""
-    run_lab(LabRequest(base, write_targets, public_root_out, duration), datetime.now(UTC))
+    run_lab(LabRequest(base, write_targets, public_root_out, duration, intermediates_out), datetime.now(UTC))
     return ExitCode.OK

@@ -27,8 +27,27 @@ RootsOption = Annotated[
     typer.Option(
         "--public-roots",
         metavar="PEM",
-        help="Bundle of roots that define 'public' (default: Mozilla's, from certifi).",
+        help="Bundle of roots that define 'public' (default: Mozilla's, from certifi). A chain sent "
+        "incomplete is completed first (packaged intermediates, --intermediates, --fetch-issuers).",
         show_default=False,
+    ),
+]
+IntermediatesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--intermediates",
+        metavar="PEM",
+        help="Intermediate CA certificates that complete chains a server sends incomplete, besides the "
+        "packaged public ones (Mozilla's list, 2025-06-24): a fresher export, or a private CA's.",
+        show_default=False,
+    ),
+]
+FetchIssuersOption = Annotated[
+    bool,
+    typer.Option(
+        "--fetch-issuers",
+        help="Fetch the issuer a chain misses from the http:// AIA caIssuers URL its certificate names "
+        "(each URL once per run; kept in --db for later runs). Off by default: no traffic but the probes.",
     ),
 ]
 AtOption = Annotated[

@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 
-from scanner.app.scan import DEFAULT_CONCURRENCY, MAX_WORKERS, ScanRequest, Stop, run_scan
+from scanner.app.scan import DEFAULT_CONCURRENCY, MAX_WORKERS, ScanOutcome, ScanRequest, Stop, run_scan
 from scanner.cli.options import (
     AtOption,
     DbOption,
     FailOnOption,
+    FetchIssuersOption,
     FormatOption,
+    IntermediatesOption,
     OutputOption,
     PolicyOption,
     RoleOption,
@@ -232,6 +234,8 @@ def scan(
     sni: SniOption = None,
     sni_from_input: SniFromInputOption = False,
     public_roots: RootsOption = None,
+    intermediates: IntermediatesOption = None,
+    fetch_issuers: FetchIssuersOption = False,
     at: AtOption = None,
     warn_days: WarnOption = None,
     concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
@@ -275,6 +279,8 @@ def scan(
         sni=sni,
         sni_from_input=sni_from_input,
         public_roots=public_roots,
+        intermediates=intermediates,
+        fetch_issuers=fetch_issuers,
         at=at,
         warn_days=warn_days,
         concurrency=concurrency,
@@ -297,7 +303,11 @@ def scan(
         shard=shard,
         yes=yes,
     )
-    outcome = run_scan(request, _now(), _now)
+    return _exit_code(run_scan(request, _now(), _now), fail_on)
+
+
+def _exit_code(outcome: ScanOutcome, fail_on: FailOn) -> ExitCode:
+    """A stopped run says how it was stopped; a finished one, whether anything reached --fail-on."""
     if outcome.stopped is Stop.INTERRUPTED:
         return ExitCode.INTERRUPTED
     if outcome.stopped is Stop.TERMINATED:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from scanner.core.certs import ParsedCert, name_attributes, parse_der
+from scanner.core.completion import IntermediatePool, classify_completed
 from scanner.core.hosts import EXPRESSWAY_PRODUCTS, EXPRESSWAY_ROLES, HostContext, host_context
 from scanner.core.policy import Policy
 from scanner.core.rules import ALL_RULES, ChainUnderTest, PublicClientCA, Rule, RuleContext, evaluate
-from scanner.core.trust import ProgramRoots, RootStore, classify, facts_of
+from scanner.core.trust import ProgramRoots, RootStore, facts_of
 from scanner.core.usage import usability
 from scanner.core.verdict import earliest_break, judge_links, links_for_endpoint, worst
 from scanner.model import (
@@ -60,6 +61,10 @@ class AnalysisContext:
         )
         return (chrome,) if self.mozilla_roots is None else (chrome, self.mozilla_roots)
 
+    # What an incomplete chain is completed with: the packaged public intermediates,
+    # --intermediates, fetched issuers (the edge loads them; empty: judge the chain as sent).
+    intermediates: IntermediatePool = field(default_factory=IntermediatePool)
+
 
 def expected_name(host: str, sni: str | None, port: int) -> str | None:
     """The DNS name a certificate should carry, or None for IP targets without an SNI.
@@ -91,10 +96,11 @@ def analyze(
     )
     separate_store = role in EXPRESSWAY_ROLES and ctx.policy.releases.separate_client_store(version)
     parsed = [parse_der(der) for der in observation.chain_der]
-    trust = classify(parsed, ctx.roots, ctx.other_programs)
-    path: tuple[CertFacts, ...] = tuple(
-        p.facts for p in (parsed[i] for i in trust.path) if isinstance(p, ParsedCert)
-    )
+    trust = classify_completed(parsed, ctx.roots, ctx.intermediates, ctx.now, ctx.other_programs)
+    # The path runs through the presented certificates and those that completed it: an added
+    # intermediate's EKU counts exactly as if the server had sent it.
+    known = [*facts_of(parsed), *(added.facts for added in trust.added)]
+    path: tuple[CertFacts, ...] = tuple(f for f in (known[i] for i in trust.path) if isinstance(f, CertFacts))
     usab = {use: usability(path, use, trust.anchor_eku) for use in Use} if path else {}
     chain = ChainUnderTest(
         presented=facts_of(parsed),

@@ -16,12 +16,12 @@ import hashlib
 import re
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from scanner.model import CertFacts, KeyFacts, UnparsedCert
 
@@ -147,6 +147,7 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
     san_ip: tuple[str, ...] = ()
     ns_cert_type: tuple[str, ...] | None = None
     ns_cert_type_error: str | None = None
+    completion = _CompletionFacts()
     for ext in extensions:
         value = ext.value
         if isinstance(value, x509.ExtendedKeyUsage):
@@ -166,6 +167,8 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
                 ns_cert_type = decode_ns_cert_type(value.value)
             except MalformedExtensionError as exc:
                 ns_cert_type_error = str(exc)
+        else:
+            completion.add(value)
     subject_der = cert.subject.public_bytes()
     issuer_der = cert.issuer.public_bytes()
     hash_alg = cert.signature_hash_algorithm
@@ -194,7 +197,36 @@ def _facts(cert: x509.Certificate, fingerprint: str) -> CertFacts:
         ns_cert_type_error=ns_cert_type_error,
         has_basic_constraints=has_basic_constraints,
         version=1 if cert.version is x509.Version.v1 else 3,
+        ca_issuers=tuple(completion.ca_issuers),
+        authority_key_id=completion.authority_key_id,
+        subject_key_id=completion.subject_key_id,
+        sct_count=completion.sct_count,
     )
+
+
+@dataclass(slots=True)
+class _CompletionFacts:
+    """The extensions that say where a certificate's issuer is and how it was logged."""
+
+    ca_issuers: list[str] = field(default_factory=list)
+    authority_key_id: bytes | None = None
+    subject_key_id: bytes | None = None
+    sct_count: int = 0
+
+    def add(self, value: x509.ExtensionType) -> None:
+        if isinstance(value, x509.AuthorityInformationAccess):
+            self.ca_issuers += [
+                d.access_location.value
+                for d in value
+                if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+                and isinstance(d.access_location, x509.UniformResourceIdentifier)
+            ]
+        elif isinstance(value, x509.AuthorityKeyIdentifier):
+            self.authority_key_id = value.key_identifier
+        elif isinstance(value, x509.SubjectKeyIdentifier):
+            self.subject_key_id = value.digest
+        elif isinstance(value, x509.PrecertificateSignedCertificateTimestamps):
+            self.sct_count = len(value)
 
 
 def decode_ns_cert_type(value: bytes) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Files the scanner reads and writes: output committed atomically, root bundles, policy files.
+"""Files the scanner reads and writes: output committed atomically, root bundles, policy files, intermediates.
 
 Errors come back as ``OSError`` (or ``PolicyError``) for the application to word; nothing here
 prints.
@@ -6,10 +6,12 @@ prints.
 
 from __future__ import annotations
 
+import functools
+import mmap
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -17,8 +19,13 @@ from typing import TextIO
 
 import certifi
 
+from scanner.core.certs import split_certificates
+from scanner.core.completion import IntermediatePool
+from scanner.core.intermediates import CertificateBundle, PackedCertificates
 from scanner.core.policy import Policy
 from scanner.core.policy_schema import parse_policy_text
+
+PACKAGED_INTERMEDIATES = "data/intermediates.bin"  # Mozilla's preloading list (data/INTERMEDIATES.md)
 
 
 class OutputError(OSError):
@@ -36,6 +43,36 @@ def load_packaged_policy() -> Policy:
 def load_policy_file(path: Path) -> Policy:
     """A user's policy file; OSError, UnicodeDecodeError and PolicyError are the caller's to report."""
     return parse_policy_text(path.read_text(encoding="utf-8"), origin=str(path))
+
+
+@functools.cache
+def packaged_intermediates() -> PackedCertificates:
+    """The packaged public intermediates, mapped into memory once per process.
+
+    Mapping costs no memory until pages are read: the index on the first incomplete chain,
+    then the candidates' certificates. A package inside a zip file has no file to map; it is
+    read whole (2.1 MB) instead.
+    """
+    resource = resources.files("scanner").joinpath(PACKAGED_INTERMEDIATES)
+    try:
+        with open(str(resource), "rb") as handle:
+            return PackedCertificates(memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)))
+    except OSError:
+        return PackedCertificates(resource.read_bytes())
+
+
+def intermediate_pool(
+    user_pem: bytes = b"", fetched: Iterable[tuple[str, Sequence[bytes]]] = ()
+) -> IntermediatePool:
+    """The intermediates a chain is completed with: the packaged set, the user's bundle
+    (``--intermediates``, PEM bytes as read) and issuers fetched before (url, DER certificates)."""
+    pool = IntermediatePool(
+        packaged=packaged_intermediates(),
+        user=CertificateBundle.of(split_certificates(user_pem)) if user_pem else CertificateBundle(),
+    )
+    for url, ders in fetched:
+        pool = pool.with_fetched(url, ders)
+    return pool
 
 
 def default_roots_path() -> Path:

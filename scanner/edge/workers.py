@@ -23,8 +23,9 @@ that exits without its final frame fails the run. Workers ignore SIGINT and SIGT
 in a terminal reaches the whole process group, and the parent, which owns the output,
 decides when they stop.
 
-Frames are a 4-byte big-endian length and a pickle. Pickle is safe here because both ends are
-this program, started by itself, over a private pipe.
+Frames and the merge are in ``frames.py``. With ``--fetch-issuers`` a worker does not fetch: it
+sends a ``fetch`` frame, and the parent, which fetches each URL once per run, answers with an
+``issuers`` frame on the worker's stdin (``issuers.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import struct
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -48,20 +48,18 @@ from scanner.core.hosts import HostGrouper
 from scanner.core.policy_schema import parse_policy
 from scanner.core.targets import Shard, TargetSpec, expand, select_shard
 from scanner.core.trust import ProgramRoots, load_pem_bundle
-from scanner.edge.files import load_packaged_policy
+from scanner.edge.files import intermediate_pool, load_packaged_policy
+from scanner.edge.frames import FRAME_HEADER, FrameReader, Item, WorkerFailed, encode_frame, merge
+from scanner.edge.issuers import ChainCompleter, IssuerFetcher, RemoteIssuers, answer_request
 from scanner.edge.pool import PoolConfig, scan_ordered
 from scanner.model import Endpoint, EndpointReport, Observation, RootProgram
 
 MAX_WORKERS = 64
 AUTO_WORKERS_MIN_PROBES = 2048  # below this, starting interpreters costs more than it gains
-FRAME_HEADER = struct.Struct(">I")
-MAX_FRAME_BYTES = 64 * 1024 * 1024
 BATCH_ITEMS = 64  # endpoints per frame at most; a frame goes as soon as nothing more is ready
 BUFFERED_FRAMES = 4  # per worker, in the parent
 STOP_GRACE_SECONDS = 1.0  # after its stdin closes, a worker has this long before it is killed
-READ_CHUNK = 256 * 1024
 
-Item = tuple[int, tuple[EndpointReport, ...]]  # an endpoint's place in the sweep, and its reports
 ProbedItem = tuple[int, tuple[Observation, ...]]  # ... and its observations (one per address)
 
 
@@ -75,13 +73,22 @@ class AnalysisInputs:
     policy_document: Any = None  # the parent's policy (--policy FILE) as JSON data; None: packaged
     roots_program: RootProgram = RootProgram.USER  # the program the bundle stands for
     mozilla_roots: ProgramRoots | None = None  # certifi's roots, where the bundle is another
+    intermediates_pem: bytes = b""  # --intermediates as read (each process maps the packaged set itself)
+    fetched_issuers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()  # (URL, DER) from the history store
+    fetch_issuers: bool = False  # --fetch-issuers: a worker asks the parent, which fetches
 
     def context(self) -> AnalysisContext:
         policy = (
             load_packaged_policy() if self.policy_document is None else parse_policy(self.policy_document)
         )
-        roots = load_pem_bundle(self.roots_pem, self.roots_program)
-        return AnalysisContext(self.now, self.warn, roots, policy, mozilla_roots=self.mozilla_roots)
+        return AnalysisContext(
+            now=self.now,
+            warn=self.warn,
+            roots=load_pem_bundle(self.roots_pem, self.roots_program),
+            policy=policy,
+            mozilla_roots=self.mozilla_roots,
+            intermediates=intermediate_pool(self.intermediates_pem, self.fetched_issuers),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +99,6 @@ class WorkerJob:
     count: int
     pool: PoolConfig  # the whole sweep's limits; each worker takes its part
     analysis: AnalysisInputs
-
-
-class WorkerFailed(Exception):
-    """A worker process could not run or died; the message is one line."""
 
 
 def sweep(specs: Iterable[TargetSpec], shard: Shard | None) -> Iterator[Endpoint]:
@@ -143,42 +146,6 @@ def compact(report: EndpointReport) -> EndpointReport:
     return replace(report, observation=replace(observation, chain_der=()))
 
 
-def encode_frame(kind: str, value: Any) -> bytes:
-    payload = pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL)
-    return FRAME_HEADER.pack(len(payload)) + payload
-
-
-class FrameReader:
-    """Frames out of a byte stream; ``None`` at a clean end of the stream."""
-
-    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
-        self._stream = stream
-        self._buffer = bytearray()
-
-    async def _fill(self, size: int) -> bool:
-        while len(self._buffer) < size:
-            chunk = await self._stream.receive_some(READ_CHUNK)
-            if not chunk:
-                return False
-            self._buffer += chunk
-        return True
-
-    async def next(self) -> tuple[str, Any] | None:
-        if not await self._fill(FRAME_HEADER.size):
-            if self._buffer:
-                raise WorkerFailed("a worker's output ended inside a frame")
-            return None
-        (length,) = FRAME_HEADER.unpack_from(self._buffer)
-        if length > MAX_FRAME_BYTES:
-            raise WorkerFailed(f"a worker sent a frame of {length} bytes")
-        if not await self._fill(FRAME_HEADER.size + length):
-            raise WorkerFailed("a worker's output ended inside a frame")
-        payload = bytes(self._buffer[FRAME_HEADER.size : FRAME_HEADER.size + length])
-        del self._buffer[: FRAME_HEADER.size + length]
-        frame: tuple[str, Any] = pickle.loads(payload)
-        return frame
-
-
 # --- the parent -----------------------------------------------------------------------------
 
 
@@ -190,10 +157,16 @@ def _worker_command() -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "scanner.edge.workers"], env
 
 
-async def _read_worker(number: int, process: trio.Process, send: trio.MemorySendChannel[list[Item]]) -> None:
+async def _read_worker(
+    number: int,
+    process: trio.Process,
+    send: trio.MemorySendChannel[list[Item]],
+    issuers: IssuerFetcher | None = None,
+) -> None:
     assert process.stdout is not None
     reader = FrameReader(process.stdout)
-    async with send:
+    writing = trio.Lock()  # answers to the worker's issuer requests go down its stdin one at a time
+    async with send, trio.open_nursery() as answers:
         while True:
             frame = await reader.next()
             if frame is None:
@@ -202,6 +175,9 @@ async def _read_worker(number: int, process: trio.Process, send: trio.MemorySend
             kind, value = frame
             if kind == "items":
                 await send.send(value)
+            elif kind == "fetch" and issuers is not None:
+                assert process.stdin is not None
+                answers.start_soon(answer_request, process.stdin, writing, issuers, value)
             elif kind == "done":
                 return
             else:
@@ -231,6 +207,7 @@ async def merge_workers(
     count: int,
     record: Callable[[EndpointReport], None],
     analysis: AnalysisContext,
+    issuers: IssuerFetcher | None = None,
 ) -> None:
     """Run the sweep in ``count`` shares; hand every report to ``record``, in target order.
 
@@ -258,13 +235,13 @@ async def merge_workers(
             send, receive = trio.open_memory_channel[list[Item]](BUFFERED_FRAMES)
             receivers: list[trio.MemoryReceiveChannel[list[Item]]] = [receive]
             nursery.start_soon(
-                _local_share, WorkerJob(spec_tuple, shard, 0, count, pool, inputs), analysis, send
+                _local_share, WorkerJob(spec_tuple, shard, 0, count, pool, inputs), analysis, send, issuers
             )
             for number, process in enumerate(processes, start=1):
                 send, receive = trio.open_memory_channel[list[Item]](BUFFERED_FRAMES)
                 receivers.append(receive)
-                nursery.start_soon(_read_worker, number, process, send)
-            await _merge(receivers, record)
+                nursery.start_soon(_read_worker, number, process, send, issuers)
+            await merge(receivers, record)
     finally:
         with trio.CancelScope(shield=True):
             async with trio.open_nursery() as stopper:
@@ -273,13 +250,18 @@ async def merge_workers(
 
 
 async def _local_share(
-    job: WorkerJob, analysis: AnalysisContext, send: trio.MemorySendChannel[list[Item]]
+    job: WorkerJob,
+    analysis: AnalysisContext,
+    send: trio.MemorySendChannel[list[Item]],
+    issuers: IssuerFetcher | None,
 ) -> None:
     async def deliver(batch: list[Item]) -> None:
         await send.send(batch)
 
     async with send:
-        await _probe_and_judge(job, HostJudge(analysis), deliver)
+        await _probe_and_judge(
+            job, HostJudge(analysis), deliver, ChainCompleter(issuers) if issuers else None
+        )
 
 
 async def judge_sweep(
@@ -290,16 +272,19 @@ async def judge_sweep(
     processes: int,
     record: Callable[[EndpointReport], None],
     analysis: AnalysisContext,
+    issuers: IssuerFetcher | None = None,
 ) -> None:
     """Probe and judge a sweep in ``processes`` shares, handing every report to ``record`` in target order.
 
     One process or several, the work is wired the same way: this process probes and judges
     share 0 (``_probe_and_judge``), each further share is a worker doing the same, and the
     streams are merged. A single process that is stopped still judges the host it was
-    collecting, with what came (a worker's partial host is lost with the worker).
+    collecting, with what came (a worker's partial host is lost with the worker). With
+    ``issuers`` (--fetch-issuers) the issuers a chain misses are fetched before it is judged, by
+    this process for every share.
     """
     if processes > 1:
-        await merge_workers(specs, shard, pool, inputs, processes, record, analysis)
+        await merge_workers(specs, shard, pool, inputs, processes, record, analysis, issuers)
         return
     judge = HostJudge(analysis)
 
@@ -307,7 +292,8 @@ async def judge_sweep(
         _record_all(batch, record)
 
     try:
-        await _probe_and_judge(WorkerJob(tuple(specs), shard, 0, 1, pool, inputs), judge, deliver)
+        job = WorkerJob(tuple(specs), shard, 0, 1, pool, inputs)
+        await _probe_and_judge(job, judge, deliver, ChainCompleter(issuers) if issuers else None)
     finally:
         _record_all(judge.flush(), record)  # synchronous: safe while being cancelled
 
@@ -319,22 +305,35 @@ def _record_all(batch: list[Item], record: Callable[[EndpointReport], None]) -> 
 
 
 async def _probe_and_judge(
-    job: WorkerJob, judge: HostJudge, deliver: Callable[[list[Item]], Awaitable[None]]
+    job: WorkerJob,
+    judge: HostJudge,
+    deliver: Callable[[list[Item]], Awaitable[None]],
+    completer: ChainCompleter | None = None,
 ) -> None:
-    """A share of the sweep: probe in order, judge host by host, hand on in batches of what is ready."""
+    """A share of the sweep: probe in order, judge host by host, hand on in batches of what is ready.
+
+    With a ``completer`` (--fetch-issuers), what an endpoint's chain misses is fetched before
+    its host is judged; the judge's intermediates grow with every fetch.
+    """
+
+    async def judged(item: ProbedItem) -> list[Item]:
+        if completer is not None:
+            judge.analysis = await completer.prepare(item[1], judge.analysis)
+        return judge.add(item)
+
     send, receive = trio.open_memory_channel[ProbedItem](BATCH_ITEMS)
     async with trio.open_nursery() as nursery:
         items = owned(sweep(job.specs, job.shard), job.index, job.count)
         nursery.start_soon(scan_ordered, items, job.pool.share(job.count), send)
         async with receive:
             async for item in receive:
-                batch = judge.add(item)
+                batch = await judged(item)
                 while len(batch) < BATCH_ITEMS:
                     try:
                         item = receive.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                    batch += judge.add(item)
+                    batch += await judged(item)
                 if batch:
                     await deliver(batch)
             rest = judge.flush()
@@ -362,33 +361,6 @@ class HostJudge:
         return [(seq, tuple(next(reports) for _ in observations)) for seq, observations in items]
 
 
-async def _merge(
-    receivers: list[trio.MemoryReceiveChannel[list[Item]]], record: Callable[[EndpointReport], None]
-) -> None:
-    """K-way merge of ordered streams: pass on the smallest number once every stream shows its next."""
-    heads: list[list[Item]] = [[] for _ in receivers]  # reversed batches: pop() gives the next
-    live = list(range(len(receivers)))
-    while live:
-        for index in list(live):
-            if not heads[index]:
-                try:
-                    batch = await receivers[index].receive()
-                except trio.EndOfChannel:
-                    live.remove(index)
-                    continue
-                heads[index] = batch[::-1]
-        if not live:
-            return
-        # Pass on everything below the smallest number another stream is waiting to give.
-        index = min(live, key=lambda i: heads[i][-1][0])
-        others = [heads[i][-1][0] for i in live if i != index]
-        limit = min(others) if others else None
-        head = heads[index]
-        while head and (limit is None or head[-1][0] < limit):
-            for report in head.pop()[1]:
-                record(report)
-
-
 # --- the worker -----------------------------------------------------------------------------
 
 
@@ -408,21 +380,36 @@ async def _work(job: WorkerJob) -> None:
     out = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
     stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
 
+    writing = trio.Lock()
+
+    async def send_frame(kind: str, value: Any) -> None:
+        async with writing:
+            await out.send_all(encode_frame(kind, value))
+
+    remote = RemoteIssuers(lambda url: send_frame("fetch", url)) if job.analysis.fetch_issuers else None
+
     async def watch_parent(scope: trio.CancelScope) -> None:
-        # EOF on stdin: the parent wants us to stop, or is gone. Either way, stop now.
-        while await stdin.receive_some(4096):
-            pass
+        # Answers to our issuer requests come on stdin. EOF: the parent wants us to stop, or is
+        # gone. Either way, stop now.
+        reader = FrameReader(stdin)
+        try:
+            while (frame := await reader.next()) is not None:
+                if frame[0] == "issuers" and remote is not None:
+                    remote.answer(*frame[1])
+        except WorkerFailed:
+            pass  # a cut frame: the parent died while writing
         scope.cancel()
 
     async def deliver(batch: list[Item]) -> None:
         # Across the pipe the raw DER is dropped: writers and the inventory use the parsed facts.
-        compacted = [(seq, tuple(compact(report) for report in reports)) for seq, reports in batch]
-        await out.send_all(encode_frame("items", compacted))
+        await send_frame(
+            "items", [(seq, tuple(compact(report) for report in reports)) for seq, reports in batch]
+        )
 
     async with out, stdin, trio.open_nursery() as nursery:
         nursery.start_soon(watch_parent, nursery.cancel_scope)
-        await _probe_and_judge(job, HostJudge(analysis), deliver)
-        await out.send_all(encode_frame("done", None))
+        await _probe_and_judge(job, HostJudge(analysis), deliver, ChainCompleter(remote) if remote else None)
+        await send_frame("done", None)
         nursery.cancel_scope.cancel()
 
 

@@ -176,6 +176,14 @@ ESTATE: tuple[LabHost, ...] = (
         (LabService(7001, Behaviour.SILENT, expect_status=Status.TIMEOUT, expect_verdict=Verdict.UNKNOWN),),
         "a port that accepts connections and never answers",
     ),
+    LabHost(
+        "expc-alone",
+        Role.EXPRESSWAY_C,
+        LeafKind.PUBLIC_BOTH_LEAF_ONLY,
+        (LabService(5061, Behaviour.SIP, banner=EXPRESSWAY_C_BANNER, expect_verdict=Verdict.AT_RISK),),
+        "Expressway-C that sends its public serverAuth+clientAuth leaf alone (its intermediate was never "
+        "uploaded): completed with the lab's intermediates (--intermediates), it is public and at risk",
+    ),
 )
 
 

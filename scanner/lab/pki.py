@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 LAB_DOMAIN = "lab.ekuscan.test"  # .test is reserved (RFC 2606): never a real name
 
@@ -26,6 +26,10 @@ class Issued:
     @property
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
 
 
 def _name(cn: str, org: str) -> x509.Name:
@@ -50,9 +54,11 @@ def issue(
     dns_names: Sequence[str] = (),
     key: ec.EllipticCurvePrivateKey | None = None,
     raw_eku: bytes | None = None,
+    ca_issuers: Sequence[str] = (),
 ) -> Issued:
     """One certificate. ``eku=None`` leaves the EKU extension out; ``raw_eku`` writes a
-    malformed one (for the unparseable-certificate case)."""
+    malformed one (for the unparseable-certificate case); ``ca_issuers`` are the AIA URLs
+    where its issuer is published."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     subject = _name(cn, org)
     builder = (
@@ -88,6 +94,14 @@ def issue(
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
         )
+    if ca_issuers:
+        descriptions = [
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url)
+            )
+            for url in ca_issuers
+        ]
+        builder = builder.add_extension(x509.AuthorityInformationAccess(descriptions), critical=False)
     signing_key = issuer.key if issuer is not None else key
     return Issued(builder.sign(signing_key, hashes.SHA256()), key)
 
@@ -98,6 +112,7 @@ class LeafKind(enum.Enum):
     PRIVATE_BOTH = "private CA, serverAuth+clientAuth"
     PUBLIC_GENY = "public leaf with both EKUs under a serverAuth-only intermediate"
     PRIVATE_EXPIRED = "private CA, expired 10 days ago"
+    PUBLIC_BOTH_LEAF_ONLY = "public serverAuth+clientAuth, sent without its intermediate"
 
 
 @dataclass(frozen=True)
@@ -160,6 +175,11 @@ class LabPKI:
         )
         return cls(now, public_root, public_ca, geny, private_root, private_ca)
 
+    @property
+    def public_intermediates(self) -> tuple[Issued, ...]:
+        """The public issuing CAs, as a user exports them for ``--intermediates``."""
+        return (self.public_ca, self.public_geny_ca)
+
     def leaf(self, host: str, kind: LeafKind) -> tuple[Issued, tuple[Issued, ...]]:
         """A host's certificate and the chain it sends after it."""
         day = timedelta(days=1)
@@ -210,6 +230,19 @@ class LabPKI:
                 eku=both,
                 dns_names=names,
             ), (self.public_geny_ca,)
+        if kind is LeafKind.PUBLIC_BOTH_LEAF_ONLY:
+            # The intermediate was never uploaded: the server sends its leaf alone, and peers
+            # that hold the intermediate accept it anyway.
+            return issue(
+                names[0],
+                "Example Corp",
+                issuer=self.public_ca,
+                not_before=self.now - 100 * day,
+                not_after=self.now + 120 * day,
+                ca=False,
+                eku=both,
+                dns_names=names,
+            ), ()
         if kind is LeafKind.PRIVATE_EXPIRED:
             return issue(
                 names[0],

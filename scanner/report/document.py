@@ -11,6 +11,7 @@ from typing import Any
 
 from scanner.core.certs import name_attributes
 from scanner.model import (
+    AddedCertificate,
     CertFacts,
     EndpointReport,
     Finding,
@@ -50,6 +51,16 @@ def cert_dict(cert: CertFacts | UnparsedCert) -> dict[str, Any]:
         "signature_hash": cert.signature_hash,
         "ns_cert_type": list(cert.ns_cert_type) if cert.ns_cert_type is not None else None,
         "ns_cert_type_error": cert.ns_cert_type_error,
+    }
+
+
+def added_dict(added: AddedCertificate) -> dict[str, Any]:
+    """A certificate the chain was completed with: which, and where it came from."""
+    return {
+        "sha256": added.facts.sha256,
+        "subject": added.facts.subject,
+        "source": added.source.value,
+        "url": added.url,
     }
 
 
@@ -109,6 +120,8 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "trust": report.trust.trust.value,
         "trust_anchor": report.trust.anchor,
         "root_programs": [p.value for p in report.trust.root_programs],
+        "trust_basis": report.trust.basis.value,
+        "chain_added": [added_dict(a) for a in report.trust.added],
         "findings": [finding_dict(f) for f in report.findings],
         "verdict": report.verdict.value,
         "breaks_on": iso(report.breaks_on),

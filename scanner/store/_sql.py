@@ -8,6 +8,7 @@ records live here.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -191,6 +192,31 @@ class SqlStore:
                 "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
                 (status.value, finished_at, dumps(summary) if summary is not None else None, run_id),
             )
+
+    # --- issuers fetched by --fetch-issuers ----------------------------------------------
+
+    def record_fetched_issuers(self, fetched_at: str, issuers: Iterable[tuple[str, Sequence[bytes]]]) -> None:
+        """Keep what each URL answered (replacing an older answer), for the next runs."""
+        rows = [
+            (url, fetched_at, " ".join(base64.b64encode(d).decode("ascii") for d in ders))
+            for url, ders in issuers
+        ]
+        if not rows:
+            return
+        with self.transaction():
+            self.executemany(
+                "INSERT INTO fetched_issuers (url, fetched_at, certificates) VALUES (?, ?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET fetched_at = excluded.fetched_at,"
+                " certificates = excluded.certificates",
+                rows,
+            )
+
+    def fetched_issuers(self, since: str) -> list[tuple[str, tuple[bytes, ...]]]:
+        """(URL, DER certificates) of every answer fetched at or after ``since``, by URL."""
+        rows = self.execute(
+            "SELECT url, certificates FROM fetched_issuers WHERE fetched_at >= ? ORDER BY url", (since,)
+        )
+        return [(str(url), tuple(base64.b64decode(c) for c in str(certs).split())) for url, certs in rows]
 
     # --- reading ------------------------------------------------------------------------
 

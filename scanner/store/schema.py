@@ -19,6 +19,10 @@ Layout (version 1):
   Link verdicts are in the document only: as rows they doubled the size of a run.
 * ``hosts``: the per-host verdicts at the end of a run, with the host's JSON document.
 
+Version 2 adds ``fetched_issuers``: the issuer certificates ``--fetch-issuers`` fetched, one row
+per AIA caIssuers URL (the DER certificates as base64, space-separated), so that a nightly run
+fetches each URL once and not every night.
+
 Timestamps are ISO 8601 UTC text (``2026-03-15T00:00:00Z``): they sort as text, read the same
 from both backends, and are what the JSON output says.
 """
@@ -111,6 +115,17 @@ MIGRATIONS: tuple[Migration, ...] = (
                 breaks_on TEXT,
                 document TEXT NOT NULL,
                 PRIMARY KEY (run_id, host)
+            )""",
+        ),
+    ),
+    Migration(
+        2,
+        "fetched_issuers: issuer certificates fetched from AIA caIssuers URLs (--fetch-issuers)",
+        (
+            """CREATE TABLE fetched_issuers (
+                url TEXT PRIMARY KEY,
+                fetched_at TEXT NOT NULL,
+                certificates TEXT NOT NULL
             )""",
         ),
     ),

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from tabulate import tabulate
 
-from scanner.model import EndpointReport, Product, RoleSource, Verdict
+from scanner.model import EndpointReport, Product, RoleSource, TrustBasis, Verdict
 from scanner.report.document import common_name, trust_text
 from scanner.report.inventory import (
     EndpointSortKey,
@@ -150,6 +150,11 @@ class TableWriter(Writer):
         notes = []
         if obs.status.value != "ok" and obs.error:
             notes.append(visible(obs.error))
+        if report.trust.basis is not TrustBasis.PRESENTED:
+            # The chain as sent does not reach a root: say what the trust column rests on.
+            notes.append(
+                "chain completed" if report.trust.basis is TrustBasis.COMPLETED else "public by CT SCTs"
+            )
         if obs.client_cert_requested:
             notes.append("asks client cert")
         if obs.sip_server:

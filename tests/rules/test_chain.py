@@ -4,6 +4,7 @@ CHAIN_INCOMPLETE, HOSTNAME_MISMATCH, WEAK_KEY, WEAK_SIGNATURE, CERT_UNPARSEABLE.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 
 import pytest
@@ -13,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from scanner.core.analysis import analyze
 from scanner.core.certs import ParsedCert, parse_der
+from scanner.core.completion import IntermediatePool
+from scanner.core.intermediates import CertificateBundle
 from scanner.core.trust import RootStore
 from scanner.model import Role, TrustClass
 from tests.conftest import context
@@ -255,6 +258,48 @@ def test_chain_incomplete(build: Build, expected: tuple[str, ...]) -> None:
     assert flagged(s, "CHAIN_INCOMPLETE") == expected
     for message in messages(s, "CHAIN_INCOMPLETE"):
         assert "was neither sent nor found among the public roots" in message
+
+
+def completed_with(pool_of: str) -> tuple[Scenario, Made]:
+    """A leaf sent alone whose intermediate is in the pool: the user's bundle, or fetched."""
+    r, i, leaf = build_chain()
+    s = scenario(("leaf", leaf.der), roots=(r.der,))
+    pool = IntermediatePool(user=CertificateBundle.of([i.der]))
+    if pool_of == "fetched":
+        pool = IntermediatePool().with_fetched("http://127.0.0.1:9/ca.crt", [i.der])
+    return Scenario(s.obs, dataclasses.replace(s.ctx, intermediates=pool), s.certs), i
+
+
+@pytest.mark.parametrize(
+    ("pool_of", "says"),
+    [("user", "(--intermediates)"), ("fetched", "(fetched from http://127.0.0.1:9/ca.crt)")],
+)
+def test_chain_incomplete_stays_when_completed_and_says_with_what(pool_of: str, says: str) -> None:
+    s, inter = completed_with(pool_of)
+    assert flagged(s, "CHAIN_INCOMPLETE") == ("leaf",)
+    (finding,) = [f for f in analyze(s.obs, s.ctx).findings if f.code == "CHAIN_INCOMPLETE"]
+    assert "The chain was completed with CN=Test Intermediate,O=Test Org " + says in finding.message
+    details = dict(finding.details)
+    assert details["trust_basis"] == "completed"
+    assert details["completed_with"] == parse_der(inter.der).facts.sha256  # type: ignore[union-attr]
+    assert details["sources"] == pool_of
+
+
+def test_chain_incomplete_says_when_the_anchor_is_inferred_from_scts() -> None:
+    _, i, _ = build_chain()
+    leaf = make_cert("logged.example.test", issuer=i, scts=True)
+    s = scenario(("leaf", leaf.der))
+    (finding,) = [f for f in analyze(s.obs, s.ctx).findings if f.code == "CHAIN_INCOMPLETE"]
+    assert "carries 1 embedded CT SCT, so it was publicly issued" in finding.message
+    assert "the anchor inferred, not verified" in finding.message
+    assert dict(finding.details) == {"trust_basis": "inferred"}
+
+
+def test_chain_incomplete_names_where_the_missing_issuer_is_published() -> None:
+    _, i, _ = build_chain()
+    leaf = make_cert("host.example.test", issuer=i, ca_issuers=["http://127.0.0.1:9/ca.crt"])
+    (message,) = messages(scenario(("leaf", leaf.der)), "CHAIN_INCOMPLETE")
+    assert message.endswith("; its certificate is published at http://127.0.0.1:9/ca.crt")
 
 
 # --- HOSTNAME_MISMATCH ------------------------------------------------------------------------

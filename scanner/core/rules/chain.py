@@ -6,7 +6,15 @@ import ipaddress
 from collections.abc import Sequence
 
 from scanner.core.rules._engine import ChainUnderTest, Hit, RuleContext, rule
-from scanner.model import Severity, TrustClass, UnparsedCert
+from scanner.model import (
+    AddedCertificate,
+    CertFacts,
+    ChainSource,
+    Severity,
+    TrustBasis,
+    TrustClass,
+    UnparsedCert,
+)
 
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 224
@@ -59,17 +67,59 @@ def chain_incomplete(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
     bundle or a self-signed root it also sent. Peers that do not already hold the missing
     intermediate fail to build a path. For private CAs that is normal only when every peer
     has the private intermediate installed.
+
+    ekuscan completes such a chain before judging it: from the packaged public intermediates
+    (Mozilla's preloading list), then ``--intermediates PEM``, then, with ``--fetch-issuers``,
+    the issuer the certificate names in its AIA extension; each added certificate must verify
+    by signature, and its own EKU counts as if the server had sent it. The finding stays, and
+    says what completed the chain, because some peers do not complete chains. Where no issuer
+    can be had but the leaf carries embedded Certificate Transparency SCTs, it was publicly
+    issued (private CAs do not log to CT): it is judged public, the anchor inferred, not
+    verified (``trust_basis: inferred``).
     """
-    if chain.leaf is None or chain.trust.complete or chain.trust.trust is TrustClass.SELF_SIGNED:
+    trust = chain.trust
+    if chain.leaf is None or trust.trust is TrustClass.SELF_SIGNED:
         return ()
-    last = chain.path[-1]
-    return (
-        Hit(
-            f"chain ends at {last.subject}; its issuer {last.issuer} was neither sent nor found "
-            "among the public roots",
-            last.sha256,
-        ),
+    if trust.complete and trust.basis is TrustBasis.PRESENTED:
+        return ()
+    sent = len(chain.presented)
+    last = next(
+        c for c in (chain.presented[i] for i in reversed(trust.path) if i < sent) if isinstance(c, CertFacts)
     )
+    start = f"chain ends at {last.subject}; its issuer {last.issuer} was "
+    if trust.basis is TrustBasis.COMPLETED:
+        added = "; ".join(f"{a.facts.subject} ({_source_text(a)})" for a in trust.added)
+        return (
+            Hit(
+                f"{start}not sent. The chain was completed with {added}; peers that do not complete "
+                "chains themselves cannot build a path",
+                last.sha256,
+                details=(
+                    ("trust_basis", trust.basis.value),
+                    ("completed_with", ",".join(a.facts.sha256 for a in trust.added)),
+                    ("sources", ",".join(a.source.value for a in trust.added)),
+                ),
+            ),
+        )
+    message = f"{start}neither sent nor found among the public roots"
+    if trust.basis is TrustBasis.INFERRED:
+        scts = f"{chain.leaf.sct_count} embedded CT SCT{'s' if chain.leaf.sct_count != 1 else ''}"
+        message += (
+            f" or the known intermediates. The leaf carries {scts}, so it was publicly issued: "
+            "judged public, the anchor inferred, not verified"
+        )
+        return (Hit(message, last.sha256, details=(("trust_basis", trust.basis.value),)),)
+    if last.ca_issuers:
+        message += f"; its certificate is published at {last.ca_issuers[0]}"
+    return (Hit(message, last.sha256),)
+
+
+def _source_text(added: AddedCertificate) -> str:
+    if added.source is ChainSource.PACKAGED:
+        return "packaged public intermediates"
+    if added.source is ChainSource.USER:
+        return "--intermediates"
+    return f"fetched from {added.url}"
 
 
 def _name_matches(pattern: str, name: str) -> bool:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from scanner.core.certs import CLIENT_AUTH
 from scanner.core.policy import Cutoff
 from scanner.core.rules._engine import ChainUnderTest, Hit, RuleContext, day, rule
 from scanner.core.usage import ACCEPTED_EKU, eku_allows
-from scanner.model import CertFacts, EffectKind, LinkEffect, Severity, TrustClass, Use
+from scanner.model import CertFacts, EffectKind, LinkEffect, Severity, TrustBasis, TrustClass, Use
 
 NONE: Sequence[Hit] = ()
 
@@ -183,6 +184,25 @@ def clientauth_sunset(chain: ChainUnderTest, ctx: RuleContext) -> Sequence[Hit]:
     )
     if cutoff is None and not chrome_bound:
         return NONE  # no date binds this hierarchy: CLIENTAUTH_OUTSIDE_CHROME says what is known
+    if chain.trust.basis is TrustBasis.INFERRED:
+        return tuple(_inferred(hit) for hit in _sunset_hits(chain, ctx, leaf, cutoff))
+    return _sunset_hits(chain, ctx, leaf, cutoff)
+
+
+def _inferred(hit: Hit) -> Hit:
+    """The same finding, saying that "public" rests on the leaf's SCTs, not on a verified chain."""
+    return replace(
+        hit,
+        message=f"{hit.message} (public on evidence: the leaf's embedded CT SCTs; its issuer could not "
+        "be had to verify the chain)",
+        details=(*hit.details, ("trust_basis", TrustBasis.INFERRED.value)),
+    )
+
+
+def _sunset_hits(
+    chain: ChainUnderTest, ctx: RuleContext, leaf: CertFacts, cutoff: Cutoff | None
+) -> Sequence[Hit]:
+    chrome_bound = chain.trust.chrome_bound
     if cutoff is None:
         issuer = leaf.issuer_organization or leaf.issuer
         return (
