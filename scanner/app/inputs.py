@@ -95,14 +95,21 @@ def release_fingerprint(text: str) -> Fingerprint:
 
 
 def target_specs(
-    targets: list[str], input_csv: Path | None, ports: tuple[int, ...], role: Role | None, sni: str | None
+    targets: list[str],
+    input_csv: Path | None,
+    ports: tuple[int, ...],
+    role: Role | None,
+    sni: str | None,
+    policy: Policy | None = None,
 ) -> list[TargetSpec]:
-    """The arguments' and the CSV's targets; a bad one raises ``TargetError`` naming it."""
+    """The arguments' and the CSV's targets; a bad one raises ``TargetError`` naming it. The
+    CSV's ``links`` column may name the policy's links only."""
     specs = [parse_target(t, ports, role, sni) for t in targets]
     if input_csv is not None:
+        link_names = policy.link_names if policy is not None else None
         try:
             with input_csv.open(encoding="utf-8-sig") as handle:
-                specs += parse_csv(handle, str(input_csv), ports, role)
+                specs += parse_csv(handle, str(input_csv), ports, role, link_names)
         except OSError as exc:
             raise TargetError(f"{input_csv}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:

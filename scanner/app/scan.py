@@ -169,16 +169,16 @@ def _check(request: ScanRequest) -> None:
 
 def _plan(request: ScanRequest, now: datetime) -> _Plan:
     scanner = scanner_name(request.scanner_name)
+    policy = load_policy(request.policy_file)  # first: the CSV's links column names its links
     try:
         default_ports = parse_ports(request.ports) if request.ports else DEFAULT_PORTS
         specs = target_specs(
-            list(request.targets), request.input_csv, default_ports, request.role, request.sni
+            list(request.targets), request.input_csv, default_ports, request.role, request.sni, policy
         )
         check_sweep_size(specs, request.yes)
         shard = parse_shard(request.shard) if request.shard is not None else None
     except TargetError as exc:
         raise UsageFailure(str(exc)) from None
-    policy = load_policy(request.policy_file)
     roots: RootBundle = read_roots(request.public_roots)
     analysis = analysis_context(roots, request.at, request.warn_days, policy, now)
     probes = probe_estimate(specs, shard)

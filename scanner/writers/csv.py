@@ -39,6 +39,9 @@ COLUMNS = (
     "software_version",
     "http_server",
     "at_risk_links",
+    # added with issue 9: "link/uses: condition" for links whose verdict depends on configuration
+    "link_conditions",
+    "services",
 )
 
 
@@ -87,6 +90,12 @@ class CsvWriter(Writer):
                     for link in report.links
                     if link.verdict.value == "at-risk"
                 ),
+                ";".join(
+                    f"{link.name}/{link.uses.value}: {link.condition}"
+                    for link in report.links
+                    if link.condition
+                ),
+                ";".join(report.services),
             )
         )
 
