@@ -157,7 +157,7 @@ def _judge(link: PlannedLink, usable: Usability, effects: Sequence[LinkEffect]) 
     ):
         # Peers without clientAuth fail only where the host checks their EKU.
         condition = checked_if.text
-        reason += f"; only if {checked_if.text}" + (f" ({checked_if.note})" if checked_if.note else "")
+        reason += f"; {checked_if.note}" if checked_if.note else f"; only if {checked_if.text}"
     return LinkVerdict(link.name, link.uses, decisive.verdict, reason, decisive.breaks_on, condition)
 
 

@@ -115,13 +115,12 @@ class TableWriter(Writer):
             groups: dict[tuple[str | None, str], list[str]] = {}
             for link in host.links:
                 if link.verdict is verdict:
-                    groups.setdefault((link.condition, link.reason), []).append(
-                        f"{link.name} ({link.uses.value})"
-                    )
+                    names = groups.setdefault((link.condition, link.reason), [])
+                    names.append(f"{link.name} ({link.uses.value})")
             for (condition, reason), names in groups.items():
                 if verdict is Verdict.UNKNOWN and reason.startswith("no certificate"):
                     continue  # a silent port: the status column says it already
-                when = f", if {condition}" if condition else ""
+                when = f", if {condition}" if condition else ""  # "breaks, if B2B federation is used"
                 text = f"  {verdict.value}{when}: {', '.join(names)}: {reason}"
                 lines.append(self._paint(verdict, _wrap(text)))
         fine = [f"{link.name} ({link.uses.value})" for link in host.links if link.verdict is Verdict.OK]
