@@ -12,6 +12,10 @@ Nothing is decided twice here. Each rule that decides something about the links 
 ``usage.py``'s ``Usability`` gives the effect of a missing usage. A link shows the effect of
 the first ``EffectKind`` that applies to its use, the earliest date within a kind. Codes,
 messages and details of findings are for people and scripts; no verdict reads them.
+
+Which links an endpoint's certificate takes part in is the link table's business
+(``links_for_endpoint``): the role's links, a CUCM link only where its service's certificate
+is presented, and with the condition (configuration a scan cannot see) each link carries.
 """
 
 from __future__ import annotations
@@ -58,12 +62,11 @@ def links_for_endpoint(
     """
     links = tuple(links)
     chosen = [link for link in links if used is None or link.name in used]
-    server = [
-        link for link in chosen if link.uses is Use.SERVER and (port == 0 or link.applies_to_port(port))
+    listening = [
+        link for link in links if link.uses is Use.SERVER and (port == 0 or link.applies_to_port(port))
     ]
-    planned = [_planned(link, version, used) for link in server]
-    listens = any(link.uses is Use.SERVER and (port == 0 or link.applies_to_port(port)) for link in links)
-    if not listens and (used is None or GENERIC_SERVER_LINK in used):
+    planned = [_planned(link, version, used) for link in listening if link in chosen]
+    if not listening and (used is None or GENERIC_SERVER_LINK in used):
         planned.append(PlannedLink(GENERIC_SERVER_LINK, Use.SERVER))
     reports_unseen = not host_ports or port <= min(host_ports)
     for link in chosen:
