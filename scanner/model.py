@@ -173,6 +173,8 @@ class Endpoint:
     # many there are, so the analysis can wait for all of them and judge the host as a whole.
     group: int = field(default=0, compare=False)
     group_size: int = field(default=1, compare=False)
+    # The links the CSV's ``links`` column says the host really uses; None: not said, judge all.
+    links: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +324,8 @@ class LinkVerdict:
     verdict: Verdict
     reason: str
     breaks_on: datetime | None = None
+    # What the verdict depends on that a scan cannot see ("B2B federation is used"); None: nothing.
+    condition: str | None = None
 
 
 class TrustBasis(enum.StrEnum):
@@ -387,6 +391,9 @@ class EndpointReport:
     breaks_on: datetime | None
     role_source: RoleSource = RoleSource.DEFAULT
     software: Fingerprint | None = None  # the host's product and release, where a banner said
+    # The services whose certificate this endpoint presents (CUCM: callmanager on 5061, ...);
+    # empty for hosts with one certificate for everything (Expressway) and for files.
+    services: tuple[str, ...] = ()
 
     @property
     def endpoint(self) -> Endpoint:

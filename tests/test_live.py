@@ -14,7 +14,7 @@ from OpenSSL import SSL
 
 from scanner.core.analysis import analyze
 from scanner.core.targets import expand, parse_csv, parse_target
-from scanner.edge.files import intermediate_pool
+from scanner.edge.files import intermediate_pool, load_packaged_policy
 from scanner.edge.net import ProbeConfig
 from scanner.edge.pool import PoolConfig
 from scanner.lab import ESTATE, Behaviour, LabPKI, targets_csv
@@ -178,6 +178,22 @@ def test_one_certificate_per_lab_host(lab, lab_reports):
     hosts = {h.host: h for h in list(inventory.each_host())}
     assert all(not h.certificate_mismatch for h in hosts.values())
     assert hosts[lab.find("expe-public", 5061).address].verdict is Verdict.BREAKS
+
+
+def test_the_links_column_narrows_a_live_scan(lab, lab_roots):
+    """A target CSV whose links column says the E uses MRA SIP and B2B federation only."""
+    rows = ["target,ports,role,sni,label,links"]
+    rows += [
+        f"{b.address},{b.port},,{b.sni},{b.host.label},mra-sip;b2b-federation"
+        for b in lab.services
+        if b.host.name == "expe-public"
+    ]
+    specs = parse_csv(rows, "links.csv", link_names=load_packaged_policy().link_names)
+    observations = trio.run(lambda: scan(expand(specs), seconds=1.5))
+    reports = list(judge(observations, context(lab_roots, now=lab.pki.now)))
+    assert len(reports) == 4 and all(r.endpoint.links == ("mra-sip", "b2b-federation") for r in reports)
+    named = {(link.name, link.verdict, link.condition) for r in reports for link in r.links}
+    assert named == {("mra-sip", Verdict.OK, None), ("b2b-federation", Verdict.BREAKS, None)}
 
 
 # --- servers that behave in one particular way ----------------------------------------------

@@ -2,7 +2,9 @@
 
 The expected link names come from the policy data (``links_for(role)``), never from a list
 written here: server links whose ports include the endpoint's port (or that name no port),
-the generic ``tls-server`` link when none does, and every client link of the role.
+the generic ``tls-server`` link when none does, and every client link of the role. A client
+link that names a service (CUCM) is judged only where that service's server links listen;
+probed alone elsewhere, it is listed as unseen (``unknown``), never judged on this certificate.
 """
 
 from __future__ import annotations
@@ -31,10 +33,18 @@ LEAF_END = NOW + 300 * DAY  # the factories' default leaf notAfter
 
 
 def expected_links(role: Role, port: int) -> tuple[list[str], list[str]]:
+    """Server links and judged client links; ``unseen_links`` gives the rest of the client links."""
     links = POLICY.links_for(role)
     server = [s.name for s in links if s.uses is Use.SERVER and (port in s.ports or not s.ports)]
-    client = [s.name for s in links if s.uses is Use.CLIENT]
+    client = [s.name for s in links if s.uses is Use.CLIENT and s.name not in unseen_links(role, port)]
     return server or [GENERIC_SERVER_LINK], client
+
+
+def unseen_links(role: Role, port: int) -> list[str]:
+    links = POLICY.links_for(role)
+    shown = {s.service for s in links if s.uses is Use.SERVER and (port in s.ports or not s.ports)}
+    client = [s for s in links if s.uses is Use.CLIENT]
+    return [s.name for s in client if s.service is not None and s.service not in shown]
 
 
 @dataclass(frozen=True)
@@ -98,14 +108,15 @@ def test_link_verdicts(situation: str, role: Role, port: int) -> None:
     obs, ctx = s.build(role, port)
     report = analyze(obs, ctx)
     server_names, client_names = expected_links(role, port)
+    unseen = unseen_links(role, port)
 
     assert report.role is role
-    assert len(report.links) == len(server_names) + len(client_names)
+    assert len(report.links) == len(server_names) + len(client_names) + len(unseen)
     assert sorted(_links(report, Use.SERVER)) == sorted(
         (n, s.server, s.server_breaks_on) for n in server_names
     )
     assert sorted(_links(report, Use.CLIENT)) == sorted(
-        (n, s.client, s.client_breaks_on) for n in client_names
+        [(n, s.client, s.client_breaks_on) for n in client_names] + [(n, UNKNOWN, None) for n in unseen]
     )
     for link in report.links:
         assert link.reason

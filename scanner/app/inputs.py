@@ -151,21 +151,24 @@ def target_specs(
     role: Role | None,
     sni: str | None,
     discovery: DiscoveryOptions | None = None,
+    policy: Policy | None = None,
 ) -> list[TargetSpec]:
     """The arguments' and the ``-i`` file's targets; a bad one raises ``TargetError`` naming it.
 
     The file is a target CSV or discovery output (nmap, masscan, zmap), told apart by content;
-    ``discovery`` says what the command line adds to discovered addresses.
+    ``discovery`` says what the command line adds to discovered addresses. A CSV's ``links``
+    column may name the policy's links only.
     """
     specs = [parse_target(t, ports, role, sni) for t in targets]
     if input_csv is not None:
         options = discovery or DiscoveryOptions(role=role, sni=sni)
+        link_names = policy.link_names if policy is not None else None
         try:
             with input_csv.open(encoding="utf-8-sig") as handle:
                 fmt, lines = sniff(handle, str(input_csv))
                 check_options(fmt, str(input_csv), options)
                 if fmt is InputFormat.TARGET_CSV:
-                    specs += parse_csv(lines, str(input_csv), ports, role)
+                    specs += parse_csv(lines, str(input_csv), ports, role, link_names)
                 else:
                     specs += read_targets(fmt, lines, str(input_csv), options)
         except OSError as exc:

@@ -195,6 +195,7 @@ def _check(request: ScanRequest) -> None:
 
 def _plan(request: ScanRequest, now: datetime) -> _Plan:
     scanner = scanner_name(request.scanner_name)
+    policy = load_policy(request.policy_file)  # first: the CSV's links column names its links
     try:
         given_ports = parse_ports(request.ports) if request.ports else None
         discovery = DiscoveryOptions(
@@ -207,12 +208,12 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
             request.role,
             request.sni,
             discovery,
+            policy,
         )
         check_sweep_size(specs, request.yes)
         shard = parse_shard(request.shard) if request.shard is not None else None
     except TargetError as exc:
         raise UsageFailure(str(exc)) from None
-    policy = load_policy(request.policy_file)
     roots: RootBundle = read_roots(request.public_roots)
     intermediates = read_intermediates(request.intermediates)
     analysis = analysis_context(

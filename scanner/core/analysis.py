@@ -14,12 +14,23 @@ from datetime import datetime, timedelta
 
 from scanner.core.certs import ParsedCert, name_attributes, parse_der
 from scanner.core.completion import IntermediatePool, classify_completed
-from scanner.core.hosts import EXPRESSWAY_PRODUCTS, EXPRESSWAY_ROLES, HostContext, host_context
+from scanner.core.hosts import (
+    EXPRESSWAY_ROLES,
+    HostContext,
+    host_context,
+    release_for_role,
+)
 from scanner.core.policy import Policy
 from scanner.core.rules import ALL_RULES, ChainUnderTest, PublicClientCA, Rule, RuleContext, evaluate
 from scanner.core.trust import ProgramRoots, RootStore, facts_of
 from scanner.core.usage import usability
-from scanner.core.verdict import earliest_break, judge_links, links_for_endpoint, worst
+from scanner.core.verdict import (
+    earliest_break,
+    judge_links,
+    links_for_endpoint,
+    services_of_endpoint,
+    worst,
+)
 from scanner.model import (
     CertFacts,
     EndpointReport,
@@ -89,11 +100,8 @@ def analyze(
     role = endpoint.role or host.role
     role_source = RoleSource.GIVEN if endpoint.role is not None else host.role_source
     software = host.software
-    version = (
-        software.version
-        if software is not None and software.product in EXPRESSWAY_PRODUCTS and role in EXPRESSWAY_ROLES
-        else None
-    )
+    release = release_for_role(role, software)  # the release of the product the role is
+    version = release if role in EXPRESSWAY_ROLES else None
     separate_store = role in EXPRESSWAY_ROLES and ctx.policy.releases.separate_client_store(version)
     parsed = [parse_der(der) for der in observation.chain_der]
     trust = classify_completed(parsed, ctx.roots, ctx.intermediates, ctx.now, ctx.other_programs)
@@ -113,8 +121,12 @@ def analyze(
         client_ca_names=observation.client_ca_names,
         public_client_cas=public_client_cas(observation.client_ca_names, ctx),
     )
-    role_links = ctx.policy.links_for(role, version)
-    uses = frozenset(s.uses for s in role_links)
+    role_links = ctx.policy.links_for(role, release)
+    planned = links_for_endpoint(role_links, endpoint.port, host.ports, release, endpoint.links)
+    # The rules judge the uses the policy gives this certificate here: a CUCM port whose service
+    # has only server links needs no clientAuth, nor does a host whose CSV names no client link.
+    specified = {(spec.name, spec.uses) for spec in role_links}
+    uses = frozenset(p.uses for p in planned if p.unseen is None and (p.name, p.uses) in specified)
     rule_ctx = RuleContext(
         now=ctx.now,
         warn=ctx.warn,
@@ -130,7 +142,7 @@ def analyze(
     # The verdicts follow the findings' effects (SEPARATE_CLIENT_STORE leaves the client links
     # unknown on X15.5+) and the usability of the chain for each use.
     links = judge_links(
-        links_for_endpoint(role_links, endpoint.port),
+        planned,
         usab,
         findings,
         ctx.now,
@@ -147,6 +159,7 @@ def analyze(
         breaks_on=earliest_break(links),
         role_source=role_source,
         software=software,
+        services=services_of_endpoint(role_links, endpoint.port),
     )
 
 

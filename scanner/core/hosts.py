@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from scanner.core.software import from_http, from_sip
-from scanner.model import Endpoint, Fingerprint, Observation, Product, Role, RoleSource, Status
+from scanner.model import Endpoint, Fingerprint, Observation, Product, Role, RoleSource, Status, Version
 
 # Expressway-E listens for traversal clients on 7001 (then 7002, ... per zone) and for SSH
 # tunnels on 2222; Expressway-C listens on neither (domain.md Q1a).
@@ -42,6 +42,7 @@ class HostContext:
     role: Role  # for endpoints without a role of their own
     role_source: RoleSource
     software: Fingerprint | None
+    ports: frozenset[int] = frozenset()  # the ports probed on this host (address): where a service was sought
 
 
 def identify(observations: Sequence[Observation]) -> Fingerprint | None:
@@ -64,6 +65,24 @@ def identify(observations: Sequence[Observation]) -> Fingerprint | None:
     return best
 
 
+_PRODUCTS_OF_ROLE = {
+    Role.EXPRESSWAY: EXPRESSWAY_PRODUCTS,
+    Role.EXPRESSWAY_C: EXPRESSWAY_PRODUCTS,
+    Role.EXPRESSWAY_E: EXPRESSWAY_PRODUCTS,
+    Role.CUCM: frozenset({Product.CUCM}),
+    Role.CUBE: frozenset({Product.CUBE}),
+}
+
+
+def release_for_role(role: Role, software: Fingerprint | None) -> Version | None:
+    """The host's release, where its banner names the product the role is (an Expressway
+    release for an Expressway role, an IOS XE release for CUBE): the link table's versions
+    are that product's."""
+    if software is None or software.product not in _PRODUCTS_OF_ROLE.get(role, frozenset()):
+        return None
+    return software.version
+
+
 def is_traversal_listener(observation: Observation) -> bool:
     return observation.status is Status.OK and observation.endpoint.port in TRAVERSAL_PORTS
 
@@ -83,9 +102,10 @@ def host_context(
     """``assumed``: what the user said runs there (``inspect --release``), where no banner says."""
     software = identify(observations) or assumed
     inferred = infer_role(observations, software)
+    ports = frozenset(obs.endpoint.port for obs in observations)
     if inferred is None:
-        return HostContext(default_role, RoleSource.DEFAULT, software)
-    return HostContext(inferred, RoleSource.INFERRED, software)
+        return HostContext(default_role, RoleSource.DEFAULT, software, ports)
+    return HostContext(inferred, RoleSource.INFERRED, software, ports)
 
 
 class HostGrouper(Generic[Item]):

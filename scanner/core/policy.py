@@ -8,6 +8,7 @@ analysis receives a ``Policy`` and never reads files itself.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -28,6 +29,34 @@ class PolicyError(ValueError):
         self.problems = problems
 
 
+class ConditionScope(enum.StrEnum):
+    """What a link's condition qualifies."""
+
+    LINK = "link"  # the link exists only where a feature is configured (X15.4 E's client links)
+    CLIENT_EKU_CHECK = "client-eku-check"  # the host checks its peers' client EKU only where configured
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCondition:
+    """Configuration a scan cannot see, on which a link (or its peers' EKU check) depends."""
+
+    text: str  # reads after "if": "B2B federation is used"
+    scope: ConditionScope
+    source: str
+    from_version: Version | None = None  # it holds on this release and later ...
+    before_version: Version | None = None  # ... and on releases before this one
+    note: str = ""  # why, for the link's reason
+
+    def applies_to_version(self, version: Version | None) -> bool:
+        """An unknown release counts as older than any fix: a condition that a fix brings in
+        (``from_version``) does not hold, one that a fix takes away (``before_version``) does."""
+        if version is None:
+            return self.from_version is None
+        if self.from_version is not None and version < self.from_version:
+            return False
+        return self.before_version is None or version < self.before_version
+
+
 @dataclass(frozen=True, slots=True)
 class LinkSpec:
     role: Role
@@ -37,6 +66,11 @@ class LinkSpec:
     description: str
     from_version: Version | None = None  # the link exists on this release and later
     before_version: Version | None = None  # ... and on releases before this one
+    # The host's service whose certificate the link uses (CUCM: callmanager, tomcat, tvs, ipsec);
+    # None: the host's one certificate (Expressway before X15.5, CUBE).
+    service: str | None = None
+    condition: LinkCondition | None = None
+    source: str = ""
 
     def applies_to_port(self, port: int) -> bool:
         return not self.ports or port in self.ports
@@ -218,6 +252,12 @@ class Policy:
                 seen.add((link.name, link.uses))
                 result.append(link)
         return tuple(result)
+
+    def link_names(self, role: Role | None) -> frozenset[str]:
+        """The names a target CSV's ``links`` column may use for a host of this role (any role:
+        None), on any release; the generic server link counts for every role."""
+        links = self.links if role is None else self.links_for(role)
+        return frozenset(link.name for link in links) | {GENERIC_SERVER_LINK}
 
     @property
     def backstop(self) -> DatedFact | None:

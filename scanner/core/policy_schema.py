@@ -15,8 +15,10 @@ from scanner.core.chrome_root_list import chrome_root_store
 from scanner.core.policy import (
     PACKAGED,
     POLICY_SCHEMA,
+    ConditionScope,
     DatedFact,
     FixedRelease,
+    LinkCondition,
     LinkSpec,
     Policy,
     PolicyError,
@@ -83,14 +85,27 @@ def parse_policy(document: Any, origin: str = PACKAGED) -> Policy:
     )
 
 
+_LINK_FIELDS = {
+    "role",
+    "name",
+    "uses",
+    "ports",
+    "description",
+    "from_version",
+    "before_version",
+    "service",
+    "condition",
+    "source",
+}
+_CONDITION_FIELDS = {"text", "scope", "from_version", "before_version", "note", "source"}
+
+
 def _links(check: _Checker, raw_links: Any) -> Iterator[LinkSpec]:
     for where, raw in check.items(raw_links, "policy.links"):
         link = check.obj(raw, where)
         if link is None:
             continue
-        check.unknown_keys(
-            link, {"role", "name", "uses", "ports", "description", "from_version", "before_version"}, where
-        )
+        check.unknown_keys(link, _LINK_FIELDS, where)
         role = uses = None
         try:
             role = Role(str(link.get("role")))
@@ -108,12 +123,46 @@ def _links(check: _Checker, raw_links: Any) -> Iterator[LinkSpec]:
             check.fail(f"{where}.ports", "must be a list of port numbers (1-65535)")
             ports = []
         description = check.text(link.get("description"), f"{where}.description", required=False)
-        low = check.version(link.get("from_version"), f"{where}.from_version")
-        high = check.version(link.get("before_version"), f"{where}.before_version")
-        if low is not None and high is not None and not low < high:
-            check.fail(where, "from_version must be before before_version")
+        low, high = _version_window(check, link, where)
+        service = check.text(link.get("service"), f"{where}.service") if "service" in link else None
+        condition = _link_condition(check, link.get("condition"), f"{where}.condition")
+        source = check.text(link.get("source"), f"{where}.source", required=False)
         if role is not None and uses is not None and name:
-            yield LinkSpec(role, name, uses, frozenset(ports), description, low, high)
+            yield LinkSpec(
+                role, name, uses, frozenset(ports), description, low, high, service, condition, source
+            )
+
+
+def _version_window(
+    check: _Checker, raw: dict[str, Any], where: str
+) -> tuple[Version | None, Version | None]:
+    low = check.version(raw.get("from_version"), f"{where}.from_version")
+    high = check.version(raw.get("before_version"), f"{where}.before_version")
+    if low is not None and high is not None and not low < high:
+        check.fail(where, "from_version must be before before_version")
+    return low, high
+
+
+def _link_condition(check: _Checker, raw: Any, where: str) -> LinkCondition | None:
+    """A link's ``condition``: what it depends on that a scan cannot see, and since when."""
+    if raw is None:
+        return None
+    condition = check.obj(raw, where)
+    if condition is None:
+        return None
+    check.unknown_keys(condition, _CONDITION_FIELDS, where)
+    text = check.text(condition.get("text"), f"{where}.text")
+    scope = None
+    try:
+        scope = ConditionScope(str(condition.get("scope", ConditionScope.LINK.value)))
+    except ValueError:
+        check.fail(f"{where}.scope", f"must be one of {', '.join(s.value for s in ConditionScope)}")
+    low, high = _version_window(check, condition, where)
+    note = check.text(condition.get("note"), f"{where}.note", required=False)
+    source = check.text(condition.get("source"), f"{where}.source")
+    if not text or scope is None:
+        return None
+    return LinkCondition(text, scope, source, low, high, note)
 
 
 def _dates(check: _Checker, raw: Any) -> dict[str, DatedFact]:

@@ -19,7 +19,7 @@ import enum
 import ipaddress
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from scanner.model import Endpoint, Role
@@ -28,8 +28,9 @@ DEFAULT_PORTS: tuple[int, ...] = (5061, 7001, 8443, 443)
 MAX_RANGE_ADDRESSES = 2**24  # a /8; larger ranges are refused (a /64 would never end)
 LARGE_SWEEP_ADDRESSES = 2**20  # ranges holding more addresses in total need --yes
 MAX_SHARDS = 4096
-CSV_COLUMNS = ("target", "ports", "role", "sni", "label")
+CSV_COLUMNS = ("target", "ports", "role", "sni", "label", "links")  # links: optional, added with issue 9
 
+LinkNames = Callable[[Role | None], Collection[str]]  # the links a role has (None: any role)
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -55,6 +56,7 @@ class TargetSpec:
     role: Role | None = None
     sni: str | None = None
     label: str = ""
+    links: tuple[str, ...] | None = None  # the CSV's links column: the links the host really uses
 
     @property
     def size(self) -> int:
@@ -179,56 +181,37 @@ def parse_target(
         raise TargetError(f"bad target {raw!r}: contains spaces")
     if sni is not None:
         sni = normalise_name(sni)
+
+    def made(
+        kind: SpecKind, first: int, last: int, version: int, at: Sequence[int], name: str = ""
+    ) -> TargetSpec:
+        return TargetSpec(
+            raw, kind, name or None, first, last, version, tuple(at), role, sni or name or None, label
+        )
+
     if "/" in raw:
         try:
             net = ipaddress.ip_network(raw, strict=False)
         except ValueError:
             raise TargetError(f"bad CIDR block {raw!r}") from None
-        spec = TargetSpec(
-            raw,
-            SpecKind.RANGE,
-            None,
-            int(net.network_address),
-            int(net.broadcast_address),
-            net.version,
-            tuple(ports),
-            role,
-            sni,
-            label,
-        )
-        return _check_size(spec)
+        first, last = int(net.network_address), int(net.broadcast_address)
+        return _check_size(made(SpecKind.RANGE, first, last, net.version, ports))
     if "-" in raw:
         head, _, tail = raw.partition("-")
         try:
-            first = ipaddress.ip_address(head)
+            start = ipaddress.ip_address(head)
         except ValueError:
-            first = None
-        if first is not None:
-            low, high = _range(raw, first, tail)
-            return _check_size(
-                TargetSpec(
-                    raw, SpecKind.RANGE, None, low, high, first.version, tuple(ports), role, sni, label
-                )
-            )
+            start = None
+        if start is not None:
+            low, high = _range(raw, start, tail)
+            return _check_size(made(SpecKind.RANGE, low, high, start.version, ports))
     host, port = _split_port(raw)
     target_ports = (port,) if port is not None else tuple(ports)
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        name = normalise_name(host)
-        return TargetSpec(raw, SpecKind.NAME, name, 0, 0, 0, target_ports, role, sni or name, label)
-    return TargetSpec(
-        raw,
-        SpecKind.ADDRESS,
-        None,
-        int(address),
-        int(address),
-        address.version,
-        target_ports,
-        role,
-        sni,
-        label,
-    )
+        return made(SpecKind.NAME, 0, 0, 0, target_ports, normalise_name(host))
+    return made(SpecKind.ADDRESS, int(address), int(address), address.version, target_ports)
 
 
 def _check_size(spec: TargetSpec) -> TargetSpec:
@@ -240,15 +223,26 @@ def _check_size(spec: TargetSpec) -> TargetSpec:
     return spec
 
 
+def parse_links(text: str, role: Role | None, link_names: LinkNames | None = None) -> tuple[str, ...]:
+    """The CSV's ``links`` cell: link names separated by ``;``, each one the role's (``link_names``)."""
+    names = tuple(dict.fromkeys(n.strip() for n in re.split("[;,]", text) if n.strip()))
+    known = link_names(role) if link_names is not None else names
+    if unknown := [name for name in names if name not in known]:
+        whose = f"role {role.value}" if role is not None else "any role"
+        raise TargetError(f"unknown link {unknown[0]!r} for {whose} (known: {', '.join(sorted(known))})")
+    return names
+
+
 def parse_csv(
     lines: Iterable[str],
     source: str,
     default_ports: Sequence[int] = DEFAULT_PORTS,
     default_role: Role | None = None,
+    link_names: LinkNames | None = None,
 ) -> list[TargetSpec]:
-    """Parse a target CSV (header ``target,ports,role,sni,label``; ``#`` starts a comment line).
+    """Parse a target CSV (header ``target,ports,role,sni,label[,links]``; ``#`` starts a comment).
 
-    Errors name the file and line: ``targets.csv:7: bad port 'x'``.
+    Errors name the file and line: ``targets.csv:7: bad port 'x'``; ``link_names`` checks ``links``.
     """
     specs: list[TargetSpec] = []
     header: list[str] | None = None
@@ -276,11 +270,12 @@ def parse_csv(
         try:
             ports = parse_ports(cells["ports"], ";,") if cells.get("ports") else tuple(default_ports)
             role = parse_role(cells["role"]) if cells.get("role") else default_role
-            specs.append(
-                parse_target(
-                    cells.get("target", ""), ports, role, cells.get("sni") or None, cells.get("label", "")
-                )
+            spec = parse_target(
+                cells.get("target", ""), ports, role, cells.get("sni") or None, cells.get("label", "")
             )
+            if cells.get("links"):
+                spec = replace(spec, links=parse_links(cells["links"], role, link_names))
+            specs.append(spec)
         except TargetError as exc:
             raise TargetError(f"{source}:{number}: {exc}") from None
     if header is None:
@@ -344,7 +339,16 @@ def expand(specs: Sequence[TargetSpec]) -> Iterator[Endpoint]:
                     if port not in ports:
                         ports.add(port)
                         found.append(
-                            Endpoint(each.text, each.name, None, port, each.role, each.sni, each.label)
+                            Endpoint(
+                                each.text,
+                                each.name,
+                                None,
+                                port,
+                                each.role,
+                                each.sni,
+                                each.label,
+                                links=each.links,
+                            )
                         )
             else:
                 found.extend(_address_endpoints(each, each.first, seen_points, earlier_ranges))
@@ -368,9 +372,8 @@ def _address_endpoints(
             continue
         if any(r.covers(spec.version, value, port, spec.sni) for r in earlier_ranges):
             continue
-        yield Endpoint(
-            spec.text, text, text, port, spec.role, spec.sni, spec.label, swept=spec.kind is SpecKind.RANGE
-        )
+        swept = spec.kind is SpecKind.RANGE
+        yield Endpoint(spec.text, text, text, port, spec.role, spec.sni, spec.label, swept, links=spec.links)
 
 
 def _grouped(endpoints: list[Endpoint], group: int) -> Iterator[Endpoint]:
@@ -436,8 +439,6 @@ def share_of(host: str, count: int, salt: bytes = b"") -> int:
 
 _FIBONACCI_64 = 0x9E3779B97F4A7C15
 _MASK_64 = 2**64 - 1
-
-
 SHARD_SALT = b"shard:"
 
 

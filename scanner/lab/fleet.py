@@ -38,6 +38,8 @@ class LabService:
     answer: bytes = b""  # RAW: sent as is after the request, then the connection is closed
     expect_status: Status = Status.OK
     expect_verdict: Verdict = Verdict.OK
+    leaf: LeafKind | None = None  # this service's own certificate (CUCM's Tomcat); None: the host's
+    asks_client_cert: bool = False  # ask for a client certificate (naming the host's root), not demand one
 
 
 @dataclass(frozen=True)
@@ -141,17 +143,34 @@ ESTATE: tuple[LabHost, ...] = (
     LabHost(
         "cucm",
         Role.CUCM,
-        LeafKind.PUBLIC_SERVER_ONLY,
-        (LabService(5061, Behaviour.SIP, banner=CUCM_BANNER, expect_verdict=Verdict.BREAKS),),
-        "CUCM whose CallManager certificate was renewed public serverAuth-only: its outbound trunks break",
+        LeafKind.PRIVATE_BOTH,  # the CallManager certificate, on SIP TLS 5061
+        (
+            LabService(5061, Behaviour.SIP, banner=CUCM_BANNER),
+            # Tomcat on 8443 only: 443 moves to 10443 without privileges, a port no CUCM link names.
+            LabService(
+                8443,
+                Behaviour.HTTP,
+                banner="Apache",
+                leaf=LeafKind.PUBLIC_SERVER_ONLY,
+                expect_verdict=Verdict.BREAKS,
+            ),
+        ),
+        "CUCM with a certificate per service: CallManager (5061, its trunks' client certificate too) from a "
+        "private CA, Tomcat (8443) renewed public serverAuth-only. The trunks work; only Tomcat's own client "
+        "uses break, where they are used. Judged on the 8443 certificate, the trunks would break",
         role_in_csv=False,
     ),
     LabHost(
         "cube",
         Role.CUBE,
         LeafKind.PUBLIC_BOTH_EXPIRING,
-        (LabService(5061, Behaviour.SIP, banner=CUBE_BANNER, expect_verdict=Verdict.AT_RISK),),
-        "CUBE with a public serverAuth+clientAuth certificate expiring in 75 days",
+        (
+            LabService(
+                5061, Behaviour.SIP, banner=CUBE_BANNER, asks_client_cert=True, expect_verdict=Verdict.AT_RISK
+            ),
+        ),
+        "CUBE with a public serverAuth+clientAuth certificate expiring in 75 days; it asks trunk peers for "
+        "certificates from a public root, which matters only where it checks their EKU (FN74350)",
         role_in_csv=False,
     ),
     LabHost(

@@ -14,7 +14,7 @@ import trio
 from OpenSSL import SSL
 
 from scanner.lab.fleet import DEFAULT_BASE, Behaviour, BoundService, LabPlan, LabService, plan
-from scanner.lab.pki import Issued, LabPKI
+from scanner.lab.pki import Issued, LabPKI, LeafKind
 from scanner.protocol.headers import header_block_complete
 from scanner.protocol.sip import MAX_RESPONSE_BYTES
 
@@ -30,8 +30,9 @@ def server_context(leaf: Issued, chain: Sequence[Issued], pki: LabPKI, service: 
         tls_context.add_extra_chain_cert(extra.cert)
     if service.tls_max is not None:
         tls_context.set_max_proto_version(service.tls_max)
-    if service.behaviour is Behaviour.MTLS_ABORT:
-        tls_context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *_: True)
+    if service.behaviour is Behaviour.MTLS_ABORT or service.asks_client_cert:
+        demand = SSL.VERIFY_FAIL_IF_NO_PEER_CERT if service.behaviour is Behaviour.MTLS_ABORT else 0
+        tls_context.set_verify(SSL.VERIFY_PEER | demand, lambda *_: True)
         # Name the CA whose client certificates the traversal zone accepts, as Expressway does:
         # the root of the host's own hierarchy (a public one there is itself a finding).
         private = any(extra is pki.private_ca for extra in chain)
@@ -180,14 +181,16 @@ async def serve_lab(
 ) -> None:
     """Bind every service, report them, and serve until cancelled."""
     async with trio.open_nursery() as nursery:
-        leaves: dict[str, tuple[Issued, tuple[Issued, ...]]] = {}
+        leaves: dict[tuple[str, LeafKind], tuple[Issued, tuple[Issued, ...]]] = {}
         for bound in lab.services:
             tls_context = None
-            if bound.host.leaf is not None:
-                # One certificate per host, on all its ports, as an Expressway has.
-                if bound.host.name not in leaves:
-                    leaves[bound.host.name] = lab.pki.leaf(bound.host.name, bound.host.leaf)
-                leaf, chain = leaves[bound.host.name]
+            # One certificate per host on all its ports, as an Expressway has, unless a service
+            # has its own (CUCM's Tomcat beside its CallManager certificate).
+            kind = bound.service.leaf or bound.host.leaf
+            if kind is not None:
+                if (bound.host.name, kind) not in leaves:
+                    leaves[(bound.host.name, kind)] = lab.pki.leaf(bound.host.name, kind)
+                leaf, chain = leaves[(bound.host.name, kind)]
                 tls_context = server_context(leaf, chain, lab.pki, bound.service)
             listeners = await trio.open_tcp_listeners(bound.port, host=bound.address)
 

@@ -21,7 +21,7 @@ from scanner.model import (
     TrustResult,
     UnparsedCert,
 )
-from scanner.report.inventory import HostLink, HostReport, Summary, Timeline
+from scanner.report.inventory import HostCert, HostLink, HostReport, Summary, Timeline
 
 SCHEMA = "ekuscan/inventory/1"
 
@@ -82,6 +82,7 @@ def link_dict(link: LinkVerdict | HostLink) -> dict[str, Any]:
         "verdict": link.verdict.value,
         "reason": link.reason,
         "breaks_on": iso(link.breaks_on),
+        "condition": link.condition,
     }
 
 
@@ -127,6 +128,7 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "breaks_on": iso(report.breaks_on),
         "links": [link_dict(link) for link in report.links],
         "duration_ms": obs.duration_ms,
+        "services": list(report.services),
     }
 
 
@@ -142,18 +144,24 @@ def host_dict(host: HostReport) -> dict[str, Any]:
         "ports": list(host.ports),
         "verdict": host.verdict.value,
         "breaks_on": iso(host.breaks_on),
-        "certificates": [
-            {
-                "sha256": c.sha256,
-                "subject": c.subject,
-                "trust": c.trust.value,
-                "not_after": iso(c.not_after),
-                "ports": list(c.ports),
-            }
-            for c in host.certificates
-        ],
+        "certificates": [host_cert_dict(c) for c in host.certificates],
         "certificate_mismatch": host.certificate_mismatch,
+        "certificates_by_service": {
+            service: [host_cert_dict(c) for c in certs]
+            for service, certs in host.certificates_by_service.items()
+        },
         "links": [link_dict(link) for link in host.links],
+    }
+
+
+def host_cert_dict(cert: HostCert) -> dict[str, Any]:
+    return {
+        "sha256": cert.sha256,
+        "subject": cert.subject,
+        "trust": cert.trust.value,
+        "not_after": iso(cert.not_after),
+        "ports": list(cert.ports),
+        "services": list(cert.services),
     }
 
 

@@ -40,6 +40,7 @@ class HostLink:
     verdict: Verdict
     reason: str
     breaks_on: datetime | None
+    condition: str | None = None  # what the verdict depends on that a scan cannot see
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class HostCert:
     trust: TrustClass
     not_after: datetime | None
     ports: tuple[int, ...]
+    services: tuple[str, ...] = ()  # the services it is the certificate of (CUCM: callmanager, tomcat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +68,20 @@ class HostReport:
     links: tuple[HostLink, ...]
 
     @property
+    def certificates_by_service(self) -> dict[str, tuple[HostCert, ...]]:
+        """Each service's certificates (CUCM: callmanager on 5061, tomcat on 8443 and 443)."""
+        services = sorted({service for cert in self.certificates for service in cert.services})
+        return {s: tuple(c for c in self.certificates if s in c.services) for s in services}
+
+    @property
     def certificate_mismatch(self) -> bool:
-        return len(self.certificates) > 1
+        """Different certificates where one was expected: on the ports of one service, or on
+        the ports of a host that has one certificate for everything (an Expressway)."""
+        groups: dict[str, set[str]] = {}
+        for cert in self.certificates:
+            for service in cert.services or ("",):
+                groups.setdefault(service, set()).add(cert.sha256)
+        return any(len(group) > 1 for group in groups.values())
 
 
 @dataclass
@@ -80,7 +94,9 @@ class _HostAccumulator:
     ports: set[int] = field(default_factory=set)
     verdict: Verdict = Verdict.UNKNOWN  # the worst so far
     breaks_on: datetime | None = None
-    certs: dict[str, tuple[str, TrustClass, datetime | None, set[int]]] = field(default_factory=dict)
+    certs: dict[str, tuple[str, TrustClass, datetime | None, set[int], set[str]]] = field(
+        default_factory=dict
+    )
     links: dict[tuple[str, Use], HostLink] = field(default_factory=dict)
 
     def add(self, report: EndpointReport) -> None:
@@ -91,9 +107,15 @@ class _HostAccumulator:
         self._add_verdict(report.verdict, report.breaks_on)
         leaf = report.leaf
         if leaf is not None:
-            self._add_cert(leaf.sha256, leaf.subject, report.trust.trust, leaf.not_after, (ep.port,))
+            self._add_cert(
+                HostCert(
+                    leaf.sha256, leaf.subject, report.trust.trust, leaf.not_after, (ep.port,), report.services
+                )
+            )
         for link in report.links:
-            self._add_link(link.name, link.uses, link.verdict, link.reason, link.breaks_on)
+            self._add_link(
+                HostLink(link.name, link.uses, link.verdict, link.reason, link.breaks_on, link.condition)
+            )
 
     def absorb(self, part: HostReport) -> None:
         """Merge an earlier-finished part of the same host, as if its reports came again."""
@@ -103,9 +125,9 @@ class _HostAccumulator:
         self.ports.update(part.ports)
         self._add_verdict(part.verdict, part.breaks_on)
         for cert in part.certificates:
-            self._add_cert(cert.sha256, cert.subject, cert.trust, cert.not_after, cert.ports)
+            self._add_cert(cert)
         for link in part.links:
-            self._add_link(link.name, link.uses, link.verdict, link.reason, link.breaks_on)
+            self._add_link(link)
 
     def _add_software(self, software: Fingerprint | None) -> None:
         if self.software is None or (self.software.version is None and software is not None):
@@ -120,22 +142,20 @@ class _HostAccumulator:
         if _earlier(breaks_on, self.breaks_on):
             self.breaks_on = breaks_on
 
-    def _add_cert(
-        self, sha256: str, subject: str, trust: TrustClass, not_after: datetime | None, ports: tuple[int, ...]
-    ) -> None:
-        self.certs.setdefault(sha256, (subject, trust, not_after, set()))[3].update(ports)
+    def _add_cert(self, cert: HostCert) -> None:
+        known = self.certs.setdefault(cert.sha256, (cert.subject, cert.trust, cert.not_after, set(), set()))
+        known[3].update(cert.ports)
+        known[4].update(cert.services)
 
-    def _add_link(
-        self, name: str, uses: Use, verdict: Verdict, reason: str, breaks_on: datetime | None
-    ) -> None:
-        key = (name, uses)
+    def _add_link(self, link: HostLink) -> None:
+        key = (link.name, link.uses)
         known = self.links.get(key)
         if (
             known is None
-            or verdict.rank > known.verdict.rank
-            or (verdict is known.verdict and _earlier(breaks_on, known.breaks_on))
+            or link.verdict.rank > known.verdict.rank
+            or (link.verdict is known.verdict and _earlier(link.breaks_on, known.breaks_on))
         ):
-            self.links[key] = HostLink(name, uses, verdict, reason, breaks_on)
+            self.links[key] = link
 
     def report(self, host: str) -> HostReport:
         return HostReport(
@@ -149,8 +169,8 @@ class _HostAccumulator:
             verdict=self.verdict,
             breaks_on=self.breaks_on,
             certificates=tuple(
-                HostCert(sha, subject, trust, not_after, tuple(sorted(ports)))
-                for sha, (subject, trust, not_after, ports) in self.certs.items()
+                HostCert(sha, subject, trust, not_after, tuple(sorted(ports)), tuple(sorted(services)))
+                for sha, (subject, trust, not_after, ports, services) in self.certs.items()
             ),
             links=tuple(self.links.values()),
         )

@@ -46,6 +46,8 @@ COLUMNS = (
     "at_risk_links",
     # added with issue 9
     "root_programs",
+    "link_conditions",
+    "services",
 )
 
 
@@ -96,4 +98,8 @@ def _cells(report: EndpointReport) -> tuple[object, ...]:
             f"{link.name}/{link.uses.value}" for link in report.links if link.verdict.value == "at-risk"
         ),
         ";".join(p.value for p in report.trust.root_programs),
+        ";".join(
+            f"{link.name}/{link.uses.value}: {link.condition}" for link in report.links if link.condition
+        ),
+        ";".join(report.services),
     )

@@ -169,12 +169,13 @@ def _host_row(h: HostReport) -> str:
     why: dict[str, list[str]] = {}
     for link in h.links:
         if link.verdict in (Verdict.BREAKS, Verdict.AT_RISK):
-            why.setdefault(f"{link.verdict.value}: {link.reason}", []).append(
+            when = f", if {link.condition}" if link.condition else ""
+            why.setdefault(f"{link.verdict.value}{when}: {link.reason}", []).append(
                 f"{link.name} ({link.uses.value})"
             )
     reasons = "<br>".join(f"{_e(', '.join(names))}: {_e(text)}" for text, names in why.items())
     certs = "<br>".join(
-        f"{_e(common_name(c.subject))} ({_e(c.trust.value)}, until "
+        f"{_e(': '.join((*c.services, common_name(c.subject))))} ({_e(c.trust.value)}, until "
         f"{_e(c.not_after.date().isoformat() if c.not_after else '?')})"
         for c in h.certificates
     )

@@ -16,6 +16,7 @@ from scanner.model import EndpointReport, Product, RoleSource, TrustBasis, Verdi
 from scanner.report.document import common_name, trust_text
 from scanner.report.inventory import (
     EndpointSortKey,
+    HostCert,
     HostReport,
     Inventory,
     Summary,
@@ -103,13 +104,15 @@ class TableWriter(Writer):
         addresses = [visible(a) for a in host.addresses if a != host.host]
         if addresses:
             lines.append(_wrap("  addresses: " + ", ".join(addresses)))
+        by_service = host.certificates_by_service
+        if by_service:  # CUCM: a certificate per service, each link judged on its service's
+            lines.append("  certificates by service:")
+            for service, certs in by_service.items():
+                text = "; ".join(_cert_text(cert) for cert in certs)
+                lines.append(_wrap(f"    {visible(service)}: {text}"))
         if host.certificate_mismatch:
             lines.append("  note: this host presents different certificates on different ports:")
-            for cert in host.certificates:
-                ports = ", ".join(str(p) for p in cert.ports)
-                lines.append(
-                    _wrap(f"    {visible(common_name(cert.subject))} ({cert.trust.value}) on {ports}")
-                )
+            lines.extend(_wrap(f"    {_cert_text(cert)}") for cert in host.certificates)
         several_addresses = len(host.addresses) > 1  # a name on IPv4 and IPv6: say which row is which
         table = tabulate(
             [[row[1] if several_addresses else row[0], *row[2:]] for row in rows],
@@ -119,16 +122,18 @@ class TableWriter(Writer):
         )
         lines.extend("  " + line for line in table.splitlines())
         for verdict in (Verdict.BREAKS, Verdict.AT_RISK, Verdict.UNKNOWN):
-            groups: dict[str, list[str]] = {}
+            groups: dict[tuple[str | None, str], list[str]] = {}
             for link in host.links:
                 if link.verdict is verdict:
-                    groups.setdefault(visible(link.reason), []).append(
-                        f"{visible(link.name)} ({link.uses.value})"
-                    )
-            for reason, names in groups.items():
+                    names = groups.setdefault((link.condition, visible(link.reason)), [])
+                    names.append(f"{visible(link.name)} ({link.uses.value})")
+            for (condition, reason), names in groups.items():
                 if verdict is Verdict.UNKNOWN and reason.startswith("no certificate"):
                     continue  # a silent port: the status column says it already
-                text = f"  {verdict.value}: {', '.join(names)}: {reason}"
+                when = (
+                    f", if {visible(condition)}" if condition else ""
+                )  # "breaks, if B2B federation is used"
+                text = f"  {verdict.value}{when}: {', '.join(names)}: {reason}"
                 lines.append(self._paint(verdict, _wrap(text)))
         fine = [
             f"{visible(link.name)} ({link.uses.value})" for link in host.links if link.verdict is Verdict.OK
@@ -178,6 +183,11 @@ class TableWriter(Writer):
             self._paint(report.verdict),
             _cut("; ".join(notes), _COLUMN_LIMITS["note"]),
         ]
+
+
+def _cert_text(cert: HostCert) -> str:
+    ports = ", ".join(str(p) for p in cert.ports)
+    return f"{visible(common_name(cert.subject))} ({cert.trust.value}) on {ports}"
 
 
 def _short(eku: str) -> str:
