@@ -24,12 +24,12 @@ async def scan_endpoints(
     endpoints: Iterable[Endpoint],
     config: PoolConfig,
     results: trio.MemorySendChannel[Observation],
-    ssl_ctx: SSL.Context | None = None,
+    tls_context: SSL.Context | None = None,
 ) -> None:
     """Probe every endpoint and send each observation, in target order; closes ``results``."""
     send, receive = trio.open_memory_channel[tuple[int, tuple[Observation, ...]]](0)
     async with results, trio.open_nursery() as nursery:
-        nursery.start_soon(scan_ordered, enumerate(endpoints), config, send, ssl_ctx)
+        nursery.start_soon(scan_ordered, enumerate(endpoints), config, send, tls_context)
         async with receive:
             async for _, observations in receive:
                 for observation in observations:

@@ -92,19 +92,21 @@ def expected_name(host: str, sni: str | None, port: int) -> str | None:
 
 
 def analyze(
-    observation: Observation, ctx: AnalysisContext, host: HostContext | None = None
+    observation: Observation, analysis: AnalysisContext, host: HostContext | None = None
 ) -> EndpointReport:
     """Judge one endpoint; ``host`` is what its host's other endpoints showed (``analyze_host``)."""
     endpoint = observation.endpoint
-    host = host or host_context((observation,), ctx.default_role, ctx.assumed_software)
+    host = host or host_context((observation,), analysis.default_role, analysis.assumed_software)
     role = endpoint.role or host.role
     role_source = RoleSource.GIVEN if endpoint.role is not None else host.role_source
     software = host.software
     release = release_for_role(role, software)  # the release of the product the role is
     version = release if role in EXPRESSWAY_ROLES else None
-    separate_store = role in EXPRESSWAY_ROLES and ctx.policy.releases.separate_client_store(version)
+    separate_store = role in EXPRESSWAY_ROLES and analysis.policy.releases.separate_client_store(version)
     parsed = [parse_der(der) for der in observation.chain_der]
-    trust = classify_completed(parsed, ctx.roots, ctx.intermediates, ctx.now, ctx.other_programs)
+    trust = classify_completed(
+        parsed, analysis.roots, analysis.intermediates, analysis.now, analysis.other_programs
+    )
     # The path runs through the presented certificates and those that completed it: an added
     # intermediate's EKU counts exactly as if the server had sent it.
     known = [*facts_of(parsed), *(added.facts for added in trust.added)]
@@ -119,33 +121,33 @@ def analyze(
         hostname=expected_name(endpoint.host, endpoint.sni, endpoint.port),
         client_cert_requested=observation.client_cert_requested,
         client_ca_names=observation.client_ca_names,
-        public_client_cas=public_client_cas(observation.client_ca_names, ctx),
+        public_client_cas=public_client_cas(observation.client_ca_names, analysis),
     )
-    role_links = ctx.policy.links_for(role, release)
+    role_links = analysis.policy.links_for(role, release)
     planned = links_for_endpoint(role_links, endpoint.port, host.ports, release, endpoint.links)
     # The rules judge the uses the policy gives this certificate here: a CUCM port whose service
     # has only server links needs no clientAuth, nor does a host whose CSV names no client link.
     specified = {(spec.name, spec.uses) for spec in role_links}
     uses = frozenset(p.uses for p in planned if p.unseen is None and (p.name, p.uses) in specified)
-    rule_ctx = RuleContext(
-        now=ctx.now,
-        warn=ctx.warn,
+    rule_context = RuleContext(
+        now=analysis.now,
+        warn=analysis.warn,
         role=role,
         # On X15.5+ this certificate is the server certificate only: client rules do not apply.
         uses=uses - {Use.CLIENT} if separate_store else uses,
-        policy=ctx.policy,
+        policy=analysis.policy,
         software=software,
         expressway_version=version,
         separate_client_store=separate_store,
     )
-    findings = evaluate(chain, rule_ctx, ctx.rules)
+    findings = evaluate(chain, rule_context, analysis.rules)
     # The verdicts follow the findings' effects (SEPARATE_CLIENT_STORE leaves the client links
     # unknown on X15.5+) and the usability of the chain for each use.
     links = judge_links(
         planned,
         usab,
         findings,
-        ctx.now,
+        analysis.now,
         unknown_reason=_unknown_reason(observation, parsed),
     )
     return EndpointReport(
@@ -163,29 +165,29 @@ def analyze(
     )
 
 
-def analyze_host(observations: Sequence[Observation], ctx: AnalysisContext) -> list[EndpointReport]:
+def analyze_host(observations: Sequence[Observation], analysis: AnalysisContext) -> list[EndpointReport]:
     """Judge the endpoints of one host together (its banners and listeners set its role), in
     the order given. Each address of a name counts as a host of its own, as on the wire."""
     by_address: dict[str | None, list[Observation]] = {}
     for observation in observations:
         by_address.setdefault(observation.endpoint.ip, []).append(observation)
     hosts = {
-        address: host_context(group, ctx.default_role, ctx.assumed_software)
+        address: host_context(group, analysis.default_role, analysis.assumed_software)
         for address, group in by_address.items()
     }
-    return [analyze(observation, ctx, hosts[observation.endpoint.ip]) for observation in observations]
+    return [analyze(observation, analysis, hosts[observation.endpoint.ip]) for observation in observations]
 
 
-def public_client_cas(names: Sequence[str], ctx: AnalysisContext) -> tuple[PublicClientCA, ...]:
+def public_client_cas(names: Sequence[str], analysis: AnalysisContext) -> tuple[PublicClientCA, ...]:
     """The client CA names a server sent that denote public CAs (a root of the public bundle, or a
     CA, issuing or root, of the policy's public CA table), with the programs holding such a root."""
     public = []
-    programs = (ctx.roots.program_roots, *ctx.other_programs)
+    programs = (analysis.roots.program_roots, *analysis.other_programs)
     for name in names:
         attributes = name_attributes(name)
         cn, org = attributes.get("CN"), attributes.get("O")
-        ca = ctx.policy.public_ca(org, cn)
-        if ca is None and not ctx.roots.has_root_named(cn, org):
+        ca = analysis.policy.public_ca(org, cn)
+        if ca is None and not analysis.roots.has_root_named(cn, org):
             continue
         held = {p.program for p in programs if p.has_root_named(cn, org)}
         public.append(PublicClientCA(name, tuple(p for p in RootProgram if p in held), ca))

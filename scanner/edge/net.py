@@ -45,15 +45,15 @@ class ProbeConfig:
     http_ports: frozenset[int] = field(default_factory=lambda: http.DEFAULT_HTTP_PORTS)
 
 
-async def probe(endpoint: Endpoint, ip: str, ssl_ctx: SSL.Context, config: ProbeConfig) -> Observation:
+async def probe(endpoint: Endpoint, ip: str, tls_context: SSL.Context, config: ProbeConfig) -> Observation:
     """Probe one address; the result says what happened, whatever happened."""
     started = trio.current_time()
     endpoint = replace(endpoint, ip=ip)
-    observation = await _probe(endpoint, ip, ssl_ctx, config)
+    observation = await _probe(endpoint, ip, tls_context, config)
     return replace(observation, duration_ms=round((trio.current_time() - started) * 1000, 1))
 
 
-async def _probe(endpoint: Endpoint, ip: str, ssl_ctx: SSL.Context, config: ProbeConfig) -> Observation:
+async def _probe(endpoint: Endpoint, ip: str, tls_context: SSL.Context, config: ProbeConfig) -> Observation:
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     sock = trio.socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -72,7 +72,7 @@ async def _probe(endpoint: Endpoint, ip: str, ssl_ctx: SSL.Context, config: Prob
         sock.close()
         return Observation(endpoint, Status.TIMEOUT, f"connect timed out after {config.connect_timeout:g}s")
     stream = trio.SocketStream(sock)
-    hs = ClientHandshake(ssl_ctx, server_name=endpoint.sni)
+    hs = ClientHandshake(tls_context, server_name=endpoint.sni)
     try:
         observation = await _tls(endpoint, stream, hs, config)
     except BaseException:

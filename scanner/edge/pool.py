@@ -151,9 +151,9 @@ class _HostSlots:
 class _Prober:
     """Probes one address under the pool's limits, retrying timeouts."""
 
-    def __init__(self, config: PoolConfig, ssl_ctx: SSL.Context) -> None:
+    def __init__(self, config: PoolConfig, tls_context: SSL.Context) -> None:
         self.config = config
-        self.ssl_ctx = ssl_ctx
+        self.tls_context = tls_context
         self.sockets = trio.CapacityLimiter(config.concurrency)
         self.hosts = _HostSlots(config.max_per_host)
         self.bucket = None if config.rate is None else TokenBucket(config.rate)
@@ -165,7 +165,7 @@ class _Prober:
                 async with self.sockets:
                     if self.bucket is not None:
                         await self.bucket.take()
-                    observation = await probe(endpoint, ip, self.ssl_ctx, self.config.probe)
+                    observation = await probe(endpoint, ip, self.tls_context, self.config.probe)
                 if observation.status is not Status.TIMEOUT or attempt == attempts:
                     break
                 await trio.sleep(backoff_seconds(attempt))
@@ -178,14 +178,14 @@ async def scan_ordered(
     items: Iterable[tuple[int, Endpoint]],
     config: PoolConfig,
     results: trio.MemorySendChannel[tuple[int, tuple[Observation, ...]]],
-    ssl_ctx: SSL.Context | None = None,
+    tls_context: SSL.Context | None = None,
 ) -> None:
     """Probe every endpoint; send ``(seq, observations)`` in the order of ``items``; closes ``results``.
 
     An endpoint gives one observation per address (a name may resolve to several) and
     ``seq`` is whatever number the caller gave it.
     """
-    prober = _Prober(config, ssl_ctx or make_client_context())
+    prober = _Prober(config, tls_context or make_client_context())
     resolver = _Resolver(config.probe.connect_timeout, config.first_address_only)
     window = trio.Semaphore(config.window)
     issued: deque[int] = deque()
