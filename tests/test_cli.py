@@ -103,6 +103,19 @@ def intermediates_for(targets: Path) -> Path:
     return targets.with_name(targets.stem + "-intermediates.pem")
 
 
+def lab_scan_args(targets: Path, root: Path) -> list[str]:
+    """What a scan of the whole lab is given, as `make demo` gives it: its targets, its public
+    root, and its public intermediates (to complete the chain that expc-alone sends short)."""
+    return [
+        "-i",
+        str(targets),
+        "--public-roots",
+        str(root),
+        "--intermediates",
+        str(intermediates_for(targets)),
+    ]
+
+
 def lab_target(lab, host: str, port: int) -> str:
     return lab.find(host, port).target
 
@@ -220,12 +233,7 @@ def test_json_follows_the_schema(lab_files, tmp_path):
     out = tmp_path / "inv.json"
     result = ekuscan(
         "scan",
-        "-i",
-        str(targets),
-        "--public-roots",
-        str(root),
-        "--intermediates",
-        str(intermediates_for(targets)),
+        *lab_scan_args(targets, root),
         "-o",
         str(out),
         "--timeout",
@@ -308,12 +316,7 @@ def test_table_fits_120_columns_and_has_no_colour_off_a_terminal(lab_files):
     targets, root = lab_files
     result = ekuscan(
         "scan",
-        "-i",
-        str(targets),
-        "--public-roots",
-        str(root),
-        "--intermediates",
-        str(intermediates_for(targets)),
+        *lab_scan_args(targets, root),
         "-f",
         "table",
         "--timeout",
@@ -561,12 +564,7 @@ def lab_json(lab_files, *extra: str) -> dict:
     targets, root = lab_files
     result = ekuscan(
         "scan",
-        "-i",
-        str(targets),
-        "--public-roots",
-        str(root),
-        "--intermediates",
-        str(intermediates_for(targets)),
+        *lab_scan_args(targets, root),
         "-f",
         "json",
         "--timeout",
@@ -617,12 +615,7 @@ def test_table_says_what_breaks_when(lab, lab_files):
     targets, root = lab_files
     result = ekuscan(
         "scan",
-        "-i",
-        str(targets),
-        "--public-roots",
-        str(root),
-        "--intermediates",
-        str(intermediates_for(targets)),
+        *lab_scan_args(targets, root),
         "-f",
         "table",
         "--timeout",

@@ -60,12 +60,7 @@ def test_prometheus_textfile_parses_and_carries_every_endpoint(lab, lab_files, t
     out = tmp_path / "ekuscan.prom"
     result = ekuscan(
         "scan",
-        "-i",
-        str(targets),
-        "--public-roots",
-        str(root),
-        "--intermediates",
-        str(test_cli.intermediates_for(targets)),
+        *test_cli.lab_scan_args(targets, root),
         "--timeout",
         "1.5",
         "-o",
@@ -118,12 +113,7 @@ def report_file(lab_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("html") / "report.html"
     result = ekuscan(
         "scan",
-        "-i",
-        str(targets),
-        "--public-roots",
-        str(root),
-        "--intermediates",
-        str(test_cli.intermediates_for(targets)),
+        *test_cli.lab_scan_args(targets, root),
         "--timeout",
         "1.5",
         "-o",
