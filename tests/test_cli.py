@@ -28,6 +28,7 @@ from scanner.model import Status, Verdict
 from tests.addresses import CLI_LAB, CLI_LAB_BASE
 from tests.conftest import REALCERTS
 from tests.factories import SA, make_chain
+from tests.watch import progress_done, start_on_terminal
 
 ENDPOINT_FIELDS = {
     "target",
@@ -203,16 +204,18 @@ def test_exit_3_when_the_output_cannot_be_written(lab, tmp_path):
 def test_exit_130_or_143_when_stopped_with_valid_output(lab, tmp_path, sig, code):
     out = tmp_path / "partial.json"
     targets = [lab_target(lab, "expc-private", 5061), lab_target(lab, "silent", 7001)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scanner", "scan", *targets, "--timeout", "30", "-o", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, terminal = start_on_terminal(
+        [sys.executable, "-m", "scanner", "scan", *targets, "--timeout", "30", "-o", str(out)]
     )
-    time.sleep(2.5)  # the healthy endpoint is done; the silent one holds the scan
-    proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == code, stderr
+    try:
+        # The progress line says when the healthy endpoint is done; the silent one holds the scan.
+        assert progress_done(terminal, 1, 60), terminal.text(0)
+        proc.send_signal(sig)
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == code, terminal.text()
     document = json.loads(out.read_text())
     assert [e["verdict"] for e in document["endpoints"]] == ["ok"]
     assert not list(tmp_path.glob(".partial.json.*"))  # no temporary file left behind

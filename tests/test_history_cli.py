@@ -20,6 +20,7 @@ from tests import test_cli
 from tests.addresses import CLOSED_HOST, HISTORY_LAB_BASE
 from tests.storeutil import host_documents, integrity_problems
 from tests.test_cli import ekuscan, lab_target, one_line_error
+from tests.watch import StreamWatcher
 
 LOG_LINE = re.compile(r"^ekuscan: (info|warning): [a-z-]+( [a-z_]+=\S+)*$")
 
@@ -194,17 +195,19 @@ def test_a_second_run_on_a_locked_database_exits_3_or_waits(lab, lab_files, tmp_
                 str(db),
                 "--wait",
             ],
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            text=True,
         )
-        time.sleep(1.5)
+        said = StreamWatcher.of_pipe(waiting.stderr)
+        assert said.wait_for("waiting-for-lock", 60), said.text(0)
         assert waiting.poll() is None  # still waiting
     finally:
         lock.release()
-    _, stderr = waiting.communicate(timeout=60)
+    waiting.wait(timeout=60)
+    stderr = said.text()
+    waiting.stderr.close()
     assert waiting.returncode == 0, stderr
-    assert "waiting-for-lock" in stderr and [r.status for r in runs_of(str(db))] == [RunStatus.COMPLETE]
+    assert [r.status for r in runs_of(str(db))] == [RunStatus.COMPLETE]
 
 
 # --- interrupted and killed runs ---------------------------------------------------------------------
