@@ -22,7 +22,6 @@ import pytest
 
 from scanner.core.rules import ALL_RULES, EVERY_RULE
 from scanner.core.targets import parse_csv
-from scanner.core.verdict import worst
 from scanner.lab import ESTATE, targets_csv
 from scanner.model import Status, Verdict
 from tests.addresses import CLI_LAB, CLI_LAB_BASE
@@ -278,8 +277,9 @@ def test_json_follows_the_schema(lab_files, tmp_path):
 
 
 def expected_host_verdicts() -> dict[str, int]:
-    """The lab's host verdicts, from what each service is designed to show."""
-    counts = Counter(worst(s.expect_verdict for s in h.services).value for h in ESTATE)
+    """The lab's host verdicts, from what each service is designed to show (and the estate, for a
+    pair that breaks together)."""
+    counts = Counter(h.expected_verdict.value for h in ESTATE)
     return {v.value: counts[v.value] for v in Verdict}
 
 
@@ -587,8 +587,9 @@ def test_json_hosts_show_role_product_release_and_links(lab, lab_files):
     )
     assert {link["verdict"] for link in x155["links"] if link["uses"] == "client"} == {"unknown"}
     assert hosts["cucm"]["role"] == "cucm" and hosts["cucm"]["verdict"] == "breaks"
-    (mismatch,) = doc["summary"]["findings"]
+    mismatch, pairing = doc["summary"]["findings"]
     assert mismatch["code"] == "EXPRESSWAY_VERSION_MISMATCH"
+    assert pairing["code"] == "TRAVERSAL_CA_NOT_ACCEPTED" and pairing["severity"] == "high"
     sunset = [
         f
         for e in doc["endpoints"]

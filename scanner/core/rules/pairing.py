@@ -1,0 +1,169 @@
+"""Estate rules over the two ends of a link: a client's chain against the CAs its server accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from scanner.core.peers import ClientCARequest, ClientChain, plays
+from scanner.core.rules._engine import Hit, HostIdentity, estate_rule
+from scanner.model import EffectKind, LinkEffect, LinkTarget, Severity, Use
+
+_BOTH_SIDES = frozenset({Use.CLIENT, Use.SERVER})
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    client: HostIdentity
+    chain: ClientChain
+    server: HostIdentity
+    requests: tuple[ClientCARequest, ...]  # the server's ports of the chain's peer link
+
+    def ports(self, requests: Sequence[ClientCARequest]) -> str:
+        return ", ".join(str(p) for p in sorted({r.port for r in requests}))
+
+    def details(self, requests: Sequence[ClientCARequest]) -> tuple[tuple[str, str], ...]:
+        return (
+            ("client_host", self.client.host),
+            ("client_link", self.chain.link),
+            ("client_certificate", self.chain.leaf_sha256),
+            ("client_issuer", self.chain.leaf_issuer),
+            ("server_host", self.server.host),
+            ("server_link", self.chain.peer_link),
+            ("server_ports", self.ports(requests)),
+        )
+
+    @property
+    def targets(self) -> tuple[LinkTarget, ...]:
+        return (
+            LinkTarget(self.client.host, self.chain.link, Use.CLIENT),
+            LinkTarget(self.server.host, self.chain.peer_link, Use.SERVER),
+        )
+
+
+def _pairs(hosts: Sequence[HostIdentity]) -> Iterator[_Pair]:
+    """Each client chain with the server end of its link, among the hosts of one label.
+
+    Hosts are paired within their CSV label, as the release comparison does (one label per
+    C/E pair or cluster; hosts without a label are paired with each other); a host is never
+    its own peer.
+    """
+    groups: dict[str, list[HostIdentity]] = {}
+    for h in hosts:
+        if h.client_chains or h.ca_requests:
+            groups.setdefault(h.label, []).append(h)
+    for group in groups.values():
+        for client in group:
+            for chain in client.client_chains:
+                for server in group:
+                    if server.host == client.host or not plays(server.role, chain.peer_role):
+                        continue
+                    requests = tuple(r for r in server.ca_requests if r.link == chain.peer_link)
+                    if requests:
+                        yield _Pair(client, chain, server, requests)
+
+
+@estate_rule(
+    "TRAVERSAL_CA_NOT_ACCEPTED",
+    Severity.HIGH,
+    "the server end of a paired link (an Expressway-E traversal zone) trusts no CA of its client's chain",
+    fix="Add the CA that issued the client's certificate (its issuing CA and root) to the server's "
+    "trusted CA list, or reissue the client's certificate from a CA the server trusts.",
+)
+def traversal_ca_not_accepted(hosts: Sequence[HostIdentity]) -> Sequence[Hit]:
+    """Both ends of a link were scanned, and the server end names, as the CAs it accepts client
+    certificates from, none of the CAs of the client's chain: the link fails on trust, whatever
+    the EKU says.
+
+    An Expressway-C dials its Expressway-E's traversal port (7001 and up) presenting its own
+    certificate as the client certificate; the E checks it against its trusted CA list, which
+    it names in its CertificateRequest. The link table says which client link dials which
+    server link (``peer`` in the policy: the C's traversal zone and SSH tunnels to the E, the
+    C's SIP trunk to CUCM's CallManager port, CUCM's trunk to the C's SIP port); hosts are
+    paired within their CSV label. The C's chain counts as accepted when a name the server
+    sent is the issuer of a certificate on the chain's path or the subject of a CA on it
+    (presented, or added when the chain was completed): its issuing CA, an intermediate or the
+    root. Names are compared as OpenSSL's X509_NAME_cmp compares them, from the DER the server
+    sent (string types, case and spacing of ASCII letters canonicalised); where only text is
+    at hand, the RFC 4514 texts must be equal. Breaks the client link and the server link.
+    """
+    hits = []
+    for pair in _pairs(hosts):
+        refusing = [
+            r for r in pair.requests if r.requested and r.names and pair.chain.accepted_name(r) is None
+        ]
+        if not refusing:
+            continue
+        named = "; ".join(dict.fromkeys(n.text for r in refusing for n in r.names))
+        reason = (
+            f"{pair.server.host} accepts client certificates only from {named}, "
+            f"not the issuer of {pair.client.host}'s certificate ({pair.chain.leaf_issuer})"
+        )
+        hits.append(
+            Hit(
+                f"{pair.client.host}'s {pair.chain.link} certificate (issued by {pair.chain.leaf_issuer}) "
+                f"is from no CA that {pair.server.host} accepts on {pair.ports(refusing)} "
+                f"({pair.chain.peer_link}: it names {named}): the link fails on trust, whatever the EKU says",
+                cert_sha256=pair.chain.leaf_sha256,
+                details=(*pair.details(refusing), ("accepted_cas", named)),
+                effect=LinkEffect(EffectKind.ISSUER_NOT_ACCEPTED, _BOTH_SIDES, reason, None),
+                targets=pair.targets,
+            )
+        )
+    return hits
+
+
+@estate_rule(
+    "TRAVERSAL_CA_NAMES_UNKNOWN",
+    Severity.INFO,
+    "the server end of a paired link asks for a client certificate but names no CAs: trust not judged",
+)
+def traversal_ca_names_unknown(hosts: Sequence[HostIdentity]) -> Sequence[Hit]:
+    """Both ends of a paired link were scanned (see TRAVERSAL_CA_NOT_ACCEPTED), and the server
+    end asks for a client certificate without naming the CAs it accepts (an empty
+    certificate_authorities list is allowed by TLS). Whether it trusts the client's issuer
+    cannot be seen from the network: the pairing is not judged, and the link verdicts stay as
+    the certificates alone make them. Check the server's trusted CA list by hand.
+    """
+    hits = []
+    for pair in _pairs(hosts):
+        silent = [r for r in pair.requests if r.requested and not r.names]
+        if silent:
+            hits.append(
+                Hit(
+                    f"{pair.server.host} asks for a client certificate on {pair.ports(silent)} "
+                    f"({pair.chain.peer_link}) but names no CAs: whether it accepts {pair.client.host}'s "
+                    f"issuer ({pair.chain.leaf_issuer}) cannot be seen",
+                    cert_sha256=pair.chain.leaf_sha256,
+                    details=pair.details(silent),
+                )
+            )
+    return hits
+
+
+@estate_rule(
+    "TRAVERSAL_CLIENT_CERT_NOT_REQUESTED",
+    Severity.INFO,
+    "the server end of a paired link did not ask the scanner for a client certificate",
+)
+def traversal_client_cert_not_requested(hosts: Sequence[HostIdentity]) -> Sequence[Hit]:
+    """Both ends of a paired link were scanned (see TRAVERSAL_CA_NOT_ACCEPTED), and the server
+    end did not ask the scanner for a client certificate on the ports of that link. Its trust
+    in the client's issuer cannot be compared, and a server that never asks does not check
+    the client's certificate (issuer or EKU) on that port. An Expressway-E's traversal server
+    zone normally demands one; a port that does not may be another service, or a zone set up
+    without mutual TLS: worth a look.
+    """
+    hits = []
+    for pair in _pairs(hosts):
+        if any(r.requested for r in pair.requests):
+            continue
+        hits.append(
+            Hit(
+                f"{pair.server.host} does not ask for a client certificate on {pair.ports(pair.requests)} "
+                f"({pair.chain.peer_link}): {pair.client.host}'s certificate is not checked there as scanned",
+                cert_sha256=pair.chain.leaf_sha256,
+                details=pair.details(pair.requests),
+            )
+        )
+    return hits
