@@ -9,7 +9,7 @@ contributes to that comparison; the inventory collects them from the endpoint re
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from scanner.core.name_match import NameKey
@@ -60,6 +60,9 @@ class ClientChain:
     leaf_sha256: str
     leaf_issuer: str  # RFC 4514, for messages
     issuers: tuple[NameKey, ...]
+    # The name of the root the path ends at (presented or not): the top certificate's subject
+    # where it is self-issued, else its issuer. None: not known.
+    root: NameKey | None = None
 
     def accepted_name(self, request: ClientCARequest) -> str | None:
         """The first CA name of ``request`` that names an issuer of this chain; None: none does."""
@@ -67,6 +70,11 @@ class ClientChain:
             if any(name.matches(issuer) for issuer in self.issuers):
                 return name.text
         return None
+
+    def root_named(self, request: ClientCARequest) -> bool:
+        """``request`` names the root of this chain (or the root is not known: nothing to say)."""
+        root = self.root
+        return root is None or any(name.matches(root) for name in request.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +102,10 @@ def client_chains(report: EndpointReport, pairs: Iterable[LinkPair]) -> tuple[Cl
     wanted = [p for p in pairs if p.client_link in judged and plays(report.role, p.client_role)]
     if not wanted:
         return ()
-    issuers = _issuer_names(path, report.trust.anchor)
-    leaf = path[0]
+    issuers = issuer_names(path, report.trust.anchor)
+    leaf, root = path[0], root_name(path)
     return tuple(
-        ClientChain(p.client_link, p.server_role, p.server_link, leaf.sha256, leaf.issuer, issuers)
+        ClientChain(p.client_link, p.server_role, p.server_link, leaf.sha256, leaf.issuer, issuers, root)
         for p in wanted
     )
 
@@ -126,7 +134,8 @@ def _path(report: EndpointReport) -> tuple[CertFacts, ...]:
     return tuple(c for c in path if isinstance(c, CertFacts))
 
 
-def _issuer_names(path: tuple[CertFacts, ...], anchor: str | None) -> tuple[NameKey, ...]:
+def issuer_names(path: Sequence[CertFacts], anchor: str | None = None) -> tuple[NameKey, ...]:
+    """The names a server may trust a chain's path by (leaf first), as ``ClientChain.issuers``."""
     names = [_key(c.issuer_der, c.issuer) for c in path]
     names += [_key(c.subject_der, c.subject) for c in path[1:]]
     if anchor:
@@ -136,6 +145,14 @@ def _issuer_names(path: tuple[CertFacts, ...], anchor: str | None) -> tuple[Name
         if name not in unique:
             unique.append(name)
     return tuple(unique)
+
+
+def root_name(path: Sequence[CertFacts]) -> NameKey | None:
+    """The name of the root a path (leaf first) ends at, presented or not."""
+    if not path:
+        return None
+    top = path[-1]
+    return _key(top.subject_der, top.subject) if top.self_issued else _key(top.issuer_der, top.issuer)
 
 
 def _key(der: bytes, text: str) -> NameKey:

@@ -86,6 +86,8 @@ def traversal_ca_not_accepted(hosts: Sequence[HostIdentity]) -> Sequence[Hit]:
     root. Names are compared as OpenSSL's X509_NAME_cmp compares them, from the DER the server
     sent (string types, case and spacing of ASCII letters canonicalised); where only text is
     at hand, the RFC 4514 texts must be equal. Breaks the client link and the server link.
+    (A server that names an intermediate of the chain but not its root is
+    TRAVERSAL_CA_ROOT_NOT_NAMED.)
     """
     hits = []
     for pair in _pairs(hosts):
@@ -108,6 +110,45 @@ def traversal_ca_not_accepted(hosts: Sequence[HostIdentity]) -> Sequence[Hit]:
                 details=(*pair.details(refusing), ("accepted_cas", named)),
                 effect=LinkEffect(EffectKind.ISSUER_NOT_ACCEPTED, _BOTH_SIDES, reason, None),
                 targets=pair.targets,
+            )
+        )
+    return hits
+
+
+@estate_rule(
+    "TRAVERSAL_CA_ROOT_NOT_NAMED",
+    Severity.MEDIUM,
+    "the server end of a paired link names an intermediate of its client's chain but not the root",
+    fix="Add the root CA of the client's chain to the server's trusted CA list (Expressway: the whole "
+    "chain, root and intermediates, belongs in the trusted CA list).",
+)
+def traversal_ca_root_not_named(hosts: Sequence[HostIdentity]) -> Sequence[Hit]:
+    """Both ends of a paired link were scanned (see TRAVERSAL_CA_NOT_ACCEPTED), and the server
+    end names a CA of the client's chain (its issuing CA, an intermediate) but not the root the
+    chain ends at. OpenSSL's default verification accepts a chain only when it ends at a
+    self-signed CA the server trusts: with the intermediate alone trusted, a verifying OpenSSL
+    server refuses the certificate (``unknown_ca``), and accepts it only where it is set up to
+    trust a partial chain (X509_V_FLAG_PARTIAL_CHAIN), which a scan cannot see. The link verdicts
+    stay as the certificates make them; this finding says what to check.
+    """
+    hits = []
+    for pair in _pairs(hosts):
+        partial = [
+            r
+            for r in pair.requests
+            if r.requested and pair.chain.accepted_name(r) is not None and not pair.chain.root_named(r)
+        ]
+        if not partial:
+            continue
+        root = pair.chain.root.text if pair.chain.root is not None else "its root"
+        named = "; ".join(dict.fromkeys(n for r in partial if (n := pair.chain.accepted_name(r))))
+        hits.append(
+            Hit(
+                f"{pair.server.host} names {named} of {pair.client.host}'s {pair.chain.link} chain on "
+                f"{pair.ports(partial)} ({pair.chain.peer_link}), but not its root {root}: a verifying "
+                "OpenSSL server refuses the chain unless it trusts partial chains",
+                cert_sha256=pair.chain.leaf_sha256,
+                details=(*pair.details(partial), ("named_ca", named), ("root", root)),
             )
         )
     return hits

@@ -39,6 +39,7 @@ ALL_RULES: tuple[Rule, ...] = (
 ESTATE_RULES: tuple[EstateRule, ...] = (
     estate.expressway_version_mismatch,
     pairing.traversal_ca_not_accepted,
+    pairing.traversal_ca_root_not_named,
     pairing.traversal_ca_names_unknown,
     pairing.traversal_client_cert_not_requested,
 )
