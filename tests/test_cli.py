@@ -628,6 +628,12 @@ def test_table_says_what_breaks_when(lab, lab_files):
     assert "[expc-alone]  role expressway-c  Expressway X14.3.2  verdict at-risk" in out
     assert "chain completed; " in out  # expc-alone: its leaf came alone, the note says so
     assert "estate: EXPRESSWAY_VERSION_MISMATCH" in out
+    # pair-dmz: each certificate is fine alone, the E does not trust the C's CA (as `make demo` shows).
+    flat = " ".join(out.split())
+    assert "estate: TRAVERSAL_CA_NOT_ACCEPTED: " in flat and "names CN=Example Corp DMZ Root" in flat
+    assert re.search(r"\[pair-dmz\] role expressway-c Expressway X14.3.2 verdict breaks", flat)
+    assert re.search(r"breaks: traversal-zone \(client\): \S+ accepts client certificates only from", flat)
+    assert re.search(r"breaks: traversal-server \(server\): \S+ accepts client certificates only from", flat)
     assert re.search(
         r"links broken now: \d+; by \S+ \(30 days\): \d+; by \S+ \(90 days\): \d+; by 2027-09-30",
         " ".join(out.split()),

@@ -16,6 +16,7 @@ from scanner.core.name_match import NameKey
 from scanner.core.policy import Policy
 from scanner.model import CertFacts, EndpointReport, Role, Status, Use, Verdict
 
+OFFLINE_PORT = 0  # an Endpoint of certificate files (as core.analysis marks them)
 _EXPRESSWAY_SIDES = frozenset({Role.EXPRESSWAY_C, Role.EXPRESSWAY_E})
 
 
@@ -111,9 +112,12 @@ def client_chains(report: EndpointReport, pairs: Iterable[LinkPair]) -> tuple[Cl
 
 
 def ca_requests(report: EndpointReport, server_links: Collection[str]) -> tuple[ClientCARequest, ...]:
-    """What this endpoint, a server end of one of ``server_links``, asked of its clients."""
+    """What this endpoint, a server end of one of ``server_links``, asked of its clients.
+
+    Nothing for a certificate file (port 0: ``inspect``), which had no handshake to ask in.
+    """
     obs = report.observation
-    if obs.status is not Status.OK:
+    if obs.status is not Status.OK or obs.endpoint.port == OFFLINE_PORT:
         return ()
     texts = obs.client_ca_names
     ders = obs.client_ca_names_der

@@ -259,3 +259,11 @@ def test_a_peer_must_be_a_server_link_of_its_role_and_only_a_client_link_has_one
     assert any("no server link 'no-such-link' of role expressway-e" in p for p in _policy_with(missing))
     assert any("only a client link has a peer" in p for p in _policy_with(on_a_server))
     assert any(".peer.role" in p for p in _policy_with(bad_role))
+
+
+def test_hosts_without_a_label_pair_only_with_a_single_server_end():
+    refusing = asks(by_der((R11, "subject")))
+    one = [c_host("c", DIGICERT_C, label=""), e_host("e", refusing, label="")]
+    assert pairing(one) == ["TRAVERSAL_CA_NOT_ACCEPTED"]  # a scan of a C and its E
+    two = [*one, e_host("e2", refusing, label="")]
+    assert pairing(two) == []  # a sweep: which E the C dials is not known

@@ -42,25 +42,32 @@ class _Pair:
 
 
 def _pairs(hosts: Sequence[HostIdentity]) -> Iterator[_Pair]:
-    """Each client chain with the server end of its link, among the hosts of one label.
+    """Each client chain with the server ends of its link among the hosts of its label.
 
-    Hosts are paired within their CSV label, as the release comparison does (one label per
-    C/E pair or cluster; hosts without a label are paired with each other); a host is never
-    its own peer.
+    Hosts are paired within their CSV label (one label per C/E pair, cluster or site), every
+    client with every server end there; a host is never its own peer. Hosts without a label
+    are paired only where the run holds one server end of the link among them (a scan of a C
+    and its E): in a sweep, which C dials which E is not known, and all with all would be
+    guesses, quadratic in number.
     """
-    groups: dict[str, list[HostIdentity]] = {}
-    for h in hosts:
-        if h.client_chains or h.ca_requests:
-            groups.setdefault(h.label, []).append(h)
-    for group in groups.values():
-        for client in group:
-            for chain in client.client_chains:
-                for server in group:
-                    if server.host == client.host or not plays(server.role, chain.peer_role):
-                        continue
-                    requests = tuple(r for r in server.ca_requests if r.link == chain.peer_link)
-                    if requests:
-                        yield _Pair(client, chain, server, requests)
+    ends: dict[tuple[str, str], list[tuple[HostIdentity, tuple[ClientCARequest, ...]]]] = {}
+    for host in hosts:
+        by_link: dict[str, list[ClientCARequest]] = {}
+        for request in host.ca_requests:
+            by_link.setdefault(request.link, []).append(request)
+        for link, asked in by_link.items():
+            ends.setdefault((host.label, link), []).append((host, tuple(asked)))
+    for client in hosts:
+        for chain in client.client_chains:
+            peers = [
+                (server, requests)
+                for server, requests in ends.get((client.label, chain.peer_link), ())
+                if server.host != client.host and plays(server.role, chain.peer_role)
+            ]
+            if not client.label and len(peers) != 1:
+                continue
+            for server, requests in peers:
+                yield _Pair(client, chain, server, requests)
 
 
 @estate_rule(
@@ -80,7 +87,8 @@ def traversal_ca_not_accepted(hosts: Sequence[HostIdentity]) -> Sequence[Hit]:
     it names in its CertificateRequest. The link table says which client link dials which
     server link (``peer`` in the policy: the C's traversal zone and SSH tunnels to the E, the
     C's SIP trunk to CUCM's CallManager port, CUCM's trunk to the C's SIP port); hosts are
-    paired within their CSV label. The C's chain counts as accepted when a name the server
+    paired within their CSV label (without one, only where the run holds a single server end
+    of the link, such as a scan of one C and its E). The C's chain counts as accepted when a name the server
     sent is the issuer of a certificate on the chain's path or the subject of a CA on it
     (presented, or added when the chain was completed): its issuing CA, an intermediate or the
     root. Names are compared as OpenSSL's X509_NAME_cmp compares them, from the DER the server
