@@ -190,6 +190,9 @@ class Observation:
     chain_der: tuple[bytes, ...] = ()  # as presented, leaf first
     client_cert_requested: bool = False
     client_ca_names: tuple[str, ...] = ()  # RFC 4514 strings, in the order the server sent them
+    # The same names as the server sent them (DER), in the same order; () where only the text is
+    # known (an older record). Not in the JSON, which keeps the text.
+    client_ca_names_der: tuple[bytes, ...] = field(default=(), repr=False)
     tls_alert: str | None = None  # the alert that ended a handshake whose chain we still hold
     sip_server: str | None = None  # Server (or User-Agent) header of the SIP OPTIONS answer
     http_server: str | None = None  # Server header of the answer to HTTP HEAD /
@@ -267,9 +270,12 @@ class EffectKind(enum.IntEnum):
     UNUSABLE = 2  # OpenSSL's purpose check fails for the use (EKU, keyUsage; usage.py)
     EXPIRED = 3
     NOT_YET_VALID = 4
-    CLIENTAUTH_SUNSET = 5  # a public certificate whose replacement will lack clientAuth
-    EXPIRES_SOON = 6  # within the warning window (--warn-days)
-    PUBLIC_CLIENT_CAS = 7  # the server accepts client certificates from public CAs
+    # The peer at the other end does not trust the certificate's issuer (an estate finding: it
+    # takes both ends of the link, scanned in one run; never set by an endpoint's rules).
+    ISSUER_NOT_ACCEPTED = 5
+    CLIENTAUTH_SUNSET = 6  # a public certificate whose replacement will lack clientAuth
+    EXPIRES_SOON = 7  # within the warning window (--warn-days)
+    PUBLIC_CLIENT_CAS = 8  # the server accepts client certificates from public CAs
 
     @property
     def verdict(self) -> Verdict:
@@ -281,6 +287,7 @@ _EFFECT_VERDICT = {
     EffectKind.UNUSABLE: Verdict.BREAKS,
     EffectKind.EXPIRED: Verdict.BREAKS,
     EffectKind.NOT_YET_VALID: Verdict.BREAKS,
+    EffectKind.ISSUER_NOT_ACCEPTED: Verdict.BREAKS,
     EffectKind.CLIENTAUTH_SUNSET: Verdict.AT_RISK,
     EffectKind.EXPIRES_SOON: Verdict.AT_RISK,
     EffectKind.PUBLIC_CLIENT_CAS: Verdict.AT_RISK,
@@ -307,6 +314,15 @@ class LinkEffect:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkTarget:
+    """One link of one host that an estate finding's effect acts on (a host's link, not an endpoint's)."""
+
+    host: str  # as the inventory names the host
+    link: str
+    uses: Use
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     code: str
     severity: Severity
@@ -315,6 +331,9 @@ class Finding:
     breaks_on: datetime | None = None  # the day the finding turns into a failure, where known
     details: tuple[tuple[str, str], ...] = ()  # machine-readable facts (JSON "details")
     effect: LinkEffect | None = None  # what it does to link verdicts; None: nothing
+    # An estate finding's effect acts on these host links only; () for an endpoint's findings,
+    # whose effect acts on the links of the endpoint that has them.
+    targets: tuple[LinkTarget, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

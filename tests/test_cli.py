@@ -22,7 +22,6 @@ import pytest
 
 from scanner.core.rules import ALL_RULES, EVERY_RULE
 from scanner.core.targets import parse_csv
-from scanner.core.verdict import worst
 from scanner.lab import ESTATE, targets_csv
 from scanner.model import Status, Verdict
 from tests.addresses import CLI_LAB, CLI_LAB_BASE
@@ -281,8 +280,9 @@ def test_json_follows_the_schema(lab_files, tmp_path):
 
 
 def expected_host_verdicts() -> dict[str, int]:
-    """The lab's host verdicts, from what each service is designed to show."""
-    counts = Counter(worst(s.expect_verdict for s in h.services).value for h in ESTATE)
+    """The lab's host verdicts, from what each service is designed to show (and the estate, for a
+    pair that breaks together)."""
+    counts = Counter(h.expected_verdict.value for h in ESTATE)
     return {v.value: counts[v.value] for v in Verdict}
 
 
@@ -590,8 +590,9 @@ def test_json_hosts_show_role_product_release_and_links(lab, lab_files):
     )
     assert {link["verdict"] for link in x155["links"] if link["uses"] == "client"} == {"unknown"}
     assert hosts["cucm"]["role"] == "cucm" and hosts["cucm"]["verdict"] == "breaks"
-    (mismatch,) = doc["summary"]["findings"]
+    mismatch, pairing = doc["summary"]["findings"]
     assert mismatch["code"] == "EXPRESSWAY_VERSION_MISMATCH"
+    assert pairing["code"] == "TRAVERSAL_CA_NOT_ACCEPTED" and pairing["severity"] == "high"
     sunset = [
         f
         for e in doc["endpoints"]
@@ -630,6 +631,12 @@ def test_table_says_what_breaks_when(lab, lab_files):
     assert "[expc-alone]  role expressway-c  Expressway X14.3.2  verdict at-risk" in out
     assert "chain completed; " in out  # expc-alone: its leaf came alone, the note says so
     assert "estate: EXPRESSWAY_VERSION_MISMATCH" in out
+    # pair-dmz: each certificate is fine alone, the E does not trust the C's CA (as `make demo` shows).
+    flat = " ".join(out.split())
+    assert "estate: TRAVERSAL_CA_NOT_ACCEPTED: " in flat and "names CN=Example Corp DMZ Root" in flat
+    assert re.search(r"\[pair-dmz\] role expressway-c Expressway X14.3.2 verdict breaks", flat)
+    assert re.search(r"breaks: traversal-zone \(client\): \S+ accepts client certificates only from", flat)
+    assert re.search(r"breaks: traversal-server \(server\): \S+ accepts client certificates only from", flat)
     assert re.search(
         r"links broken now: \d+; by \S+ \(30 days\): \d+; by \S+ \(90 days\): \d+; by 2027-09-30",
         " ".join(out.split()),

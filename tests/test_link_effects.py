@@ -26,6 +26,7 @@ PRECEDENCE = [
     EffectKind.UNUSABLE,
     EffectKind.EXPIRED,
     EffectKind.NOT_YET_VALID,
+    EffectKind.ISSUER_NOT_ACCEPTED,  # an estate finding: the peer does not trust the issuer
     EffectKind.CLIENTAUTH_SUNSET,
     EffectKind.EXPIRES_SOON,
     EffectKind.PUBLIC_CLIENT_CAS,

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from scanner.core.analysis import analyze
-from scanner.core.verdict import worst
 from scanner.edge.spool import DiskSpool
 from scanner.lab import ESTATE
 from scanner.model import Endpoint, Verdict
@@ -80,7 +79,7 @@ def test_prometheus_textfile_parses_and_carries_every_endpoint(lab, lab_files, t
     assert all(s.value > 1.7e9 for s in metrics["ekuscan_cert_not_after_seconds"].samples)
     assert metrics["ekuscan_breaks_on_seconds"].samples
     hosts = {s.labels["verdict"]: s.value for s in metrics["ekuscan_hosts"].samples}
-    designed = Counter(worst(s.expect_verdict for s in h.services).value for h in ESTATE)
+    designed = Counter(h.expected_verdict.value for h in ESTATE)
     assert hosts == {v.value: designed[v.value] for v in Verdict}  # the lab's hosts, as designed
     assert metrics["ekuscan_scan_duration_seconds"].samples[0].value > 0
     assert metrics["ekuscan_probes"].samples[0].value == len(endpoints)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from scanner import __version__
 from scanner.app.errors import ScanFailed
 from scanner.core.analysis import AnalysisContext
+from scanner.core.peers import link_pairs
 from scanner.edge.files import OutputError, atomic_output
 from scanner.edge.progress import Progress
 from scanner.edge.spool import DiskSpool
@@ -108,6 +109,7 @@ def reporting(
             now=analysis.now,
             last_public_clientauth_day=analysis.policy.last_public_clientauth_day,
             spool=DiskSpool,
+            link_pairs=link_pairs(analysis.policy),
         )
         stream = ReportStream(writer, inventory)
         yield stream

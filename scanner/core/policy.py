@@ -58,6 +58,14 @@ class LinkCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkPeer:
+    """The server link at the other end of a client link: the listener that checks its certificate."""
+
+    role: Role
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
 class LinkSpec:
     role: Role
     name: str
@@ -71,6 +79,9 @@ class LinkSpec:
     service: str | None = None
     condition: LinkCondition | None = None
     source: str = ""
+    # A client link's server end, where both ends can be scanned (traversal zone -> traversal
+    # server): the estate compares this certificate with what that server accepts.
+    peer: LinkPeer | None = None
 
     def applies_to_port(self, port: int) -> bool:
         return not self.ports or port in self.ports

@@ -19,6 +19,7 @@ from scanner.core.policy import (
     DatedFact,
     FixedRelease,
     LinkCondition,
+    LinkPeer,
     LinkSpec,
     Policy,
     PolicyError,
@@ -62,6 +63,7 @@ def parse_policy(document: Any, origin: str = PACKAGED) -> Policy:
         else:
             warn_days = value
     links = tuple(_links(check, top.get("links")))
+    _check_peers(check, links)
     dates = _dates(check, top.get("dates", {}))
     validity, validity_source = _max_validity(check, top.get("max_validity", {"steps": []}))
     cas = tuple(_public_cas(check, top.get("public_cas", [])))
@@ -96,6 +98,7 @@ _LINK_FIELDS = {
     "service",
     "condition",
     "source",
+    "peer",
 }
 _CONDITION_FIELDS = {"text", "scope", "from_version", "before_version", "note", "source"}
 
@@ -127,9 +130,37 @@ def _links(check: _Checker, raw_links: Any) -> Iterator[LinkSpec]:
         service = check.text(link.get("service"), f"{where}.service") if "service" in link else None
         condition = _link_condition(check, link.get("condition"), f"{where}.condition")
         source = check.text(link.get("source"), f"{where}.source", required=False)
+        peer = _link_peer(check, link.get("peer"), f"{where}.peer", uses) if "peer" in link else None
         if role is not None and uses is not None and name:
             yield LinkSpec(
-                role, name, uses, frozenset(ports), description, low, high, service, condition, source
+                role, name, uses, frozenset(ports), description, low, high, service, condition, source, peer
+            )
+
+
+def _link_peer(check: _Checker, raw: Any, where: str, uses: Use | None) -> LinkPeer | None:
+    """A client link's ``peer``: the role and server link at its other end."""
+    peer = check.obj(raw, where)
+    if peer is None:
+        return None
+    check.unknown_keys(peer, {"role", "link"}, where)
+    if uses is not Use.CLIENT:
+        check.fail(where, "only a client link has a peer (the server link it dials)")
+    try:
+        role = Role(str(peer.get("role")))
+    except ValueError:
+        check.fail(f"{where}.role", f"must be one of {', '.join(r.value for r in Role)}")
+        return None
+    name = check.text(peer.get("link"), f"{where}.link")
+    return LinkPeer(role, name) if name else None
+
+
+def _check_peers(check: _Checker, links: tuple[LinkSpec, ...]) -> None:
+    servers = {(link.role, link.name) for link in links if link.uses is Use.SERVER}
+    for link in links:
+        if link.peer is not None and (link.peer.role, link.peer.link) not in servers:
+            check.fail(
+                f"policy.links[{link.role.value}/{link.name}].peer",
+                f"no server link {link.peer.link!r} of role {link.peer.role.value}",
             )
 
 

@@ -201,6 +201,7 @@ def _with_facts(observation: Observation, facts: TLSFacts) -> Observation:
         chain_der=facts.chain_der,
         client_cert_requested=facts.client_cert_requested,
         client_ca_names=facts.client_ca_names,
+        client_ca_names_der=facts.client_ca_names_der,
     )
 
 

@@ -29,6 +29,13 @@ class Behaviour(enum.Enum):
     RAW = "raw"  # handshake, then answer one request with the service's raw bytes (tests)
 
 
+class ClientCAs(enum.Enum):
+    """Which CA a service that asks for client certificates names as the one it accepts."""
+
+    HOST_ROOT = "host-root"  # the root of the host's own hierarchy, as Expressway's trusted list holds it
+    OTHER_PRIVATE_ROOT = "other-private-root"  # the DMZ root, which issued no lab leaf: its C is refused
+
+
 @dataclass(frozen=True)
 class LabService:
     port: int
@@ -40,6 +47,7 @@ class LabService:
     expect_verdict: Verdict = Verdict.OK
     leaf: LeafKind | None = None  # this service's own certificate (CUCM's Tomcat); None: the host's
     asks_client_cert: bool = False  # ask for a client certificate (naming the host's root), not demand one
+    client_cas: ClientCAs = ClientCAs.HOST_ROOT  # the CA named in the CertificateRequest
 
 
 @dataclass(frozen=True)
@@ -51,10 +59,20 @@ class LabHost:
     about: str
     role_in_csv: bool = True  # False: the scan must infer the role from banners and listeners
     pair: str = ""  # CSV label shared by a C/E pair (their releases are compared); default: name
+    # The host's verdict where the estate changes it (a pairing that breaks): None, the worst of
+    # its services' own verdicts.
+    expect_host_verdict: Verdict | None = None
 
     @property
     def label(self) -> str:
         return self.pair or self.name
+
+    @property
+    def expected_verdict(self) -> Verdict:
+        """The host's verdict in a scan of the whole lab."""
+        if self.expect_host_verdict is not None:
+            return self.expect_host_verdict
+        return max((s.expect_verdict for s in self.services), key=lambda v: v.rank, default=Verdict.UNKNOWN)
 
 
 T12 = SSL.TLS1_2_VERSION
@@ -202,6 +220,28 @@ ESTATE: tuple[LabHost, ...] = (
         (LabService(5061, Behaviour.SIP, banner=EXPRESSWAY_C_BANNER, expect_verdict=Verdict.AT_RISK),),
         "Expressway-C that sends its public serverAuth+clientAuth leaf alone (its intermediate was never "
         "uploaded): completed with the lab's intermediates (--intermediates), it is public and at risk",
+    ),
+    LabHost(
+        "expe-dmz",
+        Role.EXPRESSWAY_E,
+        LeafKind.PRIVATE_BOTH,
+        (
+            LabService(5061, Behaviour.SIP, banner=EXPRESSWAY_E_BANNER),
+            LabService(7001, Behaviour.MTLS_ABORT, client_cas=ClientCAs.OTHER_PRIVATE_ROOT),
+        ),
+        "Expressway-E whose traversal zone trusts only the DMZ root, not the CA that issued its C's "
+        "certificate: each certificate is fine alone, the traversal zone fails on trust",
+        pair="pair-dmz",
+        expect_host_verdict=Verdict.BREAKS,
+    ),
+    LabHost(
+        "expc-dmz",
+        Role.EXPRESSWAY_C,
+        LeafKind.PRIVATE_BOTH,
+        (LabService(5061, Behaviour.SIP, banner=EXPRESSWAY_C_BANNER),),
+        "Expressway-C on the private CA, paired with expe-dmz, which does not trust that CA",
+        pair="pair-dmz",
+        expect_host_verdict=Verdict.BREAKS,
     ),
 )
 

@@ -123,6 +123,9 @@ class LabPKI:
     public_geny_ca: Issued  # serverAuth only, like Let's Encrypt YR1/YE1
     private_root: Issued
     private_ca: Issued  # no EKU, as private CAs usually are
+    # Another private hierarchy's root, which issued none of the lab's leaves: the CA that an
+    # Expressway-E trusts when its C's certificate comes from the private CA above.
+    other_private_root: Issued
 
     @classmethod
     def generate(cls, now: datetime) -> LabPKI:
@@ -173,7 +176,16 @@ class LabPKI:
             ca=True,
             eku=None,
         )
-        return cls(now, public_root, public_ca, geny, private_root, private_ca)
+        other_private_root = issue(
+            "Example Corp DMZ Root",
+            "Example Corp",
+            issuer=None,
+            not_before=now - 900 * day,
+            not_after=now + 5000 * day,
+            ca=True,
+            eku=None,
+        )
+        return cls(now, public_root, public_ca, geny, private_root, private_ca, other_private_root)
 
     @property
     def public_intermediates(self) -> tuple[Issued, ...]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import trio
 from OpenSSL import SSL
 
-from scanner.lab.fleet import DEFAULT_BASE, Behaviour, BoundService, LabPlan, LabService, plan
+from scanner.lab.fleet import DEFAULT_BASE, Behaviour, BoundService, ClientCAs, LabPlan, LabService, plan
 from scanner.lab.pki import Issued, LabPKI, LeafKind
 from scanner.protocol.headers import header_block_complete
 from scanner.protocol.sip import MAX_RESPONSE_BYTES
@@ -34,9 +34,13 @@ def server_context(leaf: Issued, chain: Sequence[Issued], pki: LabPKI, service: 
         demand = SSL.VERIFY_FAIL_IF_NO_PEER_CERT if service.behaviour is Behaviour.MTLS_ABORT else 0
         tls_context.set_verify(SSL.VERIFY_PEER | demand, lambda *_: True)
         # Name the CA whose client certificates the traversal zone accepts, as Expressway does:
-        # the root of the host's own hierarchy (a public one there is itself a finding).
+        # the root of the host's own hierarchy (a public one there is itself a finding), or
+        # another CA's, for the E that does not trust its C's issuer.
         private = any(extra is pki.private_ca for extra in chain)
-        tls_context.add_client_ca((pki.private_root if private else pki.public_root).cert)
+        named = pki.private_root if private else pki.public_root
+        if service.client_cas is ClientCAs.OTHER_PRIVATE_ROOT:
+            named = pki.other_private_root
+        tls_context.add_client_ca(named.cert)
     return tls_context
 
 

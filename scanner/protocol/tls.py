@@ -130,6 +130,9 @@ class TLSFacts:
     chain_der: tuple[bytes, ...]
     client_cert_requested: bool
     client_ca_names: tuple[str, ...]
+    # The same names as DER, in the same order: what a name comparison with a chain needs
+    # (OpenSSL compares encodings, not RFC 4514 text).
+    client_ca_names_der: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +398,7 @@ class ClientHandshake:
             chain_der=tuple(crypto.dump_certificate(crypto.FILETYPE_ASN1, c) for c in chain),
             client_cert_requested=self._cert_requested or bool(names),
             client_ca_names=tuple(_name_text(n.get_components()) for n in names),
+            client_ca_names_der=tuple(n.der() for n in names),
         )
 
     # -- after the handshake: one request, one bounded answer ------------------------------

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
+from scanner.core.peers import ClientCARequest, ClientChain, LinkPair, ca_requests, client_chains
 from scanner.core.rules import ESTATE_RULES, EstateRule, HostIdentity, evaluate_estate
 from scanner.core.verdict import worst
 from scanner.model import (
@@ -66,6 +67,17 @@ class HostReport:
     breaks_on: datetime | None
     certificates: tuple[HostCert, ...]
     links: tuple[HostLink, ...]
+    # What the estate's pairing rules compare (core/peers.py): the chains of its paired
+    # client links, and what its paired server ports asked of their clients.
+    client_chains: tuple[ClientChain, ...] = ()
+    ca_requests: tuple[ClientCARequest, ...] = ()
+
+    @property
+    def identity(self) -> HostIdentity:
+        """What the estate rules may know about this host."""
+        return HostIdentity(
+            self.host, self.role, self.software, self.label, self.client_chains, self.ca_requests
+        )
 
     @property
     def certificates_by_service(self) -> dict[str, tuple[HostCert, ...]]:
@@ -98,8 +110,10 @@ class _HostAccumulator:
         default_factory=dict
     )
     links: dict[tuple[str, Use], HostLink] = field(default_factory=dict)
+    client_chains: dict[tuple[str, str], ClientChain] = field(default_factory=dict)  # by (link, leaf)
+    ca_requests: dict[tuple[str, int], ClientCARequest] = field(default_factory=dict)  # by (link, port)
 
-    def add(self, report: EndpointReport) -> None:
+    def add(self, report: EndpointReport, pairs: Sequence[LinkPair] = ()) -> None:
         ep = report.endpoint
         self._add_software(report.software)
         self._add_address(ep.ip)
@@ -116,6 +130,16 @@ class _HostAccumulator:
             self._add_link(
                 HostLink(link.name, link.uses, link.verdict, link.reason, link.breaks_on, link.condition)
             )
+        if pairs:
+            self._add_pairing(
+                client_chains(report, pairs), ca_requests(report, {p.server_link for p in pairs})
+            )
+
+    def _add_pairing(self, chains: Iterable[ClientChain], requests: Iterable[ClientCARequest]) -> None:
+        for chain in chains:
+            self.client_chains.setdefault((chain.link, chain.leaf_sha256), chain)
+        for request in requests:
+            self.ca_requests.setdefault((request.link, request.port), request)
 
     def absorb(self, part: HostReport) -> None:
         """Merge an earlier-finished part of the same host, as if its reports came again."""
@@ -128,6 +152,7 @@ class _HostAccumulator:
             self._add_cert(cert)
         for link in part.links:
             self._add_link(link)
+        self._add_pairing(part.client_chains, part.ca_requests)
 
     def _add_software(self, software: Fingerprint | None) -> None:
         if self.software is None or (self.software.version is None and software is not None):
@@ -173,11 +198,41 @@ class _HostAccumulator:
                 for sha, (subject, trust, not_after, ports, services) in self.certs.items()
             ),
             links=tuple(self.links.values()),
+            client_chains=tuple(self.client_chains.values()),
+            ca_requests=tuple(self.ca_requests.values()),
         )
 
 
 def _earlier(a: datetime | None, b: datetime | None) -> bool:
     return a is not None and (b is None or a < b)
+
+
+def with_estate_effects(host: HostReport, findings: Sequence[Finding], now: datetime | None) -> HostReport:
+    """The host with the links that estate findings target judged again: a targeted effect
+    replaces a link's verdict where it is worse (an effect without a date acts from ``now``).
+    The endpoints keep what they showed alone; the host's verdict and date follow its links."""
+    aimed = [
+        (target, f.effect)
+        for f in findings
+        if f.effect is not None
+        for target in f.targets
+        if target.host == host.host and target.uses in f.effect.uses
+    ]
+    if not aimed:
+        return host
+    links, verdict, breaks_on = [], host.verdict, host.breaks_on
+    for link in host.links:
+        for target, effect in aimed:
+            if (target.link, target.uses) == (
+                link.name,
+                link.uses,
+            ) and effect.verdict.rank > link.verdict.rank:
+                when = effect.breaks_on or now
+                link = HostLink(link.name, link.uses, effect.verdict, effect.reason, when, link.condition)
+                verdict = worst((verdict, link.verdict))
+                breaks_on = when if _earlier(when, breaks_on) else breaks_on
+        links.append(link)
+    return replace(host, links=tuple(links), verdict=verdict, breaks_on=breaks_on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +271,12 @@ class Inventory:
         last_public_clientauth_day: date | None = None,
         estate_rules: Sequence[EstateRule] = ESTATE_RULES,
         spool: SpoolFactory = MemorySpool,
+        link_pairs: Sequence[LinkPair] = (),
     ) -> None:
+        """``link_pairs``: the policy's paired links (``core.peers.link_pairs``); none: hosts are
+        not compared end to end."""
         self.show_all = show_all
+        self.link_pairs = tuple(link_pairs)
         self.now = now
         self.last_public_clientauth_day = last_public_clientauth_day
         self.estate_rules = estate_rules
@@ -230,6 +289,7 @@ class Inventory:
         self._listed = 0
         self._earliest: datetime | None = None
         self._summary: tuple[int, Summary] | None = None  # (probes counted then, the summary)
+        self._estate: tuple[int, tuple[Finding, ...]] | None = None  # (probes counted then, its findings)
 
     def listed(self, report: EndpointReport) -> bool:
         """Named targets are always listed; swept ones only if something listened there."""
@@ -251,7 +311,7 @@ class Inventory:
         if self._open is None or self._open[0] != name:
             self._finish_open_host()
             self._open = (name, _HostAccumulator(report.role, report.role_source, report.endpoint.label))
-        self._open[1].add(report)
+        self._open[1].add(report, self.link_pairs)
         return True
 
     def _finish_open_host(self) -> None:
@@ -262,7 +322,22 @@ class Inventory:
             self._open = None
 
     def each_host(self) -> Iterator[HostReport]:
-        """The hosts in order (IPv4 numerically, then IPv6, then names), read back one at a time."""
+        """The hosts in order (IPv4 numerically, then IPv6, then names), read back one at a time,
+        with the effects of the estate findings on their links (a traversal zone whose E does
+        not accept the C's CA breaks on both hosts, whatever each endpoint showed alone)."""
+        findings = self.estate_findings()
+        for host in self._hosts_as_seen():
+            yield with_estate_effects(host, findings, self.now)
+
+    def estate_findings(self) -> tuple[Finding, ...]:
+        """What only several hosts together show; one pass over the hosts, kept until another report comes."""
+        if self._estate is None or self._estate[0] != self._probes:
+            identities = [host.identity for host in self._hosts_as_seen()]
+            self._estate = (self._probes, evaluate_estate(identities, self.estate_rules))
+        return self._estate[1]
+
+    def _hosts_as_seen(self) -> Iterator[HostReport]:
+        """The hosts in order, merged from their parts, as their endpoints showed them."""
         self._finish_open_host()
         merged: tuple[str, _HostAccumulator] | None = None
         for _, part in self._finished.ordered():
@@ -284,12 +359,12 @@ class Inventory:
 
     def _summarise(self) -> Summary:
         hosts_by_verdict: Counter[str] = Counter()
-        identities = []
+        hosts = 0
         horizons = self._horizons()
         broken_by = [0] * len(horizons)  # links broken or at risk by each horizon
         for host in self.each_host():
             hosts_by_verdict[host.verdict.value] += 1
-            identities.append(HostIdentity(host.host, host.role, host.software, host.label))
+            hosts += 1
             for link in host.links:
                 if link.verdict in (Verdict.BREAKS, Verdict.AT_RISK) and link.breaks_on is not None:
                     for i, moment in enumerate(horizons):
@@ -297,14 +372,14 @@ class Inventory:
         return Summary(
             probes=self._probes,
             endpoints=self._listed,
-            hosts=len(identities),
+            hosts=hosts,
             by_status=dict(sorted(self._status.items())),
             by_verdict={v.value: self._verdict[v.value] for v in Verdict},
             hosts_by_verdict={v.value: hosts_by_verdict[v.value] for v in Verdict},
             links_by_verdict={v.value: self._links[v.value] for v in Verdict},
             earliest_breaks_on=self._earliest,
             timeline=self._timeline(horizons, broken_by),
-            findings=evaluate_estate(identities, self.estate_rules),
+            findings=self.estate_findings(),
         )
 
     def _horizons(self) -> list[datetime]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from scanner.core.peers import ClientCARequest, ClientChain
 from scanner.core.policy import Policy, PublicCA
 from scanner.core.usage import Usability
 from scanner.model import (
@@ -23,6 +24,7 @@ from scanner.model import (
     Finding,
     Fingerprint,
     LinkEffect,
+    LinkTarget,
     Role,
     RootProgram,
     Severity,
@@ -104,6 +106,7 @@ class Hit:
     breaks_on: datetime | None = None
     details: tuple[tuple[str, str], ...] = ()
     effect: LinkEffect | None = None
+    targets: tuple[LinkTarget, ...] = ()  # estate rules: the host links ``effect`` acts on
 
 
 CheckFn = Callable[[ChainUnderTest, RuleContext], Sequence[Hit]]  # a rule about one endpoint's chain
@@ -117,6 +120,10 @@ class HostIdentity:
     role: Role
     software: Fingerprint | None
     label: str  # the CSV label, which groups hosts (a C/E pair, a cluster)
+    # The two ends of paired links (core/peers.py): the chains it presents as a client of a
+    # link whose server end the policy names, and what its server ends of such links asked.
+    client_chains: tuple[ClientChain, ...] = ()
+    ca_requests: tuple[ClientCARequest, ...] = ()
 
 
 EstateCheckFn = Callable[[Sequence[HostIdentity]], Sequence[Hit]]  # a rule about several hosts together
@@ -171,7 +178,16 @@ def _findings(r: Rule | EstateRule, check: Callable[[], Sequence[Hit]]) -> list[
     except Exception as exc:  # a bug in one rule must not hide the others' findings
         return [Finding(ENGINE_ERROR, Severity.HIGH, f"rule {r.code} failed: {exc!r}")]
     return [
-        Finding(r.code, h.severity or r.severity, h.message, h.cert_sha256, h.breaks_on, h.details, h.effect)
+        Finding(
+            r.code,
+            h.severity or r.severity,
+            h.message,
+            h.cert_sha256,
+            h.breaks_on,
+            h.details,
+            h.effect,
+            h.targets,
+        )
         for h in hits
     ]
 

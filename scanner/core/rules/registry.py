@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scanner.core.rules import chain, eku, estate, handshake, purpose, release, validity
+from scanner.core.rules import chain, eku, estate, handshake, pairing, purpose, release, validity
 from scanner.core.rules._engine import EstateRule, Rule
 
 ALL_RULES: tuple[Rule, ...] = (
@@ -36,7 +36,13 @@ ALL_RULES: tuple[Rule, ...] = (
     handshake.client_cert_requested,
 )
 
-ESTATE_RULES: tuple[EstateRule, ...] = (estate.expressway_version_mismatch,)
+ESTATE_RULES: tuple[EstateRule, ...] = (
+    estate.expressway_version_mismatch,
+    pairing.traversal_ca_not_accepted,
+    pairing.traversal_ca_root_not_named,
+    pairing.traversal_ca_names_unknown,
+    pairing.traversal_client_cert_not_requested,
+)
 
 EVERY_RULE: tuple[Rule | EstateRule, ...] = (*ALL_RULES, *ESTATE_RULES)
 

@@ -1,0 +1,87 @@
+"""Estate effects on host links: what the inventory does with a pairing finding, and what it leaves alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from scanner.core.analysis import analyze
+from scanner.core.peers import ca_requests, client_chains, link_pairs
+from scanner.edge.files import load_packaged_policy
+from scanner.model import (
+    EffectKind,
+    Finding,
+    LinkEffect,
+    LinkTarget,
+    Role,
+    RoleSource,
+    Severity,
+    Use,
+    Verdict,
+)
+from scanner.report.document import host_dict
+from scanner.report.inventory import HostLink, HostReport, Inventory, with_estate_effects
+from tests.conftest import context
+from tests.factories import NOW, make_chain, observation
+
+PAIRS = link_pairs(load_packaged_policy())
+
+
+def host(links: tuple[HostLink, ...], verdict: Verdict = Verdict.OK) -> HostReport:
+    return HostReport(
+        "c", Role.EXPRESSWAY_C, RoleSource.GIVEN, None, "pair", ("c",), (5061,), verdict, None, (), links
+    )
+
+
+def pairing_finding(kind: EffectKind = EffectKind.ISSUER_NOT_ACCEPTED) -> Finding:
+    effect = LinkEffect(kind, frozenset(Use), "the E does not trust the C's CA", None)
+    targets = (LinkTarget("c", "traversal-zone", Use.CLIENT), LinkTarget("e", "traversal-server", Use.SERVER))
+    return Finding("TRAVERSAL_CA_NOT_ACCEPTED", Severity.HIGH, "m", effect=effect, targets=targets)
+
+
+def test_a_targeted_link_breaks_and_the_host_follows():
+    links = (
+        HostLink("traversal-zone", Use.CLIENT, Verdict.AT_RISK, "sunset", NOW.replace(year=2027)),
+        HostLink("ssh-tunnels", Use.CLIENT, Verdict.AT_RISK, "sunset", NOW.replace(year=2027)),
+    )
+    judged = with_estate_effects(host(links, Verdict.AT_RISK), [pairing_finding()], NOW)
+    zone, ssh = judged.links
+    assert (zone.verdict, zone.reason, zone.breaks_on) == (
+        Verdict.BREAKS,
+        "the E does not trust the C's CA",
+        NOW,
+    )
+    assert ssh == links[1]  # not a target
+    assert (judged.verdict, judged.breaks_on) == (Verdict.BREAKS, NOW)
+    assert host_dict(judged)["links"][0]["verdict"] == "breaks"
+
+
+def test_a_link_that_already_breaks_keeps_its_own_reason_and_other_hosts_are_untouched():
+    broken = (HostLink("traversal-zone", Use.CLIENT, Verdict.BREAKS, "leaf EKU lacks clientAuth", NOW),)
+    assert with_estate_effects(host(broken, Verdict.BREAKS), [pairing_finding()], NOW).links == broken
+    other = replace(host((HostLink("traversal-zone", Use.CLIENT, Verdict.OK, "ok", None),)), host="elsewhere")
+    assert with_estate_effects(other, [pairing_finding()], NOW) is other
+    # The server target names the E's server link: the C's client link of that name is not it.
+    mixed = host((HostLink("traversal-server", Use.CLIENT, Verdict.OK, "ok", None),))
+    mixed = replace(mixed, host="e")
+    assert with_estate_effects(mixed, [pairing_finding()], NOW).links == mixed.links
+
+
+def test_certificate_files_ask_nothing_and_a_scan_without_pairs_compares_nothing():
+    _, inter, leaf = make_chain()
+    report = analyze(observation(leaf, inter, port=0, role=Role.EXPRESSWAY), context())
+    assert ca_requests(report, {"traversal-server"}) == ()
+    assert [c.link for c in client_chains(report, PAIRS)] == [
+        "traversal-zone",
+        "ssh-tunnels",
+        "sip-tls-to-cucm",
+    ]
+    e_side = analyze(
+        observation(leaf, inter, host="192.0.2.11", port=7001, role=Role.EXPRESSWAY_E, requested=True),
+        context(),
+    )
+    c_side = analyze(observation(leaf, inter, port=5061, role=Role.EXPRESSWAY_C), context())
+    for pairs, expected in (((), []), (PAIRS, ["TRAVERSAL_CA_NAMES_UNKNOWN"])):
+        inventory = Inventory(now=NOW, link_pairs=pairs)
+        inventory.add(c_side)
+        inventory.add(e_side)
+        assert [f.code for f in inventory.summary().findings if f.code.startswith("TRAVERSAL_")] == expected
