@@ -98,7 +98,7 @@ def make_listen_context(
             f"the key does not match the certificate, or cannot serve TLS ({_error_text(exc)})"
         ) from None
     for extra in chain:
-        tls_context.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+        tls_context.add_extra_chain_cert(extra)
     try:
         tls_context.set_min_proto_version(SSL.TLS1_VERSION)
     except SSL.Error:  # a build without old versions: take what it offers
@@ -108,7 +108,8 @@ def make_listen_context(
     # (a client may not start a second handshake on our time).
     tls_context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_TICKET | SSL.OP_NO_RENEGOTIATION)
     tls_context.set_verify(SSL.VERIFY_PEER, _accept_any)
-    tls_context.set_client_ca_list([crypto.X509.from_cryptography(ca).get_subject() for ca in ca_names])
+    for ca in ca_names:  # none: an empty list, and the client presents whatever it has
+        tls_context.add_client_ca(ca)
     return tls_context
 
 
