@@ -36,7 +36,6 @@ from scanner.edge import runlog
 from scanner.edge.files import intermediate_pool
 from scanner.edge.listener import ListenConfig, ListenError, bind, local_address, serve_clients
 from scanner.edge.pool import ScanTerminated, run_stoppable
-from scanner.lab.pki import SERVER_AUTH, issue
 from scanner.model import Endpoint, Observation, Role, Use, Verdict
 from scanner.protocol.tls_server import ListenContextError, make_listen_context
 from scanner.writers import OutputFormat
@@ -167,6 +166,8 @@ def _analysis(request: ListenRequest, now: datetime) -> AnalysisContext:
 def server_identity(cert: Path | None, key: Path | None, now: datetime) -> ServerIdentity:
     """The given certificate (its chain may follow it in the file) and key, or a generated pair."""
     if cert is None or key is None:
+        from scanner.lab.pki import SERVER_AUTH, issue  # the lab's issuer: loaded only when used
+
         generated = issue(
             GENERATED_NAME,
             "ekuscan listen (generated at start)",

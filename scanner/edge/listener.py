@@ -245,25 +245,28 @@ async def _answer_sip(
 ) -> Observation:
     """Read one SIP request (bounded in size and time), answer it, keep the peer's banner."""
     buffer = b""
-    alert: str | None = None
+    ended: ConnectionEnded | None = None
     with trio.move_on_after(limit_seconds):
         while len(buffer) < sip_server.MAX_REQUEST_BYTES and not header_block_complete(buffer):
             event = hs.next_event()
             if isinstance(event, ApplicationData):
                 buffer += event.data
             elif isinstance(event, ConnectionEnded):
-                alert = event.alert
+                ended = event
                 break
             else:
                 hs.receive_data(await _receive(stream))
+    alert = ended.alert if ended is not None else None
     observation = replace(observation, tls_alert=alert)
     if not buffer:
-        return _note(observation, f"SIP: no request within {limit_seconds:g}s" if alert is None else None)
+        if ended is None:
+            return _note(observation, f"SIP: no request within {limit_seconds:g}s")
+        return _note(observation, "SIP: the client closed the connection without a request")
     try:
         request = sip_server.parse_request(buffer)
     except sip_server.SipRequestError as exc:
         return _note(observation, f"SIP: {exc}")
-    if alert is None:  # the client is still there to read the answer
+    if ended is None:  # the client is still there to read the answer
         hs.send_application_data(sip_server.answer(request))
         await _flush(stream, hs)
     return replace(observation, sip_server=request.banner)
