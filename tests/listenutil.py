@@ -33,28 +33,20 @@ _PORT = re.compile(r"ekuscan: info: listening address=\S+ port=(\d+)")
 
 @dataclass
 class ListenProcess:
-    """``ekuscan listen --port 0 ARGS`` in a subprocess; ``port`` once it listens."""
+    """``ekuscan listen --address ADDRESS --port PORT ARGS`` in a subprocess; ``port`` once it listens."""
 
     args: Sequence[str]
+    address: str = LOOPBACK
+    port: int = 0  # 0: the kernel's choice; then the port it listens on
     process: subprocess.Popen[str] | None = None
-    port: int = 0
     stderr_lines: list[str] = field(default_factory=list)
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
     _out: queue.Queue[str | None] = field(default_factory=queue.Queue)
     _readers: list[threading.Thread] = field(default_factory=list)
 
     def __enter__(self) -> ListenProcess:
-        command = [
-            sys.executable,
-            "-m",
-            "scanner",
-            "listen",
-            "--address",
-            LOOPBACK,
-            "--port",
-            "0",
-            *self.args,
-        ]
+        command = [sys.executable, "-m", "scanner", "listen", "--address", self.address]
+        command += ["--port", str(self.port), *self.args]
         self.process = subprocess.Popen(
             command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

@@ -425,3 +425,26 @@ def test_a_listen_session_is_recorded_as_a_run_of_kind_listen(pki: LabPKI, tmp_p
     [written] = endpoints_of(out)
     assert document == written  # the record is the JSON document, direction and all
     assert document["direction"] == "inbound"
+
+
+def test_ekuscans_own_probe_as_the_client() -> None:
+    """``ekuscan scan`` dials a listener on the SIP port: both ends are ekuscan. The scan sees the
+    generated certificate and the listener's SIP banner; the listener sees a client that asked
+    nothing of it but OPTIONS, presented no certificate (until ``scan --client-cert``), and said
+    who it is. (The probe presenting ``--client-cert`` is added where issue 11's parts merge.)"""
+    from tests.addresses import LISTEN_HOST
+
+    with ListenProcess(
+        ["--sip", "--max-clients", "1", "-f", "json"], address=LISTEN_HOST, port=5061
+    ) as listen:
+        scanned = run_cli("scan", f"{LISTEN_HOST}:5061", "-f", "json", "--timeout", "5")
+        code, out = listen.finish()
+    assert code == 0
+    [scan_side] = endpoints_of(scanned.stdout)
+    assert scan_side["direction"] == "outbound"
+    assert scan_side["sip_server"] == "ekuscan-listen"
+    assert scan_side["client_cert_requested"] is True and scan_side["client_ca_names"] == []
+    assert scan_side["chain"][0]["subject"].startswith("CN=ekuscan-listen.invalid")
+    [listen_side] = endpoints_of(out)
+    assert (listen_side["status"], listen_side["sip_server"]) == ("no-certificate", "ekuscan")
+    assert listen_side["ip"].startswith("127.")  # the kernel's source address for loopback: 127.0.0.1

@@ -142,9 +142,12 @@ async def serve_one(
 ) -> Observation:
     """Serve one connection to its end; the observation says what the client did."""
     started = trio.current_time()
-    peer = stream.socket.getpeername()
-    ip = str(peer[0]).split("%", 1)[0]
-    endpoint = replace(template, host=ip, ip=ip, port=int(peer[1]))
+    try:
+        peer = stream.socket.getpeername()
+        ip = str(peer[0]).split("%", 1)[0]
+        endpoint = replace(template, host=ip, ip=ip, port=int(peer[1]))
+    except OSError:  # reset between the accept and now: still a connection that came
+        endpoint = replace(template, host="(gone before its address was read)", ip=None, port=0)
     hs = ServerHandshake(tls_context)
     try:
         observation = await _converse(stream, hs, config, endpoint)
