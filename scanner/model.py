@@ -42,6 +42,14 @@ class Status(enum.StrEnum):
     DNS_ERROR = "dns-error"
     NO_TLS = "no-tls"  # something answered, but not TLS
     TLS_ERROR = "tls-error"  # TLS started but failed before we saw a certificate
+    NO_CERTIFICATE = "no-certificate"  # listen: the client completed TLS without presenting a certificate
+
+
+class Direction(enum.StrEnum):
+    """Who opened the connection an observation comes from (JSON ``direction``)."""
+
+    OUTBOUND = "outbound"  # ekuscan dialled the endpoint (scan): the chain is its server certificate
+    INBOUND = "inbound"  # the peer dialled ekuscan (listen): the chain is its client certificate
 
 
 class Severity(enum.IntEnum):
@@ -197,6 +205,9 @@ class Observation:
     sip_server: str | None = None  # Server (or User-Agent) header of the SIP OPTIONS answer
     http_server: str | None = None  # Server header of the answer to HTTP HEAD /
     duration_ms: float = 0.0
+    # INBOUND (listen): the endpoint is the peer that connected (its address and source port),
+    # the chain is the client certificate it presented, sip_server its User-Agent.
+    direction: Direction = Direction.OUTBOUND
 
 
 @dataclass(frozen=True, slots=True)

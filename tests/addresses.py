@@ -61,6 +61,7 @@ HISTORY_LAB = block(47)  # test_history_cli: two labs, one after the other, on t
 CLOSED = block(48)  # test_history_cli: a host where nothing listens
 HOSTILE = block(50)  # tests/hostile.py: the output-safety tests' servers, on fixed Expressway ports
 ISSUERS = block(49)  # test_chain_cli: two hosts whose leaves name one issuer URL (--workers 2)
+LISTEN = block(51)  # test_listen: `ekuscan listen` on the SIP port 5061, scanned by `ekuscan scan`
 PAIRING = block(61)  # test_pairing_live: openssl s_server as an Expressway-E on its traversal port 7001
 
 LAB_BASE = str(LAB.network_address)
@@ -69,5 +70,6 @@ PLAN_BASE = str(PLAN.network_address)
 CLI_LAB_BASE = str(CLI_LAB.network_address)
 HISTORY_LAB_BASE = str(HISTORY_LAB.network_address)
 CLOSED_HOST = str(CLOSED[1])
+LISTEN_HOST = str(LISTEN[1])
 DNS_SERVER = str(block(0)[153])  # test_dns: the only resolver the scan may ask
 DNS_MULTI = (str(HISTORY_LAB[21]), str(HISTORY_LAB[22]))  # test_dns: one name, two addresses, past that lab

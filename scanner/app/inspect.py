@@ -23,7 +23,7 @@ from scanner.edge import runlog
 from scanner.edge.files import intermediate_pool
 from scanner.edge.issuers import FETCH_TIMEOUT_SECONDS, ChainCompleter, IssuerFetcher
 from scanner.edge.pool import run_trio
-from scanner.model import Endpoint, Observation, Role, Status, Verdict
+from scanner.model import Endpoint, Observation, Role, Status, Use, Verdict
 from scanner.writers import OutputFormat
 
 
@@ -41,6 +41,7 @@ class InspectRequest:
     release: str | None = None  # --release X15.4: judge as if installed on that release
     intermediates: Path | None = None  # --intermediates PEM: completes chains besides the packaged set
     fetch_issuers: bool = False  # --fetch-issuers: fetch a missing issuer from its AIA URL
+    judged_as: Use | None = None  # --as client|server: one side's links only (None: both)
 
 
 def read_chain(files: tuple[Path, ...]) -> tuple[bytes, ...]:
@@ -66,6 +67,8 @@ def run_inspect(request: InspectRequest, now: datetime) -> Verdict:
     )
     if request.release is not None:
         analysis = dataclasses.replace(analysis, assumed_software=release_fingerprint(request.release))
+    if request.judged_as is not None:
+        analysis = dataclasses.replace(analysis, judged_as=request.judged_as)
     endpoint = Endpoint(
         target=" ".join(str(f) for f in request.files),
         host=str(request.files[0]),

@@ -61,8 +61,12 @@ def history_run(
     evaluated: datetime,
     clock: Clock,
     log: runlog.Log,
+    kind: str = "scan",
 ) -> Iterator[RunSession | None]:
-    """A recorded run (or None without --db): locked, opened, and closed however the block ends."""
+    """A recorded run (or None without --db): locked, opened, and closed however the block ends.
+
+    ``kind``: the store's run kind (``scan``, ``listen``), as text: the store loads only for --db.
+    """
     if not db:
         yield None
         return
@@ -71,7 +75,7 @@ def history_run(
 
     store = open_store(db)
     try:
-        session = _start(store, scanner, wait, started, evaluated, log)
+        session = _start(store, scanner, wait, started, evaluated, log, kind)
         try:
             yield session
         except BaseException as exc:
@@ -87,9 +91,15 @@ def history_run(
 
 
 def _start(
-    store: SqlStore, scanner: str, wait: bool, started: datetime, evaluated: datetime, log: runlog.Log
+    store: SqlStore,
+    scanner: str,
+    wait: bool,
+    started: datetime,
+    evaluated: datetime,
+    log: runlog.Log,
+    kind: str,
 ) -> RunSession:
-    from scanner.store import StoreError, StoreLocked
+    from scanner.store import RunKind, StoreError, StoreLocked
     from scanner.store.session import start_run
 
     try:
@@ -100,7 +110,7 @@ def _start(
                 raise ScanFailed(str(exc)) from None
             log.info("waiting-for-lock", scanner=scanner, db=store.description)
             store.lock(scanner, WAIT_LIMIT_S)
-        session = start_run(store, scanner, started, evaluated, __version__, command_line())
+        session = start_run(store, scanner, started, evaluated, __version__, command_line(), RunKind(kind))
     except StoreError as exc:
         raise ScanFailed(str(exc)) from None
     log.info("run-started", run=session.run_id, scanner=scanner, db=store.description)

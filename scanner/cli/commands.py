@@ -28,6 +28,7 @@ from scanner.cli.options import (
     WarnOption,
 )
 from scanner.cli.root import ExitCode, FailOn, exit_code_for
+from scanner.model import Use
 
 
 def inspect(
@@ -65,6 +66,15 @@ def inspect(
             show_default=False,
         ),
     ] = None,
+    judged_as: Annotated[
+        Use | None,
+        typer.Option(
+            "--as",
+            help="Judge the certificate on one side only: client (the role's client links, as "
+            "'ekuscan listen' judges what a peer presents) or server [default: both].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> int:
     """Judge certificate files offline, with the same rules as a live scan.
 
@@ -83,6 +93,7 @@ def inspect(
         release,
         intermediates=intermediates,
         fetch_issuers=fetch_issuers,
+        judged_as=judged_as,
     )
     return exit_code_for(run_inspect(request, datetime.now(UTC)), fail_on)
 

@@ -10,11 +10,13 @@ import typer
 
 from scanner.app.errors import ScanFailed, UsageFailure, error_line
 from scanner.cli import commands
+from scanner.cli.listen_command import listen
 from scanner.cli.root import ExitCode, app
 from scanner.cli.scan_command import scan
 
 # Every command, in the order the help lists them.
 app.command()(scan)
+app.command()(listen)
 app.command()(commands.inspect)
 app.command()(commands.rules)
 app.add_typer(commands.policy_app, name="policy")

@@ -42,6 +42,7 @@ from scanner.model import (
     Status,
     UnparsedCert,
     Use,
+    Version,
 )
 
 DEFAULT_ROLE = Role.EXPRESSWAY
@@ -75,6 +76,10 @@ class AnalysisContext:
     # What an incomplete chain is completed with: the packaged public intermediates,
     # --intermediates, fetched issuers (the edge loads them; empty: judge the chain as sent).
     intermediates: IntermediatePool = field(default_factory=IntermediatePool)
+    # The one side of the handshake the chains are presented on (``listen``: CLIENT, the
+    # certificate a peer really sent as a client; ``inspect --as``); None: every link of the
+    # endpoint, as the role and port say.
+    judged_as: Use | None = None
 
 
 def expected_name(host: str, sni: str | None, port: int) -> str | None:
@@ -102,7 +107,7 @@ def analyze(
     software = host.software
     release = release_for_role(role, software)  # the release of the product the role is
     version = release if role in EXPRESSWAY_ROLES else None
-    separate_store = role in EXPRESSWAY_ROLES and analysis.policy.releases.separate_client_store(version)
+    port, separate_store = _judged_view(analysis, endpoint.port, role, version)
     parsed = [parse_der(der) for der in observation.chain_der]
     trust = classify_completed(
         parsed, analysis.roots, analysis.intermediates, analysis.now, analysis.other_programs
@@ -118,13 +123,15 @@ def analyze(
         trust=trust,
         client=usab.get(Use.CLIENT),
         server=usab.get(Use.SERVER),
-        hostname=expected_name(endpoint.host, endpoint.sni, endpoint.port),
+        hostname=expected_name(endpoint.host, endpoint.sni, port),
         client_cert_requested=observation.client_cert_requested,
         client_ca_names=observation.client_ca_names,
         public_client_cas=public_client_cas(observation.client_ca_names, analysis),
     )
     role_links = analysis.policy.links_for(role, release)
-    planned = links_for_endpoint(role_links, endpoint.port, host.ports, release, endpoint.links)
+    planned = links_for_endpoint(role_links, port, host.ports, release, endpoint.links)
+    if analysis.judged_as is not None:
+        planned = tuple(p for p in planned if p.uses is analysis.judged_as)
     # The rules judge the uses the policy gives this certificate here: a CUCM port whose service
     # has only server links needs no clientAuth, nor does a host whose CSV names no client link.
     specified = {(spec.name, spec.uses) for spec in role_links}
@@ -161,8 +168,26 @@ def analyze(
         breaks_on=earliest_break(links),
         role_source=role_source,
         software=software,
-        services=services_of_endpoint(role_links, endpoint.port),
+        services=services_of_endpoint(role_links, port),
     )
+
+
+def _judged_view(
+    analysis: AnalysisContext, port: int, role: Role, version: Version | None
+) -> tuple[int, bool]:
+    """The port the links are planned for, and whether the host keeps a separate client store.
+
+    A chain judged as one side only (``judged_as``) stands for no socket of the host: like a
+    file, it takes part in every link of that side (port 0), whatever port the connection came
+    from. X15.5+ keeps a client store a server-side view cannot see; a chain seen as the client
+    certificate is what that store holds, so its client links are judged.
+    """
+    separate_store = (
+        analysis.judged_as is not Use.CLIENT
+        and role in EXPRESSWAY_ROLES
+        and analysis.policy.releases.separate_client_store(version)
+    )
+    return (port if analysis.judged_as is None else OFFLINE_PORT), separate_store
 
 
 def analyze_host(observations: Sequence[Observation], analysis: AnalysisContext) -> list[EndpointReport]:
@@ -195,6 +220,8 @@ def public_client_cas(names: Sequence[str], analysis: AnalysisContext) -> tuple[
 
 
 def _unknown_reason(observation: Observation, parsed: Sequence[ParsedCert | UnparsedCert]) -> str:
+    if observation.status is Status.NO_CERTIFICATE:
+        return "the client presented no certificate"
     if observation.status is not Status.OK:
         return f"no certificate: {observation.status.value}"
     if not parsed:

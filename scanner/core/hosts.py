@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from scanner.core.software import from_http, from_sip
-from scanner.model import Endpoint, Fingerprint, Observation, Product, Role, RoleSource, Status, Version
+from scanner.model import (
+    Direction,
+    Endpoint,
+    Fingerprint,
+    Observation,
+    Product,
+    Role,
+    RoleSource,
+    Status,
+    Version,
+)
 
 # Expressway-E listens for traversal clients on 7001 (then 7002, ... per zone) and for SSH
 # tunnels on 2222; Expressway-C listens on neither (domain.md Q1a).
@@ -84,7 +94,12 @@ def release_for_role(role: Role, software: Fingerprint | None) -> Version | None
 
 
 def is_traversal_listener(observation: Observation) -> bool:
-    return observation.status is Status.OK and observation.endpoint.port in TRAVERSAL_PORTS
+    # An inbound connection's port is the peer's source port: it says nothing of a listener.
+    return (
+        observation.status is Status.OK
+        and observation.direction is Direction.OUTBOUND
+        and observation.endpoint.port in TRAVERSAL_PORTS
+    )
 
 
 def infer_role(observations: Sequence[Observation], software: Fingerprint | None) -> Role | None:

@@ -129,6 +129,7 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "links": [link_dict(link) for link in report.links],
         "duration_ms": obs.duration_ms,
         "services": list(report.services),
+        "direction": obs.direction.value,
     }
 
 

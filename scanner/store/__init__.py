@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scanner.store._sql import SqlStore, StoreError, StoreLocked, redact
-from scanner.store.records import EndpointRecord, HostRecord, RunRecord, RunStatus
+from scanner.store.records import EndpointRecord, HostRecord, RunKind, RunRecord, RunStatus
 from scanner.store.schema import SchemaTooNew
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -50,6 +50,7 @@ def open_store(target: str) -> SqlStore:
 __all__ = [
     "EndpointRecord",
     "HostRecord",
+    "RunKind",
     "RunRecord",
     "RunStatus",
     "SqlStore",

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from scanner.store.records import (
     EndpointRecord,
     HostRecord,
+    RunKind,
     RunRecord,
     RunStatus,
     dumps,
@@ -26,7 +27,9 @@ from scanner.store.records import (
 from scanner.store.schema import MIGRATIONS, Dialect, Migration, pending
 
 Row = tuple[Any, ...]
-_RUN_COLUMNS = "id, scanner, started_at, evaluated_at, finished_at, status, tool_version, endpoints, summary"
+_RUN_COLUMNS = (
+    "id, scanner, started_at, evaluated_at, finished_at, status, tool_version, endpoints, summary, kind"
+)
 _IN_CHUNK = 500  # bound the number of parameters of one IN (...) list
 
 
@@ -111,13 +114,29 @@ class SqlStore:
     # --- writing a run ------------------------------------------------------------------
 
     def begin_run(
-        self, scanner: str, started_at: str, evaluated_at: str, tool_version: str, pid: int, command: str
+        self,
+        scanner: str,
+        started_at: str,
+        evaluated_at: str,
+        tool_version: str,
+        pid: int,
+        command: str,
+        kind: RunKind = RunKind.SCAN,
     ) -> int:
         with self.transaction():
             rows = self.execute(
-                "INSERT INTO runs (scanner, started_at, evaluated_at, status, tool_version, pid, command)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (scanner, started_at, evaluated_at, RunStatus.RUNNING.value, tool_version, pid, command),
+                "INSERT INTO runs (scanner, started_at, evaluated_at, status, tool_version, pid, command,"
+                " kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    scanner,
+                    started_at,
+                    evaluated_at,
+                    RunStatus.RUNNING.value,
+                    tool_version,
+                    pid,
+                    command,
+                    kind.value,
+                ),
             )
         return int(rows[0][0])
 
@@ -220,8 +239,10 @@ class SqlStore:
 
     # --- reading ------------------------------------------------------------------------
 
-    def runs(self, scanner: str | None = None, status: RunStatus | None = None) -> list[RunRecord]:
-        """Runs, oldest first, optionally of one scanner and one status."""
+    def runs(
+        self, scanner: str | None = None, status: RunStatus | None = None, kind: RunKind | None = None
+    ) -> list[RunRecord]:
+        """Runs, oldest first, optionally of one scanner, one status and one kind."""
         where, params = [], []
         if scanner is not None:
             where.append("scanner = ?")
@@ -229,6 +250,9 @@ class SqlStore:
         if status is not None:
             where.append("status = ?")
             params.append(status.value)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind.value)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         return [_run(r) for r in self.execute(f"SELECT {_RUN_COLUMNS} FROM runs{clause} ORDER BY id", params)]
 
@@ -279,6 +303,7 @@ def _run(row: Row) -> RunRecord:
         tool_version=str(row[6]),
         endpoints=int(row[7]),
         summary=json.loads(row[8]) if row[8] else None,
+        kind=RunKind(row[9]),
     )
 
 

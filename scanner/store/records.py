@@ -26,6 +26,13 @@ class RunStatus(enum.StrEnum):
     ABANDONED = "abandoned"  # found still "running" by a later run of the same scanner
 
 
+class RunKind(enum.StrEnum):
+    """What a run did (the ``runs.kind`` column, schema version 3)."""
+
+    SCAN = "scan"  # ekuscan scan: the endpoints it dialled
+    LISTEN = "listen"  # ekuscan listen: the clients that connected to it
+
+
 @dataclass(frozen=True, slots=True)
 class CertRecord:
     sha256: str
@@ -71,6 +78,7 @@ class RunRecord:
     tool_version: str
     endpoints: int
     summary: dict[str, Any] | None
+    kind: RunKind = RunKind.SCAN
 
 
 def text_column(value: str | None) -> str | None:

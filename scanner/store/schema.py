@@ -23,6 +23,10 @@ Version 2 adds ``fetched_issuers``: the issuer certificates ``--fetch-issuers`` 
 per AIA caIssuers URL (the DER certificates as base64, space-separated), so that a nightly run
 fetches each URL once and not every night.
 
+Version 3 adds ``runs.kind``: what the run did, ``scan`` (every run before it) or ``listen``
+(``ekuscan listen``: the clients that connected, as inbound endpoints). Comparisons pick runs
+of one kind, so a listen session is never diffed against a nightly scan.
+
 Timestamps are ISO 8601 UTC text (``2026-03-15T00:00:00Z``): they sort as text, read the same
 from both backends, and are what the JSON output says.
 """
@@ -128,6 +132,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                 certificates TEXT NOT NULL
             )""",
         ),
+    ),
+    Migration(
+        3,
+        "runs.kind: scan or listen (ekuscan listen records its clients as runs of their own kind)",
+        ("ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'scan'",),
     ),
 )
 

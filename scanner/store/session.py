@@ -12,7 +12,7 @@ from datetime import datetime
 from scanner.report.document import iso
 from scanner.store._sql import SqlStore
 from scanner.store.recorder import Recorder
-from scanner.store.records import RunRecord, RunStatus
+from scanner.store.records import RunKind, RunRecord, RunStatus
 from scanner.store.schema import Dialect
 
 
@@ -40,11 +40,15 @@ def start_run(
     evaluated_at: datetime,
     tool_version: str,
     command: str,
+    kind: RunKind = RunKind.SCAN,
 ) -> RunSession:
-    """Open a new run in the store; the caller holds the run lock (``store.lock``)."""
-    complete = store.runs(scanner=scanner, status=RunStatus.COMPLETE)
+    """Open a new run in the store; the caller holds the run lock (``store.lock``).
+
+    ``previous`` (what ``--only-changes`` compares with) is the last complete run of the same kind.
+    """
+    complete = store.runs(scanner=scanner, status=RunStatus.COMPLETE, kind=kind)
     run_id = store.begin_run(
-        scanner, _text(started_at), _text(evaluated_at), tool_version, os.getpid(), command
+        scanner, _text(started_at), _text(evaluated_at), tool_version, os.getpid(), command, kind
     )
     # SQLite's lock covers the whole file: any run still "running" there is dead, whoever ran it.
     # PostgreSQL's covers one scanner: other scanners' runs may be alive.
@@ -61,15 +65,16 @@ def _text(moment: datetime) -> str:
 
 
 def default_pairs(store: SqlStore, scanner: str | None = None) -> list[tuple[RunRecord, RunRecord]]:
-    """For each scanner (or the one named), its last two complete runs: (older, newer).
+    """For each scanner (or the one named), its last two complete scans: (older, newer).
 
     Several jump hosts share one database, each scanning its own part of the estate; comparing
-    one scanner's run with another's would list everything as appeared and vanished.
+    one scanner's run with another's would list everything as appeared and vanished. Listen
+    sessions see whoever happened to connect: they are not compared with scans.
     """
     names = [scanner] if scanner is not None else store.scanners()
     pairs = []
     for name in names:
-        complete = store.runs(scanner=name, status=RunStatus.COMPLETE)
+        complete = store.runs(scanner=name, status=RunStatus.COMPLETE, kind=RunKind.SCAN)
         if len(complete) >= 2:
             pairs.append((complete[-2], complete[-1]))
     return pairs
