@@ -202,9 +202,14 @@ class EstateJudge:
     def _recorded(self, rows: list[StoredObservation]) -> Iterator[EndpointReport]:
         if not rows:
             return
-        from scanner.store.latest import certificate_documents
+        from scanner.store.latest import certificate_documents, observation_document
 
-        documents = [json.loads(r.document) for r in rows]
+        documents = [
+            json.loads(
+                r.document if r.document is not None else observation_document(self.store, r.run_id, r.seq)
+            )
+            for r in rows
+        ]
         certs = certificate_documents(self.store, (sha for d in documents for sha in d.get("chain") or ()))
         for doc in documents:
             doc["chain"] = [certs.get(sha, {"sha256": sha}) for sha in doc.get("chain") or ()]

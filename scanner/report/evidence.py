@@ -56,9 +56,20 @@ _ENDPOINT_DECODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+_FIELDS: dict[type[Any], tuple[dataclasses.Field[Any], ...]] = {}
+
+
+def _fields(cls: type[Any]) -> tuple[dataclasses.Field[Any], ...]:
+    """``dataclasses.fields``, looked up once per class (it is most of the codec's time)."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = dataclasses.fields(cls)
+    return found
+
+
 def _encode(value: Any, encoders: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
-    for f in dataclasses.fields(value):
+    for f in _fields(type(value)):
         if f.name in _NOT_FACTS:
             continue
         item = getattr(value, f.name)
@@ -78,7 +89,7 @@ def _decode(cls: type[Any], facts: Any, decoders: Mapping[str, Callable[[Any], A
     if not isinstance(facts, dict):
         raise EvidenceError(f"stored {cls.__name__} facts are not an object")
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
+    for f in _fields(cls):
         if f.name not in facts or f.name in _NOT_FACTS:
             continue  # stored before the field existed: its default
         raw = facts[f.name]

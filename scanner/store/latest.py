@@ -31,10 +31,11 @@ class StoredObservation:
     ip: str | None
     port: int
     run_id: int
+    seq: int
     scanner: str
     started_at: str  # the run's start, ISO 8601 UTC
     facts: str | None  # None: recorded before schema version 3 (no evidence)
-    document: str  # the endpoint's JSON as recorded, its chain as SHA-256
+    document: str | None  # the endpoint's JSON as recorded, its chain as SHA-256; read only without facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,9 @@ def latest_observations(
     clause, params = _scanner_clause(scanners)
     # The window sorts keys only; the documents are read once, by primary key, for the winners.
     sql = (
-        "SELECT o.host, o.ip, o.port, o.run_id, r.scanner, r.started_at, o.facts, o.document"
+        # the document is only read where there are no facts: to show what was recorded
+        "SELECT o.host, o.ip, o.port, o.run_id, o.seq, r.scanner, r.started_at, o.facts,"
+        " CASE WHEN o.facts IS NULL THEN o.document END"
         " FROM (SELECT o.run_id, o.seq, o.host, o.ip, o.port, ROW_NUMBER() OVER ("
         "PARTITION BY o.host, o.ip, o.port ORDER BY r.started_at DESC, o.run_id DESC, o.seq DESC) AS n"
         " FROM observations o JOIN runs r ON r.id = o.run_id"
@@ -76,7 +79,9 @@ def latest_observations(
     )
     for rows in store.stream(sql, [*statuses, *params], batch):
         yield [
-            StoredObservation(str(r[0]), r[1], int(r[2]), int(r[3]), str(r[4]), str(r[5]), r[6], str(r[7]))
+            StoredObservation(
+                str(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), str(r[5]), str(r[6]), r[7], r[8]
+            )
             for r in rows
         ]
 
@@ -125,6 +130,13 @@ def certificate_ders(store: SqlStore, hashes: Iterable[str]) -> dict[str, bytes]
     return found
 
 
+def observation_document(store: SqlStore, run_id: int, seq: int) -> str:
+    """One observation's recorded JSON document (its chain as SHA-256)."""
+    return str(
+        store.execute("SELECT document FROM observations WHERE run_id = ? AND seq = ?", (run_id, seq))[0][0]
+    )
+
+
 def certificate_documents(store: SqlStore, hashes: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The stored JSON form of those certificates, by SHA-256 (for reports shown as recorded)."""
     wanted = sorted(set(hashes))
@@ -146,5 +158,6 @@ __all__ = [
     "certificate_ders",
     "certificate_documents",
     "latest_observations",
+    "observation_document",
     "scanner_runs",
 ]
