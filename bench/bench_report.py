@@ -8,7 +8,9 @@ must pick each endpoint's latest observation from the history, not just read one
   facts and JSON documents, as the recorder writes them), not timed against the report;
 * **report**: ``python -m scanner report --db ... -f json -o FILE`` as cron runs it, start-up
   included: wall time, endpoints per second, and the process's peak RSS (``VmHWM``, read by
-  the process itself at exit: ``ru_maxrss`` of a child starts from its parent's RSS);
+  the process itself at exit: ``ru_maxrss`` of a child starts from its parent's RSS). With the
+  default ``--workers`` the report judges in one process per CPU (its parent's RSS is printed;
+  each worker holds its own analysis context and parse cache);
 * the same report at ``--n / 10`` endpoints, so that "RSS flat" is a measured pair of figures.
 
 How: the certificates are real, from the lab PKI: ``--leaves`` distinct leaves (default 2,000)
@@ -141,12 +143,12 @@ def _insert(store: SqlStore, rows: list[tuple[object, ...]]) -> None:
     rows.clear()
 
 
-def report(db: str, root: Path, out: Path) -> tuple[float, int, int]:
+def report(db: str, root: Path, out: Path, workers: list[str]) -> tuple[float, int, int]:
     """(seconds, peak RSS in KiB, endpoints in the output) of one ``ekuscan report``."""
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", PEAK_RSS_WRAPPER, "report", "--db", db, "--public-roots", str(root),
-         "--fail-on", "never", "-f", "json", "-o", str(out)],
+         "--fail-on", "never", "-f", "json", "-o", str(out), *workers],
         capture_output=True, text=True, check=False, cwd=REPO,
     )  # fmt: skip
     seconds = time.perf_counter() - started
@@ -169,7 +171,8 @@ def bench_backend(name: str, make_db, templates: Templates, args, root: Path, di
         with open_store(db) as store:
             fill(store, templates, n, args.scanners, args.runs, now)
         filled = time.perf_counter() - started
-        seconds, peak, endpoints = report(db, root, directory / f"{name}-{n}.json")
+        workers = ["--workers", str(args.workers)] if args.workers else []
+        seconds, peak, endpoints = report(db, root, directory / f"{name}-{n}.json", workers)
         assert endpoints == n, (endpoints, n)
         lines.append(
             f"{name:<9} n={n:>7}: fill {filled:6.1f} s ({args.scanners} scanners x {args.runs} runs); "
@@ -184,6 +187,7 @@ def main() -> int:
     parser.add_argument("--scanners", type=int, default=3, help="jump hosts sharing the estate [3]")
     parser.add_argument("--runs", type=int, default=2, help="recorded runs per scanner [2]")
     parser.add_argument("--leaves", type=int, default=2000, help="distinct leaf certificates [2000]")
+    parser.add_argument("--workers", type=int, default=None, help="report --workers [ekuscan's default]")
     args = parser.parse_args()
     print(f"bench_report: n={args.n} (and n/10), scanners={args.scanners}, runs={args.runs}, "
           f"leaves={args.leaves}, load average {os.getloadavg()[0]:.2f}")  # fmt: skip

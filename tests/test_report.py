@@ -314,3 +314,23 @@ def test_an_older_database_is_migrated_and_reported_honestly(lab, lab_files, db_
     assert {k for k, e in again.items() if e["verdict"] != endpoints[k]["verdict"]}  # 2030 breaks more
     with open_store(db_target) as store:
         assert store.execute("SELECT COUNT(*) FROM certificates WHERE der IS NULL")[0][0] == 0
+
+
+def test_report_in_worker_processes_equals_the_report_in_one(lab, lab_files, tmp_path):
+    targets, root = lab_files
+    db = str(tmp_path / "history.sqlite")
+    first, second = halves(targets, tmp_path)
+    record(db, SCANNERS[0], first, root, lab_targets=targets)
+    record(db, SCANNERS[1], second, root, lab_targets=targets)
+    one = report(db, targets, root, "--workers", "1")
+    several = report(db, targets, root, "--workers", "2")
+
+    def judged(document: dict) -> list[tuple]:
+        return [
+            (e["host"], e["port"], e["scanner"], e["seen_at"], judgement(e, document["evaluated_at"]))
+            for e in document["endpoints"]
+        ]
+
+    assert judged(one) == judged(several) and len(judged(one)) == len(by_endpoint(one))
+    assert [h["host"] for h in one["hosts"]] == [h["host"] for h in several["hosts"]]
+    assert one["summary"]["findings"] == several["summary"]["findings"]

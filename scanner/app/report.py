@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 from scanner.app.errors import ScanFailed, UsageFailure
 from scanner.app.inputs import analysis_context, load_policy, read_intermediates, read_roots
 from scanner.app.output import reporting
+from scanner.app.report_pool import HostPool
 from scanner.core.analysis import AnalysisContext, analyze_host
 from scanner.core.certs import ParsedCert, parse_der
 from scanner.core.rules import SIGHTING_RULES, SightingFacts, evaluate_sighting
 from scanner.edge.files import intermediate_pool
+from scanner.edge.workers import AnalysisInputs, default_workers
 from scanner.model import EndpointReport, Observation, Sighting, UnparsedCert, Verdict
 from scanner.report.evidence import EvidenceError, chain_hashes, observation_from_facts
 from scanner.report.recorded import recorded_report
@@ -57,6 +59,7 @@ class ReportRequest:
     fmt: OutputFormat | None = None
     output: Path | None = None
     show_all: bool = False
+    workers: int | None = None  # None: one per CPU for 2,048 stored observations or more, else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,23 +101,34 @@ def run_report(request: ReportRequest, now: datetime) -> ReportOutcome:
         raise UsageFailure(f"--max-age: {request.max_age_days} is not a number of days above 0")
     policy = load_policy(request.policy_file)
     roots = read_roots(request.public_roots)
-    pool = intermediate_pool(read_intermediates(request.intermediates))
-    analysis = analysis_context(roots, request.at, request.warn_days, policy, now, pool)
+    intermediates = read_intermediates(request.intermediates)
+    analysis = analysis_context(
+        roots, request.at, request.warn_days, policy, now, intermediate_pool(intermediates)
+    )
     analysis = replace(analysis, parse=ParseCache())
+    inputs = AnalysisInputs(
+        roots.pem,
+        analysis.now,
+        analysis.warn,
+        policy.document,
+        roots_program=roots.program,
+        mozilla_roots=roots.mozilla,
+        intermediates_pem=intermediates,
+    )
     from scanner.app.history import open_store
     from scanner.store import StoreError
 
     with open_store(request.db, must_exist=True) as store:
         try:
-            return _report(store, request, analysis, now)
+            return _report(store, request, analysis, inputs, now)
         except StoreError as exc:
             raise ScanFailed(str(exc)) from None
 
 
 def _report(
-    store: SqlStore, request: ReportRequest, analysis: AnalysisContext, now: datetime
+    store: SqlStore, request: ReportRequest, analysis: AnalysisContext, inputs: AnalysisInputs, now: datetime
 ) -> ReportOutcome:
-    from scanner.store.latest import scanner_runs
+    from scanner.store.latest import observation_count, scanner_runs
 
     runs = {r.scanner: r for r in scanner_runs(store, request.scanners)}
     unknown = sorted(set(request.scanners) - set(runs))
@@ -124,12 +138,18 @@ def _report(
             f"--scanner: no runs of {', '.join(unknown)} in {store.description} (known: {known})"
         )
     judge = EstateJudge(store, analysis, runs, now, timedelta(days=request.max_age_days))
-    with reporting(
-        analysis, request.fmt, request.output, now, show_all=request.show_all, scanners=freshness(runs)
-    ) as stream:
-        for reports in judge.hosts(request.scanners):
-            for report in reports:
-                stream.record(report)
+    workers = request.workers or default_workers(observation_count(store, request.scanners))
+    pool: HostPool[list[_Row]] | None = HostPool(inputs, workers, PARSE_CACHE) if workers > 1 else None
+    try:
+        with reporting(
+            analysis, request.fmt, request.output, now, show_all=request.show_all, scanners=freshness(runs)
+        ) as stream:
+            for reports in judge.hosts(request.scanners, pool):
+                for report in reports:
+                    stream.record(report)
+    finally:
+        if pool is not None:
+            pool.close()
     return ReportOutcome(
         stream.inventory.worst_verdict(),
         judge.endpoints,
@@ -177,10 +197,26 @@ class EstateJudge:
         self.store, self.analysis, self.runs, self.now, self.max_age = store, analysis, runs, now, max_age
         self.endpoints = self.rejudged = self.recorded = self.stale = self.vanished = 0
 
-    def hosts(self, scanners: Sequence[str]) -> Iterator[list[EndpointReport]]:
-        """The reports of each host in turn: the rows come in host order, so a host's are together."""
-        for _, rows in itertools.groupby(self._rows(scanners), key=lambda row: row.stored.host):
-            yield self._judge_host(list(rows))
+    def hosts(
+        self, scanners: Sequence[str], pool: HostPool[list[_Row]] | None = None
+    ) -> Iterator[list[EndpointReport]]:
+        """The reports of each host in turn: the rows come in host order, so a host's are together.
+        The observations that can be judged again are judged here, or by ``pool``'s processes."""
+        grouped = (
+            (rows, [r.observation for r in rows if r.observation is not None])
+            for rows in (
+                list(group)
+                for _, group in itertools.groupby(self._rows(scanners), key=lambda row: row.stored.host)
+            )
+        )
+        if pool is None:
+            judged: Iterable[tuple[list[_Row], list[EndpointReport]]] = (
+                (rows, analyze_host(observations, self.analysis)) for rows, observations in grouped
+            )
+        else:
+            judged = pool.judge(grouped)
+        for rows, reports in judged:
+            yield self._combine(rows, reports)
 
     def _rows(self, scanners: Sequence[str]) -> Iterator[_Row]:
         from scanner.store.latest import certificate_ders, latest_observations
@@ -191,8 +227,9 @@ class EstateJudge:
             for stored, fact in zip(batch, facts, strict=True):
                 yield _Row(stored, _observation(fact, ders))
 
-    def _judge_host(self, rows: list[_Row]) -> list[EndpointReport]:
-        judged = iter(analyze_host([r.observation for r in rows if r.observation is not None], self.analysis))
+    def _combine(self, rows: list[_Row], reports: list[EndpointReport]) -> list[EndpointReport]:
+        """The host's reports in row order: judged again where the evidence allowed, else recorded."""
+        judged = iter(reports)
         recorded = self._recorded([r.stored for r in rows if r.observation is None])
         return [
             self._sighted(next(judged) if row.observation is not None else next(recorded), row)

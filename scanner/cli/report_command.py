@@ -39,6 +39,19 @@ MaxAgeOption = Annotated[
     ),
 ]
 
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=64,
+        metavar="N",
+        help="Processes that judge the hosts [default: one per CPU for 2048 stored observations or "
+        "more, else 1].",
+        show_default=False,
+    ),
+]
+
 
 def report(
     db: DbOption = None,
@@ -52,6 +65,7 @@ def report(
     fmt: FormatOption = None,
     output: OutputOption = None,
     fail_on: FailOnOption = FailOn.BREAKS,
+    workers: WorkersOption = None,
 ) -> int:
     """The whole estate from the history store: every endpoint's latest observation, from any
     scanner, judged now (or --at) by today's rules and policy, without scanning again.
@@ -75,5 +89,6 @@ def report(
         intermediates=intermediates,
         fmt=fmt,
         output=output,
+        workers=workers,
     )
     return exit_code_for(run_report(request, datetime.now(UTC)).worst, fail_on)

@@ -86,6 +86,18 @@ def latest_observations(
         ]
 
 
+def observation_count(store: SqlStore, scanners: Sequence[str] = ()) -> int:
+    """How many observations the reported runs hold: the most endpoints a report can list."""
+    statuses = [s.value for s in REPORTED_STATUSES]
+    clause, params = _scanner_clause(scanners)
+    rows = store.execute(
+        "SELECT COUNT(*) FROM observations o JOIN runs r ON r.id = o.run_id"
+        f" WHERE r.status IN ({', '.join('?' * len(statuses))}){clause}",
+        [*statuses, *params],
+    )
+    return int(rows[0][0])
+
+
 def scanner_runs(store: SqlStore, scanners: Sequence[str] = ()) -> list[ScannerRuns]:
     """Each scanner's latest run and latest complete run, by scanner name."""
     clause, params = _scanner_clause(scanners)
@@ -158,6 +170,7 @@ __all__ = [
     "certificate_ders",
     "certificate_documents",
     "latest_observations",
+    "observation_count",
     "observation_document",
     "scanner_runs",
 ]
