@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from scanner.lab import ESTATE
 from scanner.store import open_store
 from tests import test_cli
 from tests.test_cli import ekuscan
@@ -199,7 +200,10 @@ def test_report_writes_a_prometheus_textfile_and_html_with_each_scanners_freshne
         "report", "--db", two_scanners, *judging(targets, root), "-f", "prometheus", "-o", str(prom)
     )
     assert result.returncode == 1, result.stderr  # the lab has links that break: --fail-on breaks
-    assert "ekuscan_" in prom.read_text()
+    metrics = prom.read_text()
+    assert 'ekuscan_scanner_last_run_timestamp_seconds{scanner="dmz-1",status="complete"}' in metrics
+    assert 'ekuscan_scanner_last_complete_run_timestamp_seconds{scanner="inside-1"}' in metrics
+    assert metrics.count("ekuscan_endpoint_seen_timestamp_seconds{") == sum(len(h.services) for h in ESTATE)
     never = ekuscan(
         "report", "--db", two_scanners, *judging(targets, root), "--fail-on", "never", "-f", "csv"
     )
