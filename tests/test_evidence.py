@@ -9,7 +9,9 @@ on its way through the history store, or ``ekuscan report`` would judge less tha
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
+from datetime import UTC, datetime
 
 import pytest
 from cryptography import x509
@@ -65,6 +67,29 @@ OBSERVATION_SAMPLES = {
 }
 
 
+class Outcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Preflight:
+    """What issue 11's preflight might add: a nested record of enums, dates, tuples and bytes."""
+
+    outcome: Outcome
+    alert: str | None
+    tried_at: datetime
+    accepted_names: tuple[str, ...]
+    presented_sha: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LaterObservation(Observation):
+    """An Observation of a later ekuscan, with a field this codec has never heard of."""
+
+    client_auth_test: Preflight | None = None
+
+
 def sample() -> Observation:
     return Observation(**OBSERVATION_SAMPLES)
 
@@ -117,8 +142,23 @@ def test_facts_of_an_older_version_read_with_defaults_and_newer_keys_are_ignored
 
 def test_a_field_the_codec_cannot_store_is_refused_by_name():
     # what a new field of a type the codec does not know looks like to it
-    with pytest.raises(TypeError, match=r"Observation\.error is a frozenset: give it an encoder"):
+    with pytest.raises(TypeError, match=r"Observation\.error is a frozenset: the evidence codec"):
         observation_facts(dataclasses.replace(sample(), error=frozenset({"x"})))
+
+
+def test_a_later_field_made_of_known_types_round_trips_with_no_change_to_the_codec():
+    preflight = Preflight(
+        Outcome.REFUSED,
+        "unsupported_certificate",
+        datetime(2026, 12, 1, 22, 0, tzinfo=UTC),
+        ("CN=a",),
+        b"\x00\xff",
+    )
+    later = LaterObservation(**OBSERVATION_SAMPLES, client_auth_test=preflight)
+    facts = stored(later)
+    assert facts["client_auth_test"]["outcome"] == "refused"
+    back = observation_from_facts(facts, {der_sha256(d): d for d in (LEAF, INTERMEDIATE)}, LaterObservation)
+    assert back == later
 
 
 def test_unreadable_facts_are_an_evidence_error():

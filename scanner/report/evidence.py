@@ -2,26 +2,34 @@
 
 The history store keeps each observation so that a later ekuscan can judge it again
 (``ekuscan report``): every field of ``Observation`` and of its ``Endpoint``, with the presented
-chain as the certificates' SHA-256 (their DER is stored once, by hash). ``observation_facts``
-goes field by field over ``dataclasses.fields``: a field added to the model that is a plain JSON
-value (text, number, flag, None) is stored and read back with no change here; one of another
-type is refused until it gets an entry in ``_ENCODERS``/``_DECODERS`` (tests/test_evidence.py
-builds every field with a value that is not its default and fails until it round-trips).
+chain as the certificates' SHA-256 (their DER is stored once, by hash). The codec goes field by
+field over ``dataclasses.fields`` and the fields' declared types, so a field added to the model
+is stored and read back with no change here when its type is made of what JSON can carry: text,
+numbers, flags, None, string or int enums, dates, tuples of these, and frozen dataclasses of
+these (a preflight's result, say). A value of any other type is refused by name when the
+observation is stored. tests/test_evidence.py builds every field with a value that is not its
+default, and fails until a new field has a sample there and round-trips.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import enum
 import hashlib
-from collections.abc import Callable, Mapping
+import types
+import typing
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from scanner.model import Endpoint, Observation, Role, Status
+from scanner.model import Observation
 
 FACTS_VERSION = 1
 # Set by the report for each host it groups: where the endpoint sat in a target list is not a fact.
 _NOT_FACTS = frozenset({"group", "group_size"})
 _SCALARS = (str, int, float, bool, type(None))
+_CHAIN = "chain_der"  # stored as the certificates' SHA-256; their DER is stored once, by hash
 
 
 class EvidenceError(ValueError):
@@ -32,98 +40,108 @@ def der_sha256(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest().upper()  # as CertFacts.sha256 spells it
 
 
-def _endpoint_facts(endpoint: Endpoint) -> dict[str, Any]:
-    return _encode(endpoint, _ENDPOINT_ENCODERS)
+_FIELDS: dict[type[Any], tuple[tuple[dataclasses.Field[Any], Any], ...]] = {}
 
 
-def _endpoint_from(facts: Any) -> Endpoint:
-    return Endpoint(**_decode(Endpoint, facts, _ENDPOINT_DECODERS))
-
-
-_ENCODERS: dict[str, Callable[[Any], Any]] = {
-    "endpoint": _endpoint_facts,
-    "status": lambda status: status.value,
-    "chain_der": lambda chain: [der_sha256(der) for der in chain],
-    "client_ca_names": list,
-}
-_ENDPOINT_ENCODERS: dict[str, Callable[[Any], Any]] = {
-    "role": lambda role: role.value if role is not None else None,
-    "links": lambda links: list(links) if links is not None else None,
-}
-_ENDPOINT_DECODERS: dict[str, Callable[[Any], Any]] = {
-    "role": lambda value: Role(value) if value is not None else None,
-    "links": lambda value: tuple(str(v) for v in value) if value is not None else None,
-}
-
-
-_FIELDS: dict[type[Any], tuple[dataclasses.Field[Any], ...]] = {}
-
-
-def _fields(cls: type[Any]) -> tuple[dataclasses.Field[Any], ...]:
-    """``dataclasses.fields``, looked up once per class (it is most of the codec's time)."""
+def _fields(cls: type[Any]) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
+    """A dataclass's fields with their resolved types, looked up once per class."""
     found = _FIELDS.get(cls)
     if found is None:
-        found = _FIELDS[cls] = dataclasses.fields(cls)
+        hints = typing.get_type_hints(cls)
+        found = _FIELDS[cls] = tuple((f, hints[f.name]) for f in dataclasses.fields(cls))
     return found
 
 
-def _encode(value: Any, encoders: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
-    facts: dict[str, Any] = {}
-    for f in _fields(type(value)):
-        if f.name in _NOT_FACTS:
-            continue
-        item = getattr(value, f.name)
-        if f.name in encoders:
-            facts[f.name] = encoders[f.name](item)
-        elif isinstance(item, _SCALARS):
-            facts[f.name] = item
-        else:
-            raise TypeError(
-                f"{type(value).__name__}.{f.name} is a {type(item).__name__}: "
-                "give it an encoder and a decoder in scanner/report/evidence.py"
-            )
-    return facts
+def _to_json(value: Any, where: str) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, tuple):
+        return [_to_json(item, where) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _encode(value)
+    raise TypeError(
+        f"{where} is a {type(value).__name__}: the evidence codec (scanner/report/evidence.py) "
+        "stores text, numbers, flags, enums, dates, bytes, tuples and dataclasses of these"
+    )
 
 
-def _decode(cls: type[Any], facts: Any, decoders: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
+def _from_json(kind: Any, raw: Any) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]  # X | None
+        return _from_json(inner, raw)
+    if origin is tuple:
+        return tuple(_from_json(args[0], item) for item in raw)  # tuple[X, ...]
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind(raw)
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        return kind(**_decode(kind, raw))
+    if kind is datetime:
+        return datetime.fromisoformat(raw)
+    if kind is bytes:
+        return base64.b64decode(raw)
+    if kind is float:
+        return float(raw)
+    if kind in (str, int, bool) and isinstance(raw, kind):
+        return raw
+    raise EvidenceError(f"a stored {type(raw).__name__} is not a {kind!r}")
+
+
+def _encode(value: Any) -> dict[str, Any]:
+    where = type(value).__name__
+    return {
+        f.name: _to_json(getattr(value, f.name), f"{where}.{f.name}")
+        for f, _ in _fields(type(value))
+        if f.name not in _NOT_FACTS
+    }
+
+
+def _decode(cls: type[Any], facts: Any) -> dict[str, Any]:
     if not isinstance(facts, dict):
         raise EvidenceError(f"stored {cls.__name__} facts are not an object")
-    values: dict[str, Any] = {}
-    for f in _fields(cls):
-        if f.name not in facts or f.name in _NOT_FACTS:
-            continue  # stored before the field existed: its default
-        raw = facts[f.name]
-        values[f.name] = decoders[f.name](raw) if f.name in decoders else raw
-    return values
+    # a field stored before it existed takes its default; one of a later ekuscan is ignored
+    return {
+        f.name: _from_json(kind, facts[f.name])
+        for f, kind in _fields(cls)
+        if f.name in facts and f.name not in _NOT_FACTS
+    }
 
 
 def observation_facts(observation: Observation) -> dict[str, Any]:
     """Every fact of the observation as JSON data, the chain as SHA-256 hex (leaf first)."""
-    return {"facts_version": FACTS_VERSION, **_encode(observation, _ENCODERS)}
+    facts = _encode(dataclasses.replace(observation, chain_der=()))
+    facts[_CHAIN] = [der_sha256(der) for der in observation.chain_der]
+    return {"facts_version": FACTS_VERSION, **facts}
 
 
 def chain_hashes(facts: Mapping[str, Any]) -> list[str]:
     """The SHA-256 of the certificates the stored observation presented, leaf first."""
-    chain = facts.get("chain_der") or []
-    return [str(sha) for sha in chain]
+    return [str(sha) for sha in facts.get(_CHAIN) or ()]
 
 
-def observation_from_facts(facts: Mapping[str, Any], ders: Mapping[str, bytes]) -> Observation | None:
-    """The observation again, its chain from ``ders`` (by SHA-256); None if a DER is missing."""
+def observation_from_facts(
+    facts: Mapping[str, Any], ders: Mapping[str, bytes], model: type[Observation] = Observation
+) -> Observation | None:
+    """The observation again, its chain from ``ders`` (by SHA-256); None if a DER is missing.
+
+    ``model``: the class to build (the tests pass a later Observation with a field of its own)."""
     chain = []
     for sha in chain_hashes(facts):
         der = ders.get(sha)
         if der is None:
             return None
         chain.append(der)
-    decoders: dict[str, Callable[[Any], Any]] = {
-        "endpoint": _endpoint_from,
-        "status": Status,
-        "chain_der": lambda _: tuple(chain),
-        "client_ca_names": lambda names: tuple(str(n) for n in names),
-    }
     try:
-        return Observation(**_decode(Observation, dict(facts), decoders))
+        values = _decode(model, {k: v for k, v in facts.items() if k != _CHAIN})
+        return model(**values, chain_der=tuple(chain))
     except (TypeError, ValueError, KeyError) as exc:
         raise EvidenceError(f"stored observation facts cannot be read: {exc}") from None
 
