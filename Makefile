@@ -46,6 +46,7 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_report.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

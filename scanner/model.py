@@ -10,7 +10,7 @@ import enum
 import functools
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 class Role(enum.StrEnum):
@@ -408,6 +408,20 @@ class TrustResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Sighting:
+    """Where and when the observation behind a report was made: set for reports judged from the
+    history store (``ekuscan report``), where it may be days old and from another jump host."""
+
+    scanner: str  # the scanner (jump host) whose run saw it
+    run_id: int
+    seen_at: datetime  # when that run started
+    age: timedelta  # how long ago, by the clock (not --at)
+    stale: bool  # older than --max-age
+    vanished: bool  # absent from its scanner's latest complete run
+    rejudged: bool  # judged now from its stored evidence; False: its recorded verdict, as it was
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointReport:
     """One endpoint after analysis: the unit every writer renders."""
 
@@ -424,6 +438,7 @@ class EndpointReport:
     # The services whose certificate this endpoint presents (CUCM: callmanager on 5061, ...);
     # empty for hosts with one certificate for everything (Expressway) and for files.
     services: tuple[str, ...] = ()
+    sighting: Sighting | None = None  # None: observed by this run (scan, inspect)
 
     @property
     def endpoint(self) -> Endpoint:

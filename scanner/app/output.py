@@ -26,6 +26,7 @@ from scanner.edge.progress import Progress
 from scanner.edge.spool import DiskSpool
 from scanner.model import EndpointReport
 from scanner.report.inventory import Inventory
+from scanner.report.sink import ScannerFreshness
 from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
 
 if TYPE_CHECKING:  # the history store loads only for --db (start-up time, memory)
@@ -83,11 +84,13 @@ def reporting(
     show_all: bool = False,
     session: RunSession | None = None,
     discard: bool = False,
+    scanners: tuple[ScannerFreshness, ...] = (),
 ) -> Iterator[ReportStream]:
     """A ReportStream whose writer is finished, and whose output file is committed, when the block ends.
 
     ``session``: also record every listed endpoint in the history store. ``discard``: render
-    the inventory nowhere (``--only-changes`` without ``-o``).
+    the inventory nowhere (``--only-changes`` without ``-o``). ``scanners``: a report from the
+    history store (``ekuscan report``), whose HTML shows each scanner's freshness.
     """
     chosen = pick_format(fmt, output)
     clock = time.monotonic()
@@ -95,7 +98,7 @@ def reporting(
         writer = make_writer(
             chosen,
             out,
-            RunInfo(__version__, started, analysis.now),
+            RunInfo(__version__, started, analysis.now, scanners),
             color=use_color(chosen, output) and not discard,
             path=output if chosen is OutputFormat.PROMETHEUS else None,
             spool=DiskSpool,

@@ -247,6 +247,7 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
         mozilla_roots=roots.mozilla,
         intermediates_pem=intermediates,
         fetch_issuers=request.fetch_issuers,
+        keep_evidence=bool(request.db),
     )
     return _Plan(specs, shard, probes, min(processes, usable), pool, analysis, inputs, scanner)
 

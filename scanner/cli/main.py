@@ -11,6 +11,7 @@ import typer
 from scanner.app.errors import ScanFailed, UsageFailure, error_line
 from scanner.cli import commands
 from scanner.cli.listen_command import listen
+from scanner.cli.report_command import report
 from scanner.cli.root import ExitCode, app
 from scanner.cli.scan_command import scan
 
@@ -22,6 +23,7 @@ app.command()(commands.rules)
 app.add_typer(commands.policy_app, name="policy")
 app.command()(commands.diff)
 app.command()(commands.history)
+app.command()(report)
 app.command()(commands.lab)
 
 

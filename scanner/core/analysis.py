@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -80,6 +80,9 @@ class AnalysisContext:
     # certificate a peer really sent as a client; ``inspect --as``); None: every link of the
     # endpoint, as the role and port say.
     judged_as: Use | None = None
+    # How a presented certificate is parsed: ``report`` judges the same DER on many hosts, spread
+    # wider than parse_der's own cache reaches, and passes a larger one (one parse per DER).
+    parse: Callable[[bytes], ParsedCert | UnparsedCert] = parse_der
 
 
 def expected_name(host: str, sni: str | None, port: int) -> str | None:
@@ -108,7 +111,7 @@ def analyze(
     release = release_for_role(role, software)  # the release of the product the role is
     version = release if role in EXPRESSWAY_ROLES else None
     port, separate_store = _judged_view(analysis, endpoint.port, role, version)
-    parsed = [parse_der(der) for der in observation.chain_der]
+    parsed = [analysis.parse(der) for der in observation.chain_der]
     trust = classify_completed(
         parsed, analysis.roots, analysis.intermediates, analysis.now, analysis.other_programs
     )

@@ -76,6 +76,7 @@ class AnalysisInputs:
     intermediates_pem: bytes = b""  # --intermediates as read (each process maps the packaged set itself)
     fetched_issuers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()  # (URL, DER) from the history store
     fetch_issuers: bool = False  # --fetch-issuers: a worker asks the parent, which fetches
+    keep_evidence: bool = False  # --db: the DER crosses the pipe, for the store to keep (issue 12)
 
     def context(self) -> AnalysisContext:
         policy = (
@@ -402,8 +403,11 @@ async def _work(job: WorkerJob) -> None:
 
     async def deliver(batch: list[Item]) -> None:
         # Across the pipe the raw DER is dropped: writers and the inventory use the parsed facts.
+        # A recorded run keeps it: the store keeps each certificate's DER to judge it again later.
+        keep = job.analysis.keep_evidence
         await send_frame(
-            "items", [(seq, tuple(compact(report) for report in reports)) for seq, reports in batch]
+            "items",
+            [(seq, tuple(r if keep else compact(r) for r in reports)) for seq, reports in batch],
         )
 
     async with out, stdin, trio.open_nursery() as nursery:

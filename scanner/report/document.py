@@ -17,6 +17,7 @@ from scanner.model import (
     Finding,
     Fingerprint,
     LinkVerdict,
+    Sighting,
     TrustClass,
     TrustResult,
     UnparsedCert,
@@ -130,6 +131,22 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "duration_ms": obs.duration_ms,
         "services": list(report.services),
         "direction": obs.direction.value,
+        **sighting_dict(report.sighting),
+    }
+
+
+def sighting_dict(sighting: Sighting | None) -> dict[str, Any]:
+    """Where an endpoint judged from the store was seen (``ekuscan report``); nothing for a scan."""
+    if sighting is None:
+        return {}
+    return {
+        "seen_at": iso(sighting.seen_at),
+        "scanner": sighting.scanner,
+        "run_id": sighting.run_id,
+        "age_days": round(sighting.age.total_seconds() / 86400, 1),
+        "stale": sighting.stale,
+        "vanished": sighting.vanished,
+        "rejudged": sighting.rejudged,
     }
 
 

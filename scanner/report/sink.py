@@ -12,10 +12,23 @@ from scanner.report.spooling import MemorySpool, SpoolFactory
 
 
 @dataclass(frozen=True, slots=True)
+class ScannerFreshness:
+    """One scanner of a report from the history store: how fresh what it contributes is."""
+
+    scanner: str
+    last_run_at: datetime  # its latest run's start, whatever became of it
+    last_status: str  # complete, interrupted, running, failed, ...
+    last_endpoints: int  # the endpoints that run recorded
+    complete_at: datetime | None  # its latest complete run's start; None: none yet
+
+
+@dataclass(frozen=True, slots=True)
 class RunInfo:
     tool_version: str
     started_at: datetime
     evaluated_at: datetime
+    # A report from the history store (``ekuscan report``): its scanners; empty for a scan.
+    scanners: tuple[ScannerFreshness, ...] = ()
 
 
 class Writer:

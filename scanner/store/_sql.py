@@ -71,6 +71,11 @@ class SqlStore:
     def transaction(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 1000) -> Iterator[list[Row]]:
+        """The rows of one query in batches of ``size``, read as they are consumed (a long report):
+        the other methods may be called between batches."""
+        raise NotImplementedError
+
     def schema_version(self) -> int:
         raise NotImplementedError
 
@@ -158,16 +163,18 @@ class SqlStore:
         certs = {c.sha256: c for r in records for c in r.certificates}
         with self.transaction():
             self.executemany(
-                "INSERT INTO certificates (sha256, subject, issuer, not_before, not_after, document)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                # A certificate stored before version 3 gets its DER the next time it is seen.
+                "INSERT INTO certificates (sha256, subject, issuer, not_before, not_after, document, der)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET der = excluded.der"
+                " WHERE certificates.der IS NULL AND excluded.der IS NOT NULL",
                 [
-                    (c.sha256, c.subject, c.issuer, c.not_before, c.not_after, c.document)
+                    (c.sha256, c.subject, c.issuer, c.not_before, c.not_after, c.document, c.der)
                     for c in certs.values()
                 ],
             )
             self.executemany(
                 "INSERT INTO observations (run_id, seq, host, ip, port, role, status, verdict, breaks_on,"
-                " leaf_sha256, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " leaf_sha256, document, facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         run_id,
@@ -181,6 +188,7 @@ class SqlStore:
                         r.breaks_on,
                         r.leaf_sha256,
                         r.document,
+                        r.facts,
                     )
                     for n, r in enumerate(records)
                 ],

@@ -39,6 +39,7 @@ class PostgresStore(SqlStore):
 
     def __init__(self, url: str) -> None:
         self.description = redact(url)
+        self._streams = 0  # names the server-side cursors
         try:
             self._db = psycopg.connect(
                 url,
@@ -70,6 +71,18 @@ class PostgresStore(SqlStore):
         try:
             with self._db.cursor() as cursor:
                 cursor.executemany(sql.replace("?", "%s"), (tuple(r) for r in rows))
+        except psycopg.Error as exc:
+            raise StoreError(f"history database {self.description}: {_one(exc)}") from None
+
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 1000) -> Iterator[list[Row]]:
+        # A server-side cursor (it lives in a transaction): the server sends a batch at a time,
+        # so the client holds one batch, not the result.
+        self._streams += 1
+        try:
+            with self._db.transaction(), self._db.cursor(name=f"ekuscan_stream_{self._streams}") as cursor:
+                cursor.execute(sql.replace("?", "%s"), tuple(params))
+                while rows := cursor.fetchmany(size):
+                    yield rows
         except psycopg.Error as exc:
             raise StoreError(f"history database {self.description}: {_one(exc)}") from None
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from scanner.model import EndpointReport
 from scanner.report.document import endpoint_dict, host_dict
+from scanner.report.evidence import der_sha256, observation_facts
 from scanner.report.inventory import HostReport
 
 
@@ -41,6 +42,7 @@ class CertRecord:
     not_before: str | None
     not_after: str | None
     document: str
+    der: bytes | None = None  # None: not presented by this observation (or recorded before version 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class EndpointRecord:
     document: str  # the endpoint's JSON, its chain as a list of SHA-256
     certificates: tuple[CertRecord, ...]
     findings: tuple[tuple[str, str, str | None], ...]  # code, severity, cert_sha256
+    facts: str | None = None  # the observation's facts (scanner.report.evidence), to judge it again
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +97,17 @@ def dumps(value: Any) -> str:
 
 
 def endpoint_record(report: EndpointReport) -> EndpointRecord:
+    """The endpoint's document, and the evidence: its observation's facts and the chain's DER."""
     doc = endpoint_dict(report)
-    return endpoint_record_from_dict(doc)
+    observation = report.observation
+    ders = {der_sha256(der): der for der in observation.chain_der}
+    return endpoint_record_from_dict(doc, dumps(observation_facts(observation)), ders)
 
 
-def endpoint_record_from_dict(doc: dict[str, Any]) -> EndpointRecord:
-    """The record of one endpoint document (``endpoint_dict`` output)."""
+def endpoint_record_from_dict(
+    doc: dict[str, Any], facts: str | None = None, ders: dict[str, bytes] | None = None
+) -> EndpointRecord:
+    """The record of one endpoint document (``endpoint_dict`` output), with its evidence if given."""
     chain: list[dict[str, Any]] = doc.get("chain") or []
     certificates = tuple(
         CertRecord(
@@ -109,6 +117,7 @@ def endpoint_record_from_dict(doc: dict[str, Any]) -> EndpointRecord:
             not_before=c.get("not_before"),
             not_after=c.get("not_after"),
             document=dumps(c),
+            der=(ders or {}).get(c["sha256"]),
         )
         for c in chain
     )
@@ -125,6 +134,7 @@ def endpoint_record_from_dict(doc: dict[str, Any]) -> EndpointRecord:
         document=dumps(stored),
         certificates=certificates,
         findings=tuple((f["code"], f["severity"], f.get("cert_sha256")) for f in doc.get("findings", ())),
+        facts=facts,
     )
 
 

@@ -56,6 +56,15 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as exc:
             raise StoreError(f"history database {self.path}: {exc}") from None
 
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 1000) -> Iterator[list[Row]]:
+        # An iterating cursor of its own: SQLite steps through the result as it is fetched.
+        try:
+            cursor = self._db.execute(sql, tuple(params))
+            while rows := cursor.fetchmany(size):
+                yield rows
+        except sqlite3.Error as exc:
+            raise StoreError(f"history database {self.path}: {exc}") from None
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         # IMMEDIATE: take the write lock up front, so a second writer waits instead of failing late

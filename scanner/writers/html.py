@@ -10,6 +10,7 @@ becomes an element or an attribute; what is not escaped is ekuscan's own markup,
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
@@ -63,8 +64,13 @@ class HtmlWriter(Writer):
     def __init__(self, out: TextIO, run: RunInfo, *, spool: SpoolFactory = MemorySpool) -> None:
         super().__init__(out, run, spool=spool)
         self._rows: Spool[EndpointSortKey, bytes] = self.new_spool()
+        self._seen: Counter[str] = Counter()  # a report from the store: endpoints each scanner saw last
+        self._stale: Counter[str] = Counter()
 
     def add(self, report: EndpointReport) -> None:
+        if report.sighting is not None:
+            self._seen[report.sighting.scanner] += 1
+            self._stale[report.sighting.scanner] += report.sighting.stale
         ep, leaf, obs = report.endpoint, report.leaf, report.observation
         address = f"[{ep.ip}]" if ep.ip and ":" in ep.ip else ep.ip
         where = f"{address}:{ep.port}" if address else str(ep.port)
@@ -91,7 +97,8 @@ class HtmlWriter(Writer):
             f"<title>ekuscan report {_e(run.evaluated_at.date().isoformat())}</title>",
             f"<style>{STYLE}</style></head><body>",
             "<h1>ekuscan: which mutual-TLS links break, and when</h1>",
-            f'<p class="meta">scanned {_e(iso(run.started_at))}, judged as of {_e(iso(run.evaluated_at))}, '
+            f'<p class="meta">{"reported from the history store" if run.scanners else "scanned"} '
+            f"{_e(iso(run.started_at))}, judged as of {_e(iso(run.evaluated_at))}, "
             f"{duration_s:.1f} s, ekuscan {_e(run.tool_version)}</p>",
             '<section id="summary"><h2>Summary</h2><div class="cards">',
         ]
@@ -110,6 +117,8 @@ class HtmlWriter(Writer):
             parts.append(f'<p id="timeline-summary">{_e(timeline_line(summary.timeline))}</p>')
         parts.extend(f'<p class="estate">{_e(f.code)}: {_e(f.message)}</p>' for f in summary.findings)
         parts.append("</section>")
+        if run.scanners:
+            parts.append(self._freshness())
         parts.append('<section id="timeline"><h2>Timeline of breaks_on</h2>')
         dated_count = 0
 
@@ -144,7 +153,28 @@ class HtmlWriter(Writer):
         write("</body></html>\n")
         self.out.flush()
 
+    def _freshness(self) -> str:
+        """A report from the history store: each scanner's latest run, and what it contributes."""
+        rows = [
+            f'<tr class="scanner" data-scanner="{_a(s.scanner)}" data-status="{_a(s.last_status)}">'
+            f'<td>{_e(s.scanner)}</td><td class="nw">{_e(iso(s.last_run_at))}</td>'
+            f"<td>{_e(s.last_status)}</td><td>{s.last_endpoints}</td>"
+            f'<td class="nw">{_e(iso(s.complete_at) or "never")}</td>'
+            f"<td>{self._seen[s.scanner]}</td><td>{self._stale[s.scanner]}</td></tr>"
+            for s in self.run.scanners
+        ]
+        return _table_head("scanners", "Scanners", FRESHNESS_COLUMNS) + "".join(rows) + _TABLE_END
 
+
+FRESHNESS_COLUMNS = (
+    "scanner",
+    "last run",
+    "status",
+    "endpoints recorded",
+    "last complete run",
+    "endpoints in this report",
+    "stale",
+)
 HOST_COLUMNS = ("host", "role", "verdict", "breaks on", "ports", "certificates", "why")
 ENDPOINT_COLUMNS = ("host", "address", "status", "trust", "leaf", "EKU", "expires", "verdict", "breaks on")
 _TABLE_END = "</tbody></table></section>"

@@ -38,6 +38,7 @@ class Record(NamedTuple):
     breaks_on: float | None
     verdict: str
     links: list[tuple[str, str, str, float | None]]  # name, uses, verdict, breaks_on
+    seen_at: float | None = None  # a report from the store: when the observation was made
 
 
 SampleSource = Callable[[Record], Iterator[tuple[tuple[str, ...], float]]]
@@ -75,6 +76,11 @@ def _link_breaks_on(record: Record) -> Iterator[tuple[tuple[str, ...], float]]:
             yield (*record.labels, name, uses), breaks_on
 
 
+def _seen_at(record: Record) -> Iterator[tuple[tuple[str, ...], float]]:
+    if record.seen_at is not None:
+        yield tuple(record.labels), record.seen_at
+
+
 # name, help, label names, samples of one endpoint
 ENDPOINT_FAMILIES: tuple[tuple[str, str, tuple[str, ...], SampleSource], ...] = (
     (
@@ -107,6 +113,12 @@ ENDPOINT_FAMILIES: tuple[tuple[str, str, tuple[str, ...], SampleSource], ...] = 
         "When the link breaks (or broke), as a Unix time; absent when no date is known.",
         LINK_LABELS,
         _link_breaks_on,
+    ),
+    (
+        "ekuscan_endpoint_seen_timestamp_seconds",
+        "ekuscan report: when the observation judged was made (its run's start), as a Unix time.",
+        ENDPOINT_LABELS,
+        _seen_at,
     ),
 )
 
@@ -185,6 +197,7 @@ class PrometheusWriter(Writer):
                 )
                 for link in report.links
             ],
+            report.sighting.seen_at.timestamp() if report.sighting is not None else None,
         )
         self._spool.add(endpoint_sort_key(report), json.dumps(record, separators=(",", ":")).encode())
 
@@ -257,6 +270,23 @@ class PrometheusWriter(Writer):
                 broken.labels("last_public_clientauth_day").set(
                     summary.timeline.by_last_public_clientauth_day
                 )
+        if self.run.scanners:
+            last_run = Gauge(
+                "ekuscan_scanner_last_run_timestamp_seconds",
+                "ekuscan report: each scanner's latest run (its start, any status), as a Unix time.",
+                ["scanner", "status"],
+                registry=registry,
+            )
+            complete = Gauge(
+                "ekuscan_scanner_last_complete_run_timestamp_seconds",
+                "ekuscan report: each scanner's latest complete run (its start), as a Unix time.",
+                ["scanner"],
+                registry=registry,
+            )
+            for scanner in self.run.scanners:
+                last_run.labels(scanner.scanner, scanner.last_status).set(scanner.last_run_at.timestamp())
+                if scanner.complete_at is not None:
+                    complete.labels(scanner.scanner).set(scanner.complete_at.timestamp())
         if self.path is not None:
             write_to_textfile(str(self.path), registry)  # temporary file + rename: atomic
         else:

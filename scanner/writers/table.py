@@ -8,6 +8,7 @@ the only control sequences in the table are ekuscan's own SGR colours.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import TextIO
 
 from tabulate import tabulate
@@ -57,8 +58,15 @@ class TableWriter(Writer):
         super().__init__(out, run, spool=spool)
         self.color = color
         self._rows: Spool[EndpointSortKey, bytes] = self.new_spool()
+        self._sightings: Counter[str] = Counter()  # a report from the store: stale, vanished, ...
 
     def add(self, report: EndpointReport) -> None:
+        sighting = report.sighting
+        if sighting is not None:
+            self._sightings.update(
+                {"endpoints": 1, "stale": sighting.stale, "vanished": sighting.vanished}
+                | {"recorded": not sighting.rejudged}
+            )
         self._rows.add(endpoint_sort_key(report), json.dumps(self._row(report)).encode())
 
     def _paint(self, verdict: Verdict, text: str | None = None) -> str:
@@ -82,6 +90,8 @@ class TableWriter(Writer):
         self.out.write(summary_line(summary, self.run, duration_s) + "\n")
         if summary.timeline is not None:
             self.out.write(timeline_line(summary.timeline) + "\n")
+        if self._sightings:
+            self.out.write(sightings_line(self._sightings, len(self.run.scanners)) + "\n")
 
     def _host_block(self, host: HostReport, rows: list[list[str]]) -> str:
         when = f", breaks on {host.breaks_on.date().isoformat()}" if host.breaks_on else ""
@@ -152,7 +162,7 @@ class TableWriter(Writer):
             eku = leaf_name = not_after = ""
             if report.chain:
                 leaf_name = "(unparseable)"
-        notes = []
+        notes = _sighting_notes(report)
         if obs.status.value != "ok" and obs.error:
             notes.append(visible(obs.error))
         if report.trust.basis is not TrustBasis.PRESENTED:
@@ -183,6 +193,29 @@ class TableWriter(Writer):
             self._paint(report.verdict),
             _cut("; ".join(notes), _COLUMN_LIMITS["note"]),
         ]
+
+
+def _sighting_notes(report: EndpointReport) -> list[str]:
+    """A report from the store: what the verdict rests on, first in the note column."""
+    sighting = report.sighting
+    if sighting is None:
+        return []
+    notes = [f"stale {sighting.age.days}d"] if sighting.stale else []
+    if sighting.vanished:
+        notes.append("vanished")
+    if not sighting.rejudged:
+        notes.append("as recorded")
+    return notes
+
+
+def sightings_line(counts: Counter[str], scanners: int) -> str:
+    """A report from the store: where its endpoints came from and how much of it is old."""
+    return _wrap(
+        f"from the history store: {_count(counts['endpoints'], 'endpoint')} last seen by "
+        f"{_count(scanners, 'scanner')}; {counts['stale']} stale, {counts['vanished']} vanished "
+        f"from their scanner's latest complete run, {counts['recorded']} not re-judged (recorded "
+        "before the store kept certificates: shown as recorded)"
+    )
 
 
 def _cert_text(cert: HostCert) -> str:

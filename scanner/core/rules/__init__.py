@@ -8,16 +8,20 @@ from scanner.core.rules._engine import (
     PublicClientCA,
     Rule,
     RuleContext,
+    SightingFacts,
+    SightingRule,
     evaluate,
     evaluate_estate,
+    evaluate_sighting,
 )
-from scanner.core.rules.registry import ALL_RULES, ESTATE_RULES, EVERY_RULE, RULES_BY_CODE
+from scanner.core.rules.registry import ALL_RULES, ESTATE_RULES, EVERY_RULE, RULES_BY_CODE, SIGHTING_RULES
 
 __all__ = [
     "ALL_RULES",
     "ESTATE_RULES",
     "EVERY_RULE",
     "RULES_BY_CODE",
+    "SIGHTING_RULES",
     "ChainUnderTest",
     "EstateRule",
     "Hit",
@@ -25,6 +29,9 @@ __all__ = [
     "PublicClientCA",
     "Rule",
     "RuleContext",
+    "SightingFacts",
+    "SightingRule",
     "evaluate",
     "evaluate_estate",
+    "evaluate_sighting",
 ]

@@ -127,7 +127,23 @@ class HostIdentity:
 
 
 EstateCheckFn = Callable[[Sequence[HostIdentity]], Sequence[Hit]]  # a rule about several hosts together
-CheckT = TypeVar("CheckT", CheckFn, EstateCheckFn)
+
+
+@dataclass(frozen=True, slots=True)
+class SightingFacts:
+    """What a sighting rule may know about an observation taken from the history store (``report``)."""
+
+    scanner: str  # the scanner whose run saw the endpoint
+    seen_at: datetime  # when that run started
+    now: datetime  # the clock's time (not --at: staleness is about real time)
+    max_age: timedelta  # --max-age
+    vanished: bool  # absent from that scanner's latest complete run
+    latest_run_at: datetime | None  # that scanner's latest complete run, where there is one
+    rejudged: bool  # False: only the verdict recorded then is known (no stored evidence)
+
+
+SightingCheckFn = Callable[[SightingFacts], Sequence[Hit]]  # a rule about where the evidence came from
+CheckT = TypeVar("CheckT", CheckFn, EstateCheckFn, SightingCheckFn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +161,7 @@ class BaseRule(Generic[CheckT]):
 
 Rule = BaseRule[CheckFn]  # judges one endpoint's chain
 EstateRule = BaseRule[EstateCheckFn]  # judges what only the whole inventory shows
+SightingRule = BaseRule[SightingCheckFn]  # judges how old and how complete a stored observation is
 
 
 def rule(code: str, severity: Severity, summary: str, fix: str = "") -> Callable[[CheckFn], Rule]:
@@ -163,6 +180,15 @@ def estate_rule(
     return build
 
 
+def sighting_rule(
+    code: str, severity: Severity, summary: str, fix: str = ""
+) -> Callable[[SightingCheckFn], SightingRule]:
+    def build(check: SightingCheckFn) -> SightingRule:
+        return BaseRule(code=code, severity=severity, summary=summary, check=check, fix=fix)
+
+    return build
+
+
 def evaluate(chain: ChainUnderTest, ctx: RuleContext, rules: Sequence[Rule]) -> tuple[Finding, ...]:
     """Run every rule in order; a rule that raises becomes an ENGINE_ERROR finding."""
     return tuple(f for r in rules for f in _findings(r, functools.partial(r.check, chain, ctx)))
@@ -172,7 +198,11 @@ def evaluate_estate(hosts: Sequence[HostIdentity], rules: Sequence[EstateRule]) 
     return tuple(f for r in rules for f in _findings(r, functools.partial(r.check, hosts)))
 
 
-def _findings(r: Rule | EstateRule, check: Callable[[], Sequence[Hit]]) -> list[Finding]:
+def evaluate_sighting(facts: SightingFacts, rules: Sequence[SightingRule]) -> tuple[Finding, ...]:
+    return tuple(f for r in rules for f in _findings(r, functools.partial(r.check, facts)))
+
+
+def _findings(r: Rule | EstateRule | SightingRule, check: Callable[[], Sequence[Hit]]) -> list[Finding]:
     try:
         hits = check()
     except Exception as exc:  # a bug in one rule must not hide the others' findings

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scanner.core.rules import chain, eku, estate, handshake, pairing, purpose, release, validity
-from scanner.core.rules._engine import EstateRule, Rule
+from scanner.core.rules import chain, eku, estate, handshake, pairing, purpose, release, sighting, validity
+from scanner.core.rules._engine import EstateRule, Rule, SightingRule
 
 ALL_RULES: tuple[Rule, ...] = (
     chain.cert_unparseable,
@@ -44,6 +44,13 @@ ESTATE_RULES: tuple[EstateRule, ...] = (
     pairing.traversal_client_cert_not_requested,
 )
 
-EVERY_RULE: tuple[Rule | EstateRule, ...] = (*ALL_RULES, *ESTATE_RULES)
+# Rules about the evidence of a report from the history store (``ekuscan report``).
+SIGHTING_RULES: tuple[SightingRule, ...] = (
+    sighting.stale_observation,
+    sighting.endpoint_vanished,
+    sighting.not_rejudged,
+)
 
-RULES_BY_CODE: dict[str, Rule | EstateRule] = {r.code: r for r in EVERY_RULE}
+EVERY_RULE: tuple[Rule | EstateRule | SightingRule, ...] = (*ALL_RULES, *ESTATE_RULES, *SIGHTING_RULES)
+
+RULES_BY_CODE: dict[str, Rule | EstateRule | SightingRule] = {r.code: r for r in EVERY_RULE}

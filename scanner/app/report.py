@@ -1,0 +1,297 @@
+"""``ekuscan report``: the whole estate from the history store, judged now by today's rules.
+
+For each endpoint, its latest observation from any scanner's complete or stopped run
+(``store.latest``) is judged again from the evidence kept with it (the certificates' DER and
+the observation's facts) by the same analysis as a scan, at ``--at`` or now, with the policy in
+force: never the verdict stored at the time. Rows recorded before the store kept evidence are
+shown with their recorded verdicts and say so (NOT_REJUDGED). The reports go through the same
+ReportStream, inventory and writers as a scan's, so hosts and estate rules see the whole estate
+at once (a C seen by one jump host beside the E another saw), and the output, exit code and
+``--fail-on`` are a scan's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scanner.app.errors import ScanFailed, UsageFailure
+from scanner.app.inputs import analysis_context, load_policy, read_intermediates, read_roots
+from scanner.app.output import reporting
+from scanner.app.report_pool import HostPool
+from scanner.core.analysis import AnalysisContext, analyze_host
+from scanner.core.certs import ParsedCert, parse_der
+from scanner.core.rules import SIGHTING_RULES, SightingFacts, evaluate_sighting
+from scanner.edge.files import intermediate_pool
+from scanner.edge.workers import AnalysisInputs, default_workers
+from scanner.model import EndpointReport, Observation, Sighting, UnparsedCert, Verdict
+from scanner.report.evidence import EvidenceError, chain_hashes, observation_from_facts
+from scanner.report.recorded import recorded_report
+from scanner.report.sink import ScannerFreshness
+from scanner.writers import OutputFormat
+
+if TYPE_CHECKING:
+    from scanner.store import SqlStore
+    from scanner.store.latest import ScannerRuns, StoredObservation
+
+DEFAULT_MAX_AGE_DAYS = 7.0
+PARSE_CACHE = 4096  # parsed certificates kept: the distinct DER of a large estate's batch and more
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """Everything ``ekuscan report`` was asked, as given (checked by ``run_report``)."""
+
+    db: str | None
+    scanners: tuple[str, ...] = ()
+    max_age_days: float = DEFAULT_MAX_AGE_DAYS
+    at: str | None = None
+    warn_days: int | None = None
+    policy_file: Path | None = None
+    public_roots: Path | None = None
+    intermediates: Path | None = None
+    fmt: OutputFormat | None = None
+    output: Path | None = None
+    show_all: bool = False
+    workers: int | None = None  # None: one per CPU for 2,048 stored observations or more, else 1
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOutcome:
+    worst: Verdict  # the worst verdict of any listed endpoint
+    endpoints: int
+    rejudged: int  # judged again from their evidence
+    recorded: int  # shown with the verdict recorded then (no evidence stored)
+    stale: int
+    vanished: int
+
+
+class ParseCache:
+    """One parse per distinct DER while it stays among the ``size`` most recently used."""
+
+    def __init__(self, size: int = PARSE_CACHE) -> None:
+        self.size = size
+        self.parses = 0
+        self._parsed: OrderedDict[bytes, ParsedCert | UnparsedCert] = OrderedDict()
+
+    def __call__(self, der: bytes) -> ParsedCert | UnparsedCert:
+        found = self._parsed.get(der)
+        if found is not None:
+            self._parsed.move_to_end(der)
+            return found
+        self.parses += 1
+        parsed = parse_der.__wrapped__(der)  # past parse_der's own small cache: this one is larger
+        self._parsed[der] = parsed
+        if len(self._parsed) > self.size:
+            self._parsed.popitem(last=False)
+        return parsed
+
+
+def run_report(request: ReportRequest, now: datetime) -> ReportOutcome:
+    """Judge the estate in the store and write it; ``now`` is the clock's time (ages are from it)."""
+    if not request.db:
+        raise UsageFailure("--db (or EKUSCAN_DB) is required: which history database?")
+    if request.max_age_days <= 0:
+        raise UsageFailure(f"--max-age: {request.max_age_days} is not a number of days above 0")
+    policy = load_policy(request.policy_file)
+    roots = read_roots(request.public_roots)
+    intermediates = read_intermediates(request.intermediates)
+    analysis = analysis_context(
+        roots, request.at, request.warn_days, policy, now, intermediate_pool(intermediates)
+    )
+    analysis = replace(analysis, parse=ParseCache())
+    inputs = AnalysisInputs(
+        roots.pem,
+        analysis.now,
+        analysis.warn,
+        policy.document,
+        roots_program=roots.program,
+        mozilla_roots=roots.mozilla,
+        intermediates_pem=intermediates,
+    )
+    from scanner.app.history import open_store
+    from scanner.store import StoreError
+
+    with open_store(request.db, must_exist=True) as store:
+        try:
+            return _report(store, request, analysis, inputs, now)
+        except StoreError as exc:
+            raise ScanFailed(str(exc)) from None
+
+
+def _report(
+    store: SqlStore, request: ReportRequest, analysis: AnalysisContext, inputs: AnalysisInputs, now: datetime
+) -> ReportOutcome:
+    from scanner.store.latest import observation_count, scanner_runs
+
+    runs = {r.scanner: r for r in scanner_runs(store, request.scanners)}
+    unknown = sorted(set(request.scanners) - set(runs))
+    if unknown:
+        known = ", ".join(sorted(store.scanners())) or "none"
+        raise UsageFailure(
+            f"--scanner: no runs of {', '.join(unknown)} in {store.description} (known: {known})"
+        )
+    judge = EstateJudge(store, analysis, runs, now, timedelta(days=request.max_age_days))
+    workers = request.workers or default_workers(observation_count(store, request.scanners))
+    pool: HostPool[list[_Row]] | None = HostPool(inputs, workers, PARSE_CACHE) if workers > 1 else None
+    try:
+        with reporting(
+            analysis, request.fmt, request.output, now, show_all=request.show_all, scanners=freshness(runs)
+        ) as stream:
+            for reports in judge.hosts(request.scanners, pool):
+                for report in reports:
+                    stream.record(report)
+    finally:
+        if pool is not None:
+            pool.close()
+    return ReportOutcome(
+        stream.inventory.worst_verdict(),
+        judge.endpoints,
+        judge.rejudged,
+        judge.recorded,
+        judge.stale,
+        judge.vanished,
+    )
+
+
+def freshness(runs: dict[str, ScannerRuns]) -> tuple[ScannerFreshness, ...]:
+    return tuple(
+        ScannerFreshness(
+            r.scanner,
+            _moment(r.last_started_at),
+            r.last_status.value,
+            r.last_endpoints,
+            _moment(r.complete_started_at) if r.complete_started_at else None,
+        )
+        for r in runs.values()
+    )
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    stored: StoredObservation
+    observation: Observation | None  # None: cannot be judged again (no evidence)
+
+
+class EstateJudge:
+    """Judges the stored estate host by host, counting what it did."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        analysis: AnalysisContext,
+        runs: dict[str, ScannerRuns],
+        now: datetime,
+        max_age: timedelta,
+    ) -> None:
+        self.store, self.analysis, self.runs, self.now, self.max_age = store, analysis, runs, now, max_age
+        self.endpoints = self.rejudged = self.recorded = self.stale = self.vanished = 0
+
+    def hosts(
+        self, scanners: Sequence[str], pool: HostPool[list[_Row]] | None = None
+    ) -> Iterator[list[EndpointReport]]:
+        """The reports of each host in turn: the rows come in host order, so a host's are together.
+        The observations that can be judged again are judged here, or by ``pool``'s processes."""
+        grouped = (
+            (rows, [r.observation for r in rows if r.observation is not None])
+            for rows in (
+                list(group)
+                for _, group in itertools.groupby(self._rows(scanners), key=lambda row: row.stored.host)
+            )
+        )
+        if pool is None:
+            judged: Iterable[tuple[list[_Row], list[EndpointReport]]] = (
+                (rows, analyze_host(observations, self.analysis)) for rows, observations in grouped
+            )
+        else:
+            judged = pool.judge(grouped)
+        for rows, reports in judged:
+            yield self._combine(rows, reports)
+
+    def _rows(self, scanners: Sequence[str]) -> Iterator[_Row]:
+        from scanner.store.latest import certificate_ders, latest_observations
+
+        for batch in latest_observations(self.store, scanners):
+            facts: list[dict[str, Any] | None] = [json.loads(s.facts) if s.facts else None for s in batch]
+            ders = certificate_ders(self.store, (sha for f in facts if f for sha in chain_hashes(f)))
+            for stored, fact in zip(batch, facts, strict=True):
+                yield _Row(stored, _observation(fact, ders))
+
+    def _combine(self, rows: list[_Row], reports: list[EndpointReport]) -> list[EndpointReport]:
+        """The host's reports in row order: judged again where the evidence allowed, else recorded."""
+        judged = iter(reports)
+        recorded = self._recorded([r.stored for r in rows if r.observation is None])
+        return [
+            self._sighted(next(judged) if row.observation is not None else next(recorded), row)
+            for row in rows
+        ]
+
+    def _recorded(self, rows: list[StoredObservation]) -> Iterator[EndpointReport]:
+        if not rows:
+            return
+        from scanner.store.latest import certificate_documents, observation_document
+
+        documents = [
+            json.loads(
+                r.document if r.document is not None else observation_document(self.store, r.run_id, r.seq)
+            )
+            for r in rows
+        ]
+        certs = certificate_documents(self.store, (sha for d in documents for sha in d.get("chain") or ()))
+        for doc in documents:
+            doc["chain"] = [certs.get(sha, {"sha256": sha}) for sha in doc.get("chain") or ()]
+            yield recorded_report(doc)
+
+    def _sighted(self, report: EndpointReport, row: _Row) -> EndpointReport:
+        stored = row.stored
+        seen_at = _moment(stored.started_at)
+        runs = self.runs.get(stored.scanner)
+        complete = runs.complete_run_id if runs is not None else None
+        vanished = complete is not None and stored.run_id < complete
+        facts = SightingFacts(
+            scanner=stored.scanner,
+            seen_at=seen_at,
+            now=self.now,
+            max_age=self.max_age,
+            vanished=vanished,
+            latest_run_at=_moment(runs.complete_started_at) if runs and runs.complete_started_at else None,
+            rejudged=row.observation is not None,
+        )
+        sighting = Sighting(
+            scanner=stored.scanner,
+            run_id=stored.run_id,
+            seen_at=seen_at,
+            age=self.now - seen_at,
+            stale=self.now - seen_at > self.max_age,
+            vanished=vanished,
+            rejudged=row.observation is not None,
+        )
+        self.endpoints += 1
+        self.rejudged += sighting.rejudged
+        self.recorded += not sighting.rejudged
+        self.stale += sighting.stale
+        self.vanished += sighting.vanished
+        findings = evaluate_sighting(facts, SIGHTING_RULES)
+        return replace(report, findings=report.findings + findings, sighting=sighting)
+
+
+def _observation(facts: dict[str, Any] | None, ders: dict[str, bytes]) -> Observation | None:
+    if facts is None:
+        return None
+    try:
+        return observation_from_facts(facts, ders)
+    except EvidenceError:
+        return None  # shown as recorded, like a row without evidence
+
+
+__all__ = ["DEFAULT_MAX_AGE_DAYS", "ParseCache", "ReportOutcome", "ReportRequest", "run_report"]
