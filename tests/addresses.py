@@ -61,6 +61,7 @@ HISTORY_LAB = block(47)  # test_history_cli: two labs, one after the other, on t
 CLOSED = block(48)  # test_history_cli: a host where nothing listens
 HOSTILE = block(50)  # tests/hostile.py: the output-safety tests' servers, on fixed Expressway ports
 ISSUERS = block(49)  # test_chain_cli: two hosts whose leaves name one issuer URL (--workers 2)
+PREFLIGHT = block(51)  # test_preflight: verifying servers on an Expressway-E's traversal port 7001
 
 LAB_BASE = str(LAB.network_address)
 LAB_SWEEP = str(next(LAB.subnets(new_prefix=26)))  # the session lab's hosts and closed addresses around them

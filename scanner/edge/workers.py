@@ -76,6 +76,9 @@ class AnalysisInputs:
     intermediates_pem: bytes = b""  # --intermediates as read (each process maps the packaged set itself)
     fetched_issuers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()  # (URL, DER) from the history store
     fetch_issuers: bool = False  # --fetch-issuers: a worker asks the parent, which fetches
+    client_candidate: tuple[
+        bytes, ...
+    ] = ()  # --client-cert's certificate and chain (DER), for its prediction
 
     def context(self) -> AnalysisContext:
         policy = (
@@ -88,6 +91,7 @@ class AnalysisInputs:
             policy=policy,
             mozilla_roots=self.mozilla_roots,
             intermediates=intermediate_pool(self.intermediates_pem, self.fetched_issuers),
+            client_candidate=self.client_candidate,
         )
 
 

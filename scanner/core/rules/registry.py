@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from scanner.core.rules import chain, eku, estate, handshake, purpose, release, validity
+from scanner.core.rules import chain, eku, estate, handshake, preflight, purpose, release, validity
 from scanner.core.rules._engine import EstateRule, Rule
 
 ALL_RULES: tuple[Rule, ...] = (
+    preflight.client_auth_observation_contradicts,
+    preflight.client_cert_rejected,
     chain.cert_unparseable,
     validity.expired,
     validity.not_yet_valid,
