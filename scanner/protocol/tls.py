@@ -33,7 +33,9 @@ certificate (DESIGN.md section 3):
 
 Whether the server asked for a certificate is seen through the info callback (the state
 "read server certificate request"), because a server may ask without naming any CA, and
-then ``get_client_ca_list`` is empty.
+then ``get_client_ca_list`` is empty. The same callback keeps the code of the first alert the
+peer sends (``TLSFacts.peer_alert``): with ``--client-cert`` that alert is the server's verdict
+on our certificate, and its code is exact where the error text is OpenSSL's wording.
 
 The state machine
 -----------------
