@@ -185,6 +185,25 @@ class Endpoint:
     links: tuple[str, ...] | None = None
 
 
+class ClientAuthOutcome(enum.StrEnum):
+    """What a server did with the client certificate ``--client-cert`` presented (JSON ``outcome``)."""
+
+    ACCEPTED = "accepted"  # the handshake completed and no rejection came within the bounded wait
+    REJECTED = "rejected"  # the server ended the handshake with an alert after it got the certificate
+    NOT_REQUESTED = "not-requested"  # the server never asked: nothing was sent
+    ERROR = "error"  # it asked, but the exchange ended some other way (closed, timed out)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAuthTest:
+    """The preflight of one endpoint: the candidate client certificate presented, and the answer."""
+
+    certificate: str  # SHA-256 of the presented leaf, hex as every sha256 of the JSON
+    outcome: ClientAuthOutcome
+    alert: str | None = None  # the TLS alert the server sent (RFC 8446 name), where it sent one
+    meaning: str = ""  # one sentence: what the outcome (the alert) says, and no more
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """Everything one probe saw, as plain data: the input of the analysis."""
@@ -208,6 +227,7 @@ class Observation:
     # INBOUND (listen): the endpoint is the peer that connected (its address and source port),
     # the chain is the client certificate it presented, sip_server its User-Agent.
     direction: Direction = Direction.OUTBOUND
+    client_auth_test: ClientAuthTest | None = None  # --client-cert: what the server did with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +376,31 @@ class LinkVerdict:
     breaks_on: datetime | None = None
     # What the verdict depends on that a scan cannot see ("B2B federation is used"); None: nothing.
     condition: str | None = None
+    # --client-cert on a server link: what the server did with the candidate; None: not tried.
+    observed: ObservedClientAuth | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedClientAuth:
+    """A server link's evidence from the preflight, beside the prediction for the candidate."""
+
+    outcome: ClientAuthOutcome  # accepted or rejected (only a server that asked gives evidence)
+    alert: str | None
+    predicted: Verdict  # the candidate judged offline as a client certificate (as ``inspect`` would)
+
+    @property
+    def contradicts(self) -> bool:
+        """The observation says otherwise than the prediction: rejected though predicted to work,
+        or accepted though predicted to break."""
+        works = self.predicted in (Verdict.OK, Verdict.AT_RISK)
+        if self.outcome is ClientAuthOutcome.REJECTED:
+            return works
+        return self.outcome is ClientAuthOutcome.ACCEPTED and self.predicted is Verdict.BREAKS
+
+    @property
+    def text(self) -> str:
+        """For people: "rejected (unsupported_certificate)", "accepted"."""
+        return f"{self.outcome.value} ({self.alert})" if self.alert else self.outcome.value
 
 
 class TrustBasis(enum.StrEnum):

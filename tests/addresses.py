@@ -63,6 +63,7 @@ HOSTILE = block(50)  # tests/hostile.py: the output-safety tests' servers, on fi
 ISSUERS = block(49)  # test_chain_cli: two hosts whose leaves name one issuer URL (--workers 2)
 LISTEN = block(51)  # test_listen: `ekuscan listen` on the SIP port 5061, scanned by `ekuscan scan`
 PAIRING = block(61)  # test_pairing_live: openssl s_server as an Expressway-E on its traversal port 7001
+PREFLIGHT = block(52)  # test_preflight: verifying servers on an Expressway-E's traversal port 7001
 
 LAB_BASE = str(LAB.network_address)
 LAB_SWEEP = str(next(LAB.subnets(new_prefix=26)))  # the session lab's hosts and closed addresses around them

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from scanner.app.client_cert import ClientCertFiles, read_client_credential
 from scanner.app.errors import ScanFailed, UsageFailure
 from scanner.app.inputs import (
     RootBundle,
@@ -106,6 +107,7 @@ class ScanRequest:
     first_address_only: bool = False
     shard: str | None = None
     yes: bool = False
+    client_cert: ClientCertFiles | None = None  # --client-cert and its key, chain and passphrase
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +218,11 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
         raise UsageFailure(str(exc)) from None
     roots: RootBundle = read_roots(request.public_roots)
     intermediates = read_intermediates(request.intermediates)
-    analysis = analysis_context(
-        roots, request.at, request.warn_days, policy, now, intermediate_pool(intermediates)
+    credential = read_client_credential(request.client_cert)
+    candidate = credential.presented if credential is not None else ()
+    analysis = replace(
+        analysis_context(roots, request.at, request.warn_days, policy, now, intermediate_pool(intermediates)),
+        client_candidate=candidate,
     )
     probes = probe_estimate(specs, shard)
     usable = ensure_fd_limit(request.concurrency)
@@ -231,7 +236,9 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
     pool = PoolConfig(
         concurrency=usable,
         probe=ProbeConfig(
-            connect_timeout=request.connect_timeout or request.timeout, timeout=request.timeout
+            connect_timeout=request.connect_timeout or request.timeout,
+            timeout=request.timeout,
+            client_credential=credential,
         ),
         rate=request.rate,
         max_per_host=request.max_per_host,
@@ -248,6 +255,7 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
         intermediates_pem=intermediates,
         fetch_issuers=request.fetch_issuers,
         keep_evidence=bool(request.db),
+        client_candidate=candidate,
     )
     return _Plan(specs, shard, probes, min(processes, usable), pool, analysis, inputs, scanner)
 

@@ -9,6 +9,13 @@ from typing import Annotated
 import typer
 
 from scanner.app.scan import DEFAULT_CONCURRENCY, MAX_WORKERS, ScanOutcome, ScanRequest, Stop, run_scan
+from scanner.cli.client_cert_options import (
+    ClientCertOption,
+    ClientChainOption,
+    ClientKeyOption,
+    ClientKeyPasswordFileOption,
+    client_cert_files,
+)
 from scanner.cli.options import (
     AtOption,
     DbOption,
@@ -227,6 +234,7 @@ def _now() -> datetime:
 
 
 def scan(
+    ctx: typer.Context,
     targets: TargetsArgument = None,
     input_csv: InputCsvOption = None,
     ports: PortsOption = None,
@@ -258,6 +266,10 @@ def scan(
     first_address_only: FirstAddressOnlyOption = False,
     shard: ShardOption = None,
     yes: YesOption = False,
+    client_cert: ClientCertOption = None,
+    client_key: ClientKeyOption = None,
+    client_chain: ClientChainOption = None,
+    client_key_password: ClientKeyPasswordFileOption = None,
 ) -> int:
     """Scan hosts and ranges over TLS and write the inventory of which links break.
 
@@ -270,38 +282,16 @@ def scan(
       ekuscan scan -i targets.csv -f json -o inventory.json
 
       ekuscan scan -i masscan.txt -p 5061,7001 -f jsonl -o sweep.jsonl
+
+      ekuscan scan expe.example.com:7001 cucm.example.com:5061 --client-cert new.pem --client-key new.key
     """
+    options = dict(ctx.params)  # ScanRequest's fields are named as the options are
+    del options["fail_on"]
+    preflight = [
+        options.pop(name) for name in ("client_cert", "client_key", "client_chain", "client_key_password")
+    ]
     request = ScanRequest(
-        targets=tuple(targets or ()),
-        input_csv=input_csv,
-        ports=ports,
-        role=role,
-        sni=sni,
-        sni_from_input=sni_from_input,
-        public_roots=public_roots,
-        intermediates=intermediates,
-        fetch_issuers=fetch_issuers,
-        at=at,
-        warn_days=warn_days,
-        concurrency=concurrency,
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-        fmt=fmt,
-        output=output,
-        policy_file=policy_file,
-        show_all=show_all,
-        db=db,
-        only_changes=only_changes,
-        wait=wait,
-        quiet=quiet,
-        scanner_name=scanner_name,
-        workers=workers,
-        rate=rate,
-        max_per_host=max_per_host,
-        retries=retries,
-        first_address_only=first_address_only,
-        shard=shard,
-        yes=yes,
+        **{**options, "targets": tuple(targets or ())}, client_cert=client_cert_files(*preflight)
     )
     return _exit_code(run_scan(request, _now(), _now), fail_on)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from scanner.core.candidate import CandidatePrediction, explain, observe, predict_candidate
 from scanner.core.certs import ParsedCert, name_attributes, parse_der
 from scanner.core.completion import IntermediatePool, classify_completed
 from scanner.core.hosts import (
@@ -83,6 +84,14 @@ class AnalysisContext:
     # How a presented certificate is parsed: ``report`` judges the same DER on many hosts, spread
     # wider than parse_der's own cache reaches, and passes a larger one (one parse per DER).
     parse: Callable[[bytes], ParsedCert | UnparsedCert] = parse_der
+    client_candidate: tuple[bytes, ...] = ()  # --client-cert and --client-chain, leaf first (DER)
+
+    @functools.cached_property
+    def candidate(self) -> CandidatePrediction | None:
+        """The --client-cert candidate judged offline as a client certificate, once per run."""
+        return predict_candidate(
+            self.client_candidate, self.roots, self.intermediates, self.now, self.other_programs
+        )
 
 
 def expected_name(host: str, sni: str | None, port: int) -> str | None:
@@ -103,6 +112,10 @@ def analyze(
     observation: Observation, analysis: AnalysisContext, host: HostContext | None = None
 ) -> EndpointReport:
     """Judge one endpoint; ``host`` is what its host's other endpoints showed (``analyze_host``)."""
+    if observation.client_auth_test is not None:
+        observation = replace(
+            observation, client_auth_test=explain(observation.client_auth_test, analysis.policy)
+        )
     endpoint = observation.endpoint
     host = host or host_context((observation,), analysis.default_role, analysis.assumed_software)
     role = endpoint.role or host.role
@@ -130,6 +143,8 @@ def analyze(
         client_cert_requested=observation.client_cert_requested,
         client_ca_names=observation.client_ca_names,
         public_client_cas=public_client_cas(observation.client_ca_names, analysis),
+        client_auth_test=observation.client_auth_test,
+        candidate=analysis.candidate if observation.client_auth_test is not None else None,
     )
     role_links = analysis.policy.links_for(role, release)
     planned = links_for_endpoint(role_links, port, host.ports, release, endpoint.links)
@@ -160,6 +175,7 @@ def analyze(
         analysis.now,
         unknown_reason=_unknown_reason(observation, parsed),
     )
+    links = observe(links, chain.client_auth_test, chain.candidate)
     return EndpointReport(
         observation=observation,
         role=role,

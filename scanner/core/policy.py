@@ -230,6 +230,17 @@ class ChromeRootStore:
     names: frozenset[tuple[str, str]]  # casefolded (CN, O) of roots, for CertificateRequest CA names
 
 
+@dataclass(frozen=True, slots=True)
+class AlertMeanings:
+    """What a TLS alert says about a client certificate the server rejected (``--client-cert``)."""
+
+    source: str
+    meanings: dict[str, str]  # RFC 8446 alert name -> one sentence, no more than the alert says
+
+    def meaning(self, alert: str) -> str | None:
+        return self.meanings.get(alert)
+
+
 @dataclass(frozen=True)
 class Policy:
     links: tuple[LinkSpec, ...]
@@ -245,6 +256,7 @@ class Policy:
     # root of the public bundle is then taken to be in Chrome's store, as ekuscan did then.
     chrome_root_store: ChromeRootStore | None = None
     product_notices: tuple[ProductNotice, ...] = ()
+    client_cert_alerts: AlertMeanings | None = None  # None: a file without the section
 
     def links_for(self, role: Role, version: Version | None = None) -> tuple[LinkSpec, ...]:
         """The role's links on a release; ``expressway`` (C or E unknown) is the union of both rows."""

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from scanner.core.alert_meanings import alert_meanings
 from scanner.core.chrome_root_list import chrome_root_store
 from scanner.core.policy import (
     PACKAGED,
@@ -41,6 +42,7 @@ _TOP_LEVEL = {
     "expressway_releases",
     "product_notices",
     "chrome_root_store",
+    "client_cert_alerts",
     "links",
 }
 
@@ -70,6 +72,7 @@ def parse_policy(document: Any, origin: str = PACKAGED) -> Policy:
     releases = _releases(check, top.get("expressway_releases", {}))
     notices = tuple(_product_notices(check, top.get("product_notices", [])))
     chrome = chrome_root_store(check, top["chrome_root_store"]) if "chrome_root_store" in top else None
+    alerts = alert_meanings(check, top["client_cert_alerts"]) if "client_cert_alerts" in top else None
     if check.problems:
         raise PolicyError(check.problems)
     return Policy(
@@ -84,6 +87,7 @@ def parse_policy(document: Any, origin: str = PACKAGED) -> Policy:
         document,
         chrome_root_store=chrome,
         product_notices=notices,
+        client_cert_alerts=alerts,
     )
 
 

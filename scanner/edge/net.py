@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 import trio
 from OpenSSL import SSL
 
-from scanner.model import Endpoint, Observation, Status
+from scanner.model import ClientAuthTest, Endpoint, Observation, Status
 from scanner.protocol import http, sip
+from scanner.protocol.client_auth import judge_client_auth
+from scanner.protocol.client_credential import ClientCredential
 from scanner.protocol.headers import header_block_complete
 from scanner.protocol.tls import (
     NEED_DATA,
@@ -28,6 +30,7 @@ from scanner.protocol.tls import (
     HandshakeDone,
     HandshakeFailed,
     TLSFacts,
+    TLSState,
 )
 
 RECEIVE_CHUNK = 65536
@@ -43,6 +46,9 @@ class ProbeConfig:
     timeout: float = 5.0  # handshake, and separately the SIP or HTTP probe
     sip_ports: frozenset[int] = field(default_factory=lambda: sip.DEFAULT_SIP_PORTS)
     http_ports: frozenset[int] = field(default_factory=lambda: http.DEFAULT_HTTP_PORTS)
+    # --client-cert: presented to every server that asks (the context is built from it); the
+    # key is in memory only and in no repr.
+    client_credential: ClientCredential | None = None
 
 
 async def probe(endpoint: Endpoint, ip: str, tls_context: SSL.Context, config: ProbeConfig) -> Observation:
@@ -79,7 +85,21 @@ async def _probe(endpoint: Endpoint, ip: str, tls_context: SSL.Context, config: 
         sock.close()  # cancelled (Ctrl-C, SIGTERM) or a bug: no goodbyes
         raise
     await _close_gracefully(sock, stream, hs)
+    if config.client_credential is not None:
+        observation = replace(observation, client_auth_test=_client_auth_test(hs, observation, config))
     return replace(observation, connected=True)
+
+
+_UNFINISHED = (TLSState.HANDSHAKING, TLSState.HANDSHAKING_EOF, TLSState.FAILED)
+
+
+def _client_auth_test(hs: ClientHandshake, observation: Observation, config: ProbeConfig) -> ClientAuthTest:
+    """What the server did with our certificate; read after the probe, which for TLS 1.3 made the
+    one bounded read (the SIP or HTTP answer, or the wait for an alert) that shows a rejection."""
+    assert config.client_credential is not None
+    completed = hs.state not in _UNFINISHED
+    ended = observation.tls_alert or observation.error or ("timed out" if not completed else None)
+    return judge_client_auth(hs.facts(), completed, config.client_credential.sha256, ended)
 
 
 async def _close_gracefully(

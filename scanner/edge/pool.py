@@ -185,7 +185,7 @@ async def scan_ordered(
     An endpoint gives one observation per address (a name may resolve to several) and
     ``seq`` is whatever number the caller gave it.
     """
-    prober = _Prober(config, tls_context or make_client_context())
+    prober = _Prober(config, tls_context or make_client_context(config.probe.client_credential))
     resolver = _Resolver(config.probe.connect_timeout, config.first_address_only)
     window = trio.Semaphore(config.window)
     issued: deque[int] = deque()

@@ -77,6 +77,7 @@ class AnalysisInputs:
     fetched_issuers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()  # (URL, DER) from the history store
     fetch_issuers: bool = False  # --fetch-issuers: a worker asks the parent, which fetches
     keep_evidence: bool = False  # --db: the DER crosses the pipe, for the store to keep (issue 12)
+    client_candidate: tuple[bytes, ...] = ()  # --client-cert's certificate and chain (DER)
 
     def context(self) -> AnalysisContext:
         policy = (
@@ -89,6 +90,7 @@ class AnalysisInputs:
             policy=policy,
             mozilla_roots=self.mozilla_roots,
             intermediates=intermediate_pool(self.intermediates_pem, self.fetched_issuers),
+            client_candidate=self.client_candidate,
         )
 
 

@@ -49,6 +49,7 @@ from scanner.lab.servers import (
     serve_lab,
     server_context,
     sip_answer,
+    verifying_context,
 )
 
 __all__ = [
@@ -85,4 +86,5 @@ __all__ = [
     "server_context",
     "sip_answer",
     "targets_csv",
+    "verifying_context",
 ]

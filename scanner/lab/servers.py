@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import trio
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 
 from scanner.lab.fleet import DEFAULT_BASE, Behaviour, BoundService, ClientCAs, LabPlan, LabService, plan
 from scanner.lab.pki import Issued, LabPKI, LeafKind
@@ -41,6 +41,32 @@ def server_context(leaf: Issued, chain: Sequence[Issued], pki: LabPKI, service: 
         if service.client_cas is ClientCAs.OTHER_PRIVATE_ROOT:
             named = pki.other_private_root
         tls_context.add_client_ca(named.cert)
+    return tls_context
+
+
+def verifying_context(leaf: Issued, trusted: Issued | None, version: int | None = None) -> SSL.Context:
+    """A server that asks every client for a certificate and verifies it as a verifying OpenSSL
+    server does (an Expressway-E's traversal zone): trusting only ``trusted``, and OpenSSL's
+    default purpose for a client, sslclient, so a serverAuth-only certificate gets
+    unsupported_certificate. ``trusted=None``: it asks, but accepts anything (no verification).
+    ``version`` (SSL.TLS1_2_VERSION, ...) pins the protocol version."""
+    tls_context = SSL.Context(SSL.TLS_METHOD)
+    tls_context.use_certificate(leaf.cert)
+    tls_context.use_privatekey(leaf.key)
+    if version is not None:
+        tls_context.set_min_proto_version(version)
+        tls_context.set_max_proto_version(version)
+    if trusted is None:
+        tls_context.set_verify(SSL.VERIFY_PEER, lambda *_: True)
+        return tls_context
+    store = tls_context.get_cert_store()
+    assert store is not None  # a new context always has one
+    store.add_cert(crypto.X509.from_cryptography(trusted.cert))
+    tls_context.add_client_ca(trusted.cert)
+    # The callback keeps OpenSSL's own verdict: ``ok`` is what the verification found.
+    tls_context.set_verify(
+        SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda _conn, _cert, _err, _depth, ok: bool(ok)
+    )
     return tls_context
 
 

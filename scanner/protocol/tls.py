@@ -33,7 +33,9 @@ certificate (DESIGN.md section 3):
 
 Whether the server asked for a certificate is seen through the info callback (the state
 "read server certificate request"), because a server may ask without naming any CA, and
-then ``get_client_ca_list`` is empty.
+then ``get_client_ca_list`` is empty. The same callback keeps the code of the first alert the
+peer sends (``TLSFacts.peer_alert``): with ``--client-cert`` that alert is the server's verdict
+on our certificate, and its code is exact where the error text is OpenSSL's wording.
 
 The state machine
 -----------------
@@ -72,11 +74,13 @@ from typing import Final
 from OpenSSL import SSL, crypto
 
 from scanner.core.certs import rfc4514_text
+from scanner.protocol.client_credential import ClientCredential, load_credential
 
 MAX_BIO_READ: Final = 65536
 TLS_RECORD_CONTENT_TYPES: Final = frozenset({0x14, 0x15, 0x16, 0x17})  # ccs, alert, handshake, data
 SSL2_HEADER_FLAG: Final = 0x80  # an SSLv2-style reply; still TLS-ish, let OpenSSL judge
 BANNER_BYTES: Final = 64  # how much of a non-TLS peer's first answer is kept for the report
+CLOSE_NOTIFY: Final = 0  # the alert that ends a connection politely: not a verdict on anything
 
 
 class TLSState(enum.Enum):
@@ -133,6 +137,7 @@ class TLSFacts:
     # The same names as DER, in the same order: what a name comparison with a chain needs
     # (OpenSSL compares encodings, not RFC 4514 text).
     client_ca_names_der: tuple[bytes, ...] = ()
+    peer_alert: int | None = None  # the code of the first alert the peer sent (not close_notify)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,18 +177,27 @@ _ENDED_AT_EOF: Final = ConnectionEnded(None)
 
 
 def _info_callback(conn: SSL.Connection, where: int, ret: int) -> None:
-    # Called by OpenSSL at each state change. We only look for the moment the client reads
-    # a CertificateRequest; anything cheaper (a message callback) pyOpenSSL does not expose.
-    if where & SSL.SSL_CB_LOOP and b"certificate request" in conn.get_state_string():
+    # Called by OpenSSL at each state change. We look for the moment the client reads a
+    # CertificateRequest, and for the first alert the peer sends (``ret`` is level << 8 | code:
+    # the exact alert, where the error text is OpenSSL's wording); anything cheaper (a message
+    # callback) pyOpenSSL does not expose.
+    requested = where & SSL.SSL_CB_LOOP and b"certificate request" in conn.get_state_string()
+    if requested or where & SSL.SSL_CB_READ_ALERT == SSL.SSL_CB_READ_ALERT:
         ref = conn.get_app_data()
         owner = ref() if isinstance(ref, weakref.ref) else None
         if isinstance(owner, ClientHandshake):
-            owner._cert_requested = True
+            if requested:
+                owner._cert_requested = True
+            elif owner._peer_alert is None and ret & 0xFF != CLOSE_NOTIFY:
+                owner._peer_alert = ret & 0xFF
 
 
-def make_client_context() -> SSL.Context:
-    """A context that completes a handshake with anything that speaks TLS."""
+def make_client_context(credential: ClientCredential | None = None) -> SSL.Context:
+    """A context that completes a handshake with anything that speaks TLS; with a ``credential``
+    (``--client-cert``) it presents that certificate to every server that asks for one."""
     tls_context = SSL.Context(SSL.TLS_METHOD)
+    if credential is not None:
+        load_credential(tls_context, credential)
     tls_context.set_verify(SSL.VERIFY_NONE)
     try:
         tls_context.set_min_proto_version(SSL.TLS1_VERSION)
@@ -224,7 +238,7 @@ class ClientHandshake:
       completed, and says whether it did.
     """
 
-    __slots__ = ("__weakref__", "_cert_requested", "_conn", "_first_bytes", "_state")
+    __slots__ = ("__weakref__", "_cert_requested", "_conn", "_first_bytes", "_peer_alert", "_state")
 
     def __init__(self, tls_context: SSL.Context, *, server_name: str | None) -> None:
         self._conn = SSL.Connection(tls_context, None)
@@ -237,6 +251,7 @@ class ClientHandshake:
         self._conn.set_connect_state()
         self._state: TLSState = _HANDSHAKING
         self._cert_requested = False  # set by _info_callback: an observation, not a state
+        self._peer_alert: int | None = None  # likewise: the first alert the peer sent
         self._first_bytes = b""  # the start of the peer's first answer, kept for NOT_TLS
 
     @property
@@ -399,6 +414,7 @@ class ClientHandshake:
             client_cert_requested=self._cert_requested or bool(names),
             client_ca_names=tuple(_name_text(n.get_components()) for n in names),
             client_ca_names_der=tuple(n.der() for n in names),
+            peer_alert=self._peer_alert,
         )
 
     # -- after the handshake: one request, one bounded answer ------------------------------

@@ -13,10 +13,12 @@ from scanner.core.certs import name_attributes
 from scanner.model import (
     AddedCertificate,
     CertFacts,
+    ClientAuthTest,
     EndpointReport,
     Finding,
     Fingerprint,
     LinkVerdict,
+    ObservedClientAuth,
     Sighting,
     TrustClass,
     TrustResult,
@@ -87,6 +89,30 @@ def link_dict(link: LinkVerdict | HostLink) -> dict[str, Any]:
     }
 
 
+def observed_dict(observed: ObservedClientAuth | None) -> dict[str, Any] | None:
+    """A server link's preflight evidence (``--client-cert``), beside the candidate's prediction."""
+    if observed is None:
+        return None
+    return {
+        "outcome": observed.outcome.value,
+        "alert": observed.alert,
+        "predicted": observed.predicted.value,
+        "contradicts": observed.contradicts,
+    }
+
+
+def client_auth_test_dict(test: ClientAuthTest | None) -> dict[str, Any] | None:
+    """What the server did with the ``--client-cert`` candidate; None without one."""
+    if test is None:
+        return None
+    return {
+        "certificate": test.certificate,
+        "outcome": test.outcome.value,
+        "alert": test.alert,
+        "meaning": test.meaning,
+    }
+
+
 def _product(software: Fingerprint | None) -> str | None:
     return software.product.value if software else None
 
@@ -127,10 +153,11 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "findings": [finding_dict(f) for f in report.findings],
         "verdict": report.verdict.value,
         "breaks_on": iso(report.breaks_on),
-        "links": [link_dict(link) for link in report.links],
+        "links": [{**link_dict(link), "observed": observed_dict(link.observed)} for link in report.links],
         "duration_ms": obs.duration_ms,
         "services": list(report.services),
         "direction": obs.direction.value,
+        "client_auth_test": client_auth_test_dict(obs.client_auth_test),
         **sighting_dict(report.sighting),
     }
 
@@ -210,6 +237,21 @@ def timeline_dict(timeline: Timeline | None) -> dict[str, Any] | None:
         ),
         "links_broken_by_last_public_clientauth_day": timeline.by_last_public_clientauth_day,
     }
+
+
+def preflight_text(report: EndpointReport) -> str:
+    """The preflight of one endpoint for people: "client certificate on 7001: rejected
+    (unsupported_certificate): what that says; predicted for it: breaks"; "" without one."""
+    test = report.observation.client_auth_test
+    if test is None:
+        return ""
+    observed = next((link.observed for link in report.links if link.observed is not None), None)
+    outcome = f"{test.outcome.value} ({test.alert})" if test.alert else test.outcome.value
+    text = f"client certificate on {report.endpoint.port}: {outcome}: {test.meaning}"
+    if observed is not None:
+        text += f"; predicted for it: {observed.predicted.value}"
+        text += ", contradicted by the server" if observed.contradicts else ""
+    return text
 
 
 def common_name(subject: str) -> str:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from scanner.model import EndpointReport, RoleSource, Verdict
-from scanner.report.document import common_name, iso, trust_text
+from scanner.report.document import common_name, iso, preflight_text, trust_text
 from scanner.report.inventory import EndpointSortKey, HostReport, Inventory, endpoint_sort_key
 from scanner.report.safety import html_attribute, html_text
 from scanner.report.sink import RunInfo, Writer
@@ -83,7 +83,7 @@ class HtmlWriter(Writer):
             f"<td>{_e(common_name(leaf.subject) if leaf else '')}</td><td>{_e(eku)}</td>"
             f"<td>{_e(leaf.not_after.date().isoformat() if leaf else '')}</td>"
             f'<td class="v v-{report.verdict.value}">{_e(report.verdict.value)}</td>'
-            f'<td class="nw">{_e(breaks_on)}</td></tr>'
+            f'<td class="nw">{_e(breaks_on)}</td><td>{_e(preflight_text(report))}</td></tr>'
         )
         self._rows.add(endpoint_sort_key(report), row.encode())
 
@@ -176,7 +176,10 @@ FRESHNESS_COLUMNS = (
     "stale",
 )
 HOST_COLUMNS = ("host", "role", "verdict", "breaks on", "ports", "certificates", "why")
-ENDPOINT_COLUMNS = ("host", "address", "status", "trust", "leaf", "EKU", "expires", "verdict", "breaks on")
+ENDPOINT_COLUMNS = (
+    *("host", "address", "status", "trust", "leaf", "EKU", "expires", "verdict", "breaks on"),
+    "client certificate test",  # --client-cert: what the server did with the candidate
+)
 _TABLE_END = "</tbody></table></section>"
 
 

@@ -14,7 +14,7 @@ from typing import TextIO
 from tabulate import tabulate
 
 from scanner.model import EndpointReport, Product, RoleSource, TrustBasis, Verdict
-from scanner.report.document import common_name, trust_text
+from scanner.report.document import common_name, preflight_text, trust_text
 from scanner.report.inventory import (
     EndpointSortKey,
     HostCert,
@@ -125,12 +125,13 @@ class TableWriter(Writer):
             lines.extend(_wrap(f"    {_cert_text(cert)}") for cert in host.certificates)
         several_addresses = len(host.addresses) > 1  # a name on IPv4 and IPv6: say which row is which
         table = tabulate(
-            [[row[1] if several_addresses else row[0], *row[2:]] for row in rows],
+            [[row[1] if several_addresses else row[0], *row[2:-1]] for row in rows],
             headers=["port", "status", "trust", "leaf", "eku", "expires", "verdict", "note"],
             tablefmt="simple",
             disable_numparse=True,
         )
         lines.extend("  " + line for line in table.splitlines())
+        lines.extend(row[-1] for row in rows if row[-1])  # the preflight (--client-cert), per endpoint
         for verdict in (Verdict.BREAKS, Verdict.AT_RISK, Verdict.UNKNOWN):
             groups: dict[tuple[str | None, str], list[str]] = {}
             for link in host.links:
@@ -153,7 +154,8 @@ class TableWriter(Writer):
         return "\n".join(lines) + "\n"
 
     def _row(self, report: EndpointReport) -> list[str]:
-        """The cells of one endpoint's row, led by two forms of its port: alone, and with the address."""
+        """The cells of one endpoint's row, led by two forms of its port (alone, and with the
+        address) and followed by its preflight line (empty without one)."""
         obs, leaf = report.observation, report.leaf
         if leaf is not None:
             eku = visible(",".join(_short(e) for e in leaf.eku)) if leaf.eku is not None else "(none)"
@@ -192,6 +194,7 @@ class TableWriter(Writer):
             not_after,
             self._paint(report.verdict),
             _cut("; ".join(notes), _COLUMN_LIMITS["note"]),
+            _wrap(f"  {visible(line)}") if (line := preflight_text(report)) else "",
         ]
 
 

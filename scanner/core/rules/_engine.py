@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from scanner.core.candidate import CandidatePrediction
 from scanner.core.peers import ClientCARequest, ClientChain
 from scanner.core.policy import Policy, PublicCA
 from scanner.core.usage import Usability
 from scanner.model import (
     CHROME_BOUND_PROGRAMS,
     CertFacts,
+    ClientAuthTest,
     Finding,
     Fingerprint,
     LinkEffect,
@@ -82,6 +84,10 @@ class ChainUnderTest:
     client_cert_requested: bool = False
     client_ca_names: tuple[str, ...] = ()
     public_client_cas: tuple[PublicClientCA, ...] = ()  # those of client_ca_names that are public CAs
+    # --client-cert: what the server did with the candidate (its alert explained), and the
+    # candidate judged offline as a client certificate; None: no preflight.
+    client_auth_test: ClientAuthTest | None = None
+    candidate: CandidatePrediction | None = None
 
     @property
     def leaf(self) -> CertFacts | None:

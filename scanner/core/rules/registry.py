@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from scanner.core.rules import chain, eku, estate, handshake, pairing, purpose, release, sighting, validity
+from scanner.core.rules import (
+    chain,
+    eku,
+    estate,
+    handshake,
+    pairing,
+    preflight,
+    purpose,
+    release,
+    sighting,
+    validity,
+)
 from scanner.core.rules._engine import EstateRule, Rule, SightingRule
 
 ALL_RULES: tuple[Rule, ...] = (
+    preflight.client_auth_observation_contradicts,
+    preflight.client_cert_rejected,
     chain.cert_unparseable,
     validity.expired,
     validity.not_yet_valid,
