@@ -250,6 +250,7 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
         mozilla_roots=roots.mozilla,
         intermediates_pem=intermediates,
         fetch_issuers=request.fetch_issuers,
+        judge_unlisted=request.show_all,  # without --show-all, closed ports of ranges are only counted
     )
     return _Plan(specs, shard, probes, min(processes, usable), pool, analysis, inputs, scanner)
 

@@ -18,7 +18,7 @@ from scanner.core.targets import Shard, TargetSpec, expand, select_shard
 from scanner.core.trust import ProgramRoots, load_pem_bundle
 from scanner.edge.files import intermediate_pool, load_packaged_policy
 from scanner.edge.pool import PoolConfig
-from scanner.model import Endpoint, EndpointReport, RootProgram
+from scanner.model import Endpoint, EndpointReport, RootProgram, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,9 @@ class AnalysisInputs:
     intermediates_pem: bytes = b""  # --intermediates as read (each process maps the packaged set itself)
     fetched_issuers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()  # (URL, DER) from the history store
     fetch_issuers: bool = False  # --fetch-issuers: a worker asks the parent, which fetches
+    # --show-all judges every probe; without it, a probe the output does not list (a closed port
+    # of a range) is only counted (``report.inventory.is_listed``).
+    judge_unlisted: bool = True
 
     def context(self) -> AnalysisContext:
         policy = (
@@ -86,8 +89,10 @@ def owned(endpoints: Iterable[Endpoint], index: int, count: int) -> Iterator[tup
             yield seq, endpoint
 
 
-def compact(report: EndpointReport) -> EndpointReport:
+def compact(report: EndpointReport | Status) -> EndpointReport | Status:
     """The report without the raw DER: writers and the inventory use the parsed facts only."""
+    if isinstance(report, Status):
+        return report
     observation = report.observation
     if not observation.chain_der:
         return report

@@ -44,15 +44,16 @@ from typing import Any, Protocol
 
 import trio
 
-from scanner.core.analysis import AnalysisContext, analyze_host
+from scanner.core.analysis import AnalysisContext, analyze, analyze_host, host_contexts
 from scanner.core.hosts import HostGrouper
 from scanner.core.targets import Shard, TargetSpec
 from scanner.edge.forked import ForkedProcess, can_fork, fork_children
-from scanner.edge.frames import FRAME_HEADER, FrameReader, Item, WorkerFailed, encode_frame, merge
+from scanner.edge.frames import FRAME_HEADER, FrameReader, Item, Outcome, WorkerFailed, encode_frame, merge
 from scanner.edge.issuers import ChainCompleter, IssuerFetcher, RemoteIssuers, answer_request
 from scanner.edge.jobs import AnalysisInputs, WorkerJob, compact, owned, sweep
 from scanner.edge.pool import PoolConfig, scan_ordered
-from scanner.model import EndpointReport, Observation
+from scanner.model import Observation
+from scanner.report.inventory import is_listed
 
 BATCH_ITEMS = 64  # endpoints per frame at most; a frame goes as soon as nothing more is ready
 BUFFERED_FRAMES = 4  # per worker, in the parent
@@ -167,7 +168,7 @@ async def merge_workers(
     pool: PoolConfig,
     inputs: AnalysisInputs,
     count: int,
-    record: Callable[[EndpointReport], None],
+    record: Callable[[Outcome], None],
     analysis: AnalysisContext,
     issuers: IssuerFetcher | None = None,
     forked: Sequence[ForkedProcess] = (),
@@ -222,7 +223,10 @@ async def _local_share(
 
     async with send:
         await _probe_and_judge(
-            job, HostJudge(analysis), deliver, ChainCompleter(issuers) if issuers else None
+            job,
+            HostJudge(analysis, job.analysis.judge_unlisted),
+            deliver,
+            ChainCompleter(issuers) if issuers else None,
         )
 
 
@@ -232,7 +236,7 @@ async def judge_sweep(
     pool: PoolConfig,
     inputs: AnalysisInputs,
     processes: int,
-    record: Callable[[EndpointReport], None],
+    record: Callable[[Outcome], None],
     analysis: AnalysisContext,
     issuers: IssuerFetcher | None = None,
     forked: Sequence[ForkedProcess] = (),
@@ -249,7 +253,7 @@ async def judge_sweep(
     if processes > 1:
         await merge_workers(specs, shard, pool, inputs, processes, record, analysis, issuers, forked)
         return
-    judge = HostJudge(analysis)
+    judge = HostJudge(analysis, inputs.judge_unlisted)
 
     async def deliver(batch: list[Item]) -> None:
         _record_all(batch, record)
@@ -261,7 +265,7 @@ async def judge_sweep(
         _record_all(judge.flush(), record)  # synchronous: safe while being cancelled
 
 
-def _record_all(batch: list[Item], record: Callable[[EndpointReport], None]) -> None:
+def _record_all(batch: list[Item], record: Callable[[Outcome], None]) -> None:
     for _, reports in batch:
         for report in reports:
             record(report)
@@ -307,8 +311,9 @@ async def _probe_and_judge(
 class HostJudge:
     """Judges an ordered stream of probed endpoints a host at a time (``HostGrouper``), whole."""
 
-    def __init__(self, analysis: AnalysisContext) -> None:
+    def __init__(self, analysis: AnalysisContext, judge_unlisted: bool = True) -> None:
         self.analysis = analysis
+        self.judge_unlisted = judge_unlisted  # False: what the output does not list is only counted
         self.hosts: HostGrouper[ProbedItem] = HostGrouper()
 
     def add(self, item: ProbedItem) -> list[Item]:
@@ -320,8 +325,23 @@ class HostJudge:
     def _judge(self, items: list[ProbedItem]) -> list[Item]:
         if not items:
             return []
-        reports = iter(analyze_host([o for _, observations in items for o in observations], self.analysis))
-        return [(seq, tuple(next(reports) for _ in observations)) for seq, observations in items]
+        every = [o for _, observations in items for o in observations]
+        outcomes: Iterator[Outcome]
+        if self.judge_unlisted:
+            outcomes = iter(analyze_host(every, self.analysis))
+        else:
+            # The host's context comes from all its probes (the ports sought shape its links),
+            # but only what the output lists is judged; a host where nothing listened costs
+            # no context either.
+            listed = [is_listed(o, False) for o in every]
+            hosts = host_contexts(every, self.analysis) if any(listed) else {}
+            outcomes = iter(
+                [
+                    analyze(o, self.analysis, hosts[o.endpoint.ip]) if wanted else o.status
+                    for o, wanted in zip(every, listed, strict=True)
+                ]
+            )
+        return [(seq, tuple(next(outcomes) for _ in observations)) for seq, observations in items]
 
 
 # --- the worker -----------------------------------------------------------------------------
@@ -371,7 +391,8 @@ async def _work(job: WorkerJob, analysis: AnalysisContext | None, in_fd: int, ou
 
     async with out, stdin, trio.open_nursery() as nursery:
         nursery.start_soon(watch_parent, nursery.cancel_scope)
-        await _probe_and_judge(job, HostJudge(analysis), deliver, ChainCompleter(remote) if remote else None)
+        judge = HostJudge(analysis, job.analysis.judge_unlisted)
+        await _probe_and_judge(job, judge, deliver, ChainCompleter(remote) if remote else None)
         await send_frame("done", None)
         nursery.cancel_scope.cancel()
 

@@ -8,6 +8,12 @@ every default group in the list: a server that speaks only the hybrid (or only P
 FFDHE group) answers with a HelloRetryRequest and the handshake goes on with that group, at
 one more round trip for that server alone.
 
+Measured (client CPU of one in-memory handshake, ECDSA P-256 leaf, this machine): against a
+server without the hybrid (OpenSSL 3.0's nginx, as on the Expressways of today) 1.05 ms with
+the defaults, 0.91 ms with this list. A server of OpenSSL 3.5+ with its own defaults prefers
+the hybrid even at the cost of a HelloRetryRequest and asks for it: 1.15 ms becomes 1.29 ms
+there. Not offering the hybrid at all would spare that, and lose the hybrid-only servers.
+
 pyOpenSSL has no call for the groups list, so the context's ``SSL_CTX`` is reached through
 cryptography's bindings (``SSL_CTX_set1_curves_list``, OpenSSL's older name for
 ``SSL_CTX_set1_groups_list``). Where that is missing, or the library knows none of the names,
