@@ -71,19 +71,22 @@ def without_durations(document: dict) -> dict:
 
 @pytest.mark.slow
 def test_workers_give_the_same_inventory_as_one_process(lab, lab_args, tmp_path):
+    """One process, forked workers (the default where it is safe) and spawned interpreters."""
     outputs = {}
-    for workers in (1, 2, 3):
-        out = tmp_path / f"w{workers}.json"
-        result = run("scan", SWEEP, *lab_args, "--workers", str(workers), "-o", str(out))
+    for workers, start in ((1, "fork"), (2, "fork"), (3, "fork"), (2, "spawn"), (3, "spawn")):
+        out = tmp_path / f"w{workers}{start}.json"
+        env = {"EKUSCAN_WORKER_START": start}
+        result = run("scan", SWEEP, *lab_args, "--workers", str(workers), "-o", str(out), env=env)
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""  # not a terminal: no progress line
-        outputs[workers] = without_durations(json.loads(out.read_text()))
-    assert outputs[1]["summary"]["probes"] == 64 * 4
-    assert outputs[1]["summary"]["by_status"]["ok"] >= 10
-    assert outputs[2] == outputs[1]
-    assert outputs[3] == outputs[1]
+        outputs[workers, start] = without_durations(json.loads(out.read_text()))
+    one = outputs[1, "fork"]
+    assert one["summary"]["probes"] == 64 * 4
+    assert one["summary"]["by_status"]["ok"] >= 10
+    for key, document in outputs.items():
+        assert document == one, key
     # Workers judge hosts whole too: roles inferred from banners and listeners, releases read.
-    inferred = {h["product"] for h in outputs[1]["hosts"] if h["role_source"] == "inferred"}
+    inferred = {h["product"] for h in one["hosts"] if h["role_source"] == "inferred"}
     assert {"expressway-e", "cucm", "cube"} <= inferred
 
 
@@ -383,15 +386,17 @@ def _workers_of(parent: int, mark: str) -> list[int]:
 
     Not every marked process: trio's import runs ``ldconfig -p`` (``ctypes.util.find_library``),
     and until that child execs, /proc shows it with its parent's environment and command line.
+    A forked worker keeps that command line too, but names itself ``ekuscan-w<N>`` (its comm).
     """
     workers = []
     for pid in _processes_marked(mark):
         try:
             ppid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
             argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+            comm = (Path("/proc") / str(pid) / "comm").read_text().strip()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and b"scanner.edge.workers" in argv:
+        if ppid == parent and (b"scanner.edge.workers" in argv or comm.startswith("ekuscan-w")):
             workers.append(pid)
     return workers
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from scanner.core.targets import expand, parse_target
 from scanner.edge.frames import FRAME_HEADER, MAX_FRAME_BYTES, FrameReader, WorkerFailed, encode_frame
 from scanner.edge.frames import merge as _merge
-from scanner.edge.workers import default_workers, owned
+from scanner.edge.jobs import owned
+from scanner.edge.sizing import default_workers
 
 
 async def _reader_over(data: bytes) -> FrameReader:
@@ -82,8 +83,8 @@ def test_default_workers():
 def test_jobs_pickle():
     from datetime import UTC, datetime, timedelta
 
+    from scanner.edge.jobs import AnalysisInputs, WorkerJob
     from scanner.edge.pool import PoolConfig
-    from scanner.edge.workers import AnalysisInputs, WorkerJob
 
     job = WorkerJob(
         (parse_target("10.0.0.0/30"),),
@@ -104,7 +105,7 @@ def test_a_worker_rebuilds_the_root_programs_of_the_parent():
     import certifi
 
     from scanner.app.inputs import read_roots
-    from scanner.edge.workers import AnalysisInputs
+    from scanner.edge.jobs import AnalysisInputs
     from scanner.model import RootProgram
 
     certifi_pem = Path(certifi.where()).read_bytes()
@@ -130,7 +131,7 @@ def test_a_worker_rebuilds_the_parents_intermediates():
 
     import certifi
 
-    from scanner.edge.workers import AnalysisInputs
+    from scanner.edge.jobs import AnalysisInputs
     from tests.factories import make_cert
 
     user, fetched = make_cert("User CA", ca=True), make_cert("Fetched CA", ca=True)

@@ -24,7 +24,7 @@ from scanner.core.peers import link_pairs
 from scanner.edge.files import OutputError, atomic_output
 from scanner.edge.progress import Progress
 from scanner.edge.spool import DiskSpool
-from scanner.model import EndpointReport
+from scanner.model import EndpointReport, Status
 from scanner.report.inventory import Inventory
 from scanner.report.sink import ScannerFreshness
 from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
@@ -67,7 +67,13 @@ class ReportStream:
         self.writer, self.inventory = writer, inventory
         self.progress: Progress | None = None
 
-    def record(self, report: EndpointReport) -> None:
+    def record(self, report: EndpointReport | Status) -> None:
+        """An endpoint's report; or only its status, for a probe the output does not list."""
+        if isinstance(report, Status):
+            self.inventory.count_unlisted(report)
+            if self.progress is not None:
+                self.progress.advance()
+            return
         if self.inventory.add(report):
             self.writer.add(report)
         if self.progress is not None:

@@ -29,7 +29,8 @@ from scanner.core.analysis import AnalysisContext, analyze_host
 from scanner.core.certs import ParsedCert, parse_der
 from scanner.core.rules import SIGHTING_RULES, SightingFacts, evaluate_sighting
 from scanner.edge.files import intermediate_pool
-from scanner.edge.workers import AnalysisInputs, default_workers
+from scanner.edge.jobs import AnalysisInputs
+from scanner.edge.sizing import MAX_WORKERS, usable_cores
 from scanner.model import EndpointReport, Observation, Sighting, UnparsedCert, Verdict
 from scanner.report.evidence import EvidenceError, chain_hashes, observation_from_facts
 from scanner.report.recorded import recorded_report
@@ -93,6 +94,16 @@ class ParseCache:
         return parsed
 
 
+# Judging a stored observation costs a fraction of probing one, and each spawned judge pays its
+# start-up (imports, roots), so a report goes parallel later than a scan does.
+PARALLEL_FROM_OBSERVATIONS = 2048
+
+
+def _default_workers(observations: int) -> int:
+    """One process below PARALLEL_FROM_OBSERVATIONS stored observations, else one per core."""
+    return 1 if observations < PARALLEL_FROM_OBSERVATIONS else min(usable_cores(), MAX_WORKERS)
+
+
 def run_report(request: ReportRequest, now: datetime) -> ReportOutcome:
     """Judge the estate in the store and write it; ``now`` is the clock's time (ages are from it)."""
     if not request.db:
@@ -138,7 +149,7 @@ def _report(
             f"--scanner: no runs of {', '.join(unknown)} in {store.description} (known: {known})"
         )
     judge = EstateJudge(store, analysis, runs, now, timedelta(days=request.max_age_days))
-    workers = request.workers or default_workers(observation_count(store, request.scanners))
+    workers = request.workers or _default_workers(observation_count(store, request.scanners))
     pool: HostPool[list[_Row]] | None = HostPool(inputs, workers, PARSE_CACHE) if workers > 1 else None
     try:
         with reporting(

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Generic, TypeVar
 
 from scanner.core.analysis import AnalysisContext, analyze_host
-from scanner.edge.workers import AnalysisInputs, compact
+from scanner.edge.jobs import AnalysisInputs, compact_report
 from scanner.model import EndpointReport, Observation
 
 Tag = TypeVar("Tag")
@@ -38,7 +38,7 @@ def _start(inputs: AnalysisInputs, parse_cache: int) -> None:
 def _judge(hosts: list[list[Observation]]) -> list[list[EndpointReport]]:
     assert _context is not None, "the worker was not started"
     # The DER stays behind: the writers and the inventory use the parsed facts.
-    return [[compact(report) for report in analyze_host(host, _context)] for host in hosts]
+    return [[compact_report(report) for report in analyze_host(host, _context)] for host in hosts]
 
 
 class HostPool(Generic[Tag]):

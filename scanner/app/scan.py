@@ -52,12 +52,15 @@ from scanner.core.targets import (
 )
 from scanner.edge import runlog
 from scanner.edge.files import intermediate_pool
+from scanner.edge.forked import ForkedProcess
 from scanner.edge.frames import WorkerFailed
 from scanner.edge.issuers import IssuerFetcher
+from scanner.edge.jobs import AnalysisInputs
 from scanner.edge.net import ProbeConfig
 from scanner.edge.pool import DEFAULT_CONCURRENCY, PoolConfig, ScanTerminated, ensure_fd_limit, run_stoppable
 from scanner.edge.progress import Progress, keep_drawing
-from scanner.edge.workers import MAX_WORKERS, AnalysisInputs, default_workers, judge_sweep
+from scanner.edge.sizing import MAX_WORKERS, default_workers
+from scanner.edge.workers import judge_sweep, preforked
 from scanner.model import Role, Verdict
 from scanner.writers import OutputFormat
 
@@ -256,6 +259,7 @@ def _plan(request: ScanRequest, now: datetime) -> _Plan:
         fetch_issuers=request.fetch_issuers,
         keep_evidence=bool(request.db),
         client_candidate=candidate,
+        judge_unlisted=request.show_all,  # without --show-all, closed ports of ranges are only counted
     )
     return _Plan(specs, shard, probes, min(processes, usable), pool, analysis, inputs, scanner)
 
@@ -286,7 +290,8 @@ _PASSTHROUGH: tuple[type[Exception], ...] = (WorkerFailed, BrokenPipeError)
 
 def _sweep(plan: _Plan, stream: ReportStream, recorder: Recorder | None) -> Stop | None:
     """Run the sweep into ``stream`` until it ends or is stopped; the progress line and the
-    history store's batch timer run beside it."""
+    history store's batch timer run beside it. Its workers are forked first, before trio runs."""
+    forked: list[ForkedProcess] = []
 
     async def body() -> None:
         async with trio.open_nursery() as nursery:
@@ -303,11 +308,14 @@ def _sweep(plan: _Plan, stream: ReportStream, recorder: Recorder | None) -> Stop
                 stream.record,
                 plan.analysis,
                 plan.issuers,
+                forked,
             )
             nursery.cancel_scope.cancel()  # done: stop the progress line and the timer
 
+    workers = preforked(plan.specs, plan.shard, plan.pool, plan.inputs, plan.processes, plan.analysis)
     try:
-        run_stoppable(body, _PASSTHROUGH)
+        with workers as forked:
+            run_stoppable(body, _PASSTHROUGH)
     except KeyboardInterrupt:
         return Stop.INTERRUPTED  # what was found is written, and is valid
     except ScanTerminated:

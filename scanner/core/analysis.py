@@ -212,14 +212,21 @@ def _judged_view(
 def analyze_host(observations: Sequence[Observation], analysis: AnalysisContext) -> list[EndpointReport]:
     """Judge the endpoints of one host together (its banners and listeners set its role), in
     the order given. Each address of a name counts as a host of its own, as on the wire."""
+    hosts = host_contexts(observations, analysis)
+    return [analyze(observation, analysis, hosts[observation.endpoint.ip]) for observation in observations]
+
+
+def host_contexts(
+    observations: Sequence[Observation], analysis: AnalysisContext
+) -> dict[str | None, HostContext]:
+    """What each address's endpoints show about it (``analyze_host``), by address."""
     by_address: dict[str | None, list[Observation]] = {}
     for observation in observations:
         by_address.setdefault(observation.endpoint.ip, []).append(observation)
-    hosts = {
+    return {
         address: host_context(group, analysis.default_role, analysis.assumed_software)
         for address, group in by_address.items()
     }
-    return [analyze(observation, analysis, hosts[observation.endpoint.ip]) for observation in observations]
 
 
 def public_client_cas(names: Sequence[str], analysis: AnalysisContext) -> tuple[PublicClientCA, ...]:

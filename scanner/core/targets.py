@@ -322,9 +322,8 @@ def expand(specs: Sequence[TargetSpec]) -> Iterator[Endpoint]:
         key = _host_key(spec)
         if key is None:
             for value in range(spec.first, spec.last + 1):
-                found = list(_address_endpoints(spec, value, seen_points, earlier_ranges))
-                group += 1
-                yield from _grouped(found, group)
+                group += 1  # numbered as they are made: no second Endpoint per probe (issue 14)
+                yield from _address_endpoints(spec, value, seen_points, earlier_ranges, group)
             earlier_ranges.append(spec)
             continue
         host_specs = same_host.pop(key, None)
@@ -364,16 +363,17 @@ def _address_endpoints(
     value: int,
     seen_points: dict[tuple[str, str | None], set[int]],
     earlier_ranges: list[TargetSpec],
-) -> Iterator[Endpoint]:
-    text = _address_text(spec.version, value)
-    point_ports = seen_points.get((text, spec.sni))
-    for port in spec.ports:
-        if point_ports is not None and port in point_ports:
-            continue
-        if any(r.covers(spec.version, value, port, spec.sni) for r in earlier_ranges):
-            continue
-        swept = spec.kind is SpecKind.RANGE
-        yield Endpoint(spec.text, text, text, port, spec.role, spec.sni, spec.label, swept, links=spec.links)
+    group: int = 0,
+) -> list[Endpoint]:
+    text, swept = _address_text(spec.version, value), spec.kind is SpecKind.RANGE
+    done = seen_points.get((text, spec.sni)) or ()
+    ports = [
+        p
+        for p in spec.ports
+        if p not in done and not any(r.covers(spec.version, value, p, spec.sni) for r in earlier_ranges)
+    ]
+    size, row = (len(ports) if len(ports) <= MAX_HOST_GROUP else 1), (spec.text, text, text)  # as _grouped
+    return [Endpoint(*row, p, spec.role, spec.sni, spec.label, swept, group, size, spec.links) for p in ports]
 
 
 def _grouped(endpoints: list[Endpoint], group: int) -> Iterator[Endpoint]:

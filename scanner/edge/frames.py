@@ -13,13 +13,16 @@ from typing import Any
 
 import trio
 
-from scanner.model import EndpointReport
+from scanner.model import EndpointReport, Status
 
 FRAME_HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 256 * 1024
 
-Item = tuple[int, tuple[EndpointReport, ...]]  # an endpoint's place in the sweep, and its reports
+# An endpoint's report; or only its status, where the output does not list it (a closed port of
+# a range): that is counted and needs no judging.
+Outcome = EndpointReport | Status
+Item = tuple[int, tuple[Outcome, ...]]  # an endpoint's place in the sweep, and its outcomes
 
 
 class WorkerFailed(Exception):
@@ -63,7 +66,7 @@ class FrameReader:
 
 
 async def merge(
-    receivers: list[trio.MemoryReceiveChannel[list[Item]]], record: Callable[[EndpointReport], None]
+    receivers: list[trio.MemoryReceiveChannel[list[Item]]], record: Callable[[Outcome], None]
 ) -> None:
     """K-way merge of ordered streams: pass on the smallest number once every stream shows its next."""
     heads: list[list[Item]] = [[] for _ in receivers]  # reversed batches: pop() gives the next

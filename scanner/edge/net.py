@@ -7,7 +7,6 @@ or hostile peer costs one task its timeout and nothing more. Failures become val
 
 from __future__ import annotations
 
-import errno
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import trio
 from OpenSSL import SSL
 
+from scanner.edge.connect import NotConnected, open_tcp
 from scanner.model import ClientAuthTest, Endpoint, Observation, Status
 from scanner.protocol import http, sip
 from scanner.protocol.client_auth import judge_client_auth
@@ -54,29 +54,19 @@ class ProbeConfig:
 async def probe(endpoint: Endpoint, ip: str, tls_context: SSL.Context, config: ProbeConfig) -> Observation:
     """Probe one address; the result says what happened, whatever happened."""
     started = trio.current_time()
-    endpoint = replace(endpoint, ip=ip)
-    observation = await _probe(endpoint, ip, tls_context, config)
+    if endpoint.ip != ip:  # a range's endpoints have theirs; dataclasses.replace is not free
+        endpoint = replace(endpoint, ip=ip)
+    sock = await open_tcp(ip, endpoint.port, config.connect_timeout)
+    if isinstance(sock, NotConnected):  # most probes of a sweep: one object, made once
+        duration = round((trio.current_time() - started) * 1000, 1)
+        return Observation(endpoint, sock.status, sock.error, duration_ms=duration)
+    observation = await _probe(endpoint, sock, tls_context, config)
     return replace(observation, duration_ms=round((trio.current_time() - started) * 1000, 1))
 
 
-async def _probe(endpoint: Endpoint, ip: str, tls_context: SSL.Context, config: ProbeConfig) -> Observation:
-    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    sock = trio.socket.socket(family, socket.SOCK_STREAM)
-    try:
-        with trio.move_on_after(config.connect_timeout) as connect_scope:
-            await sock.connect((ip, endpoint.port))
-    except ConnectionRefusedError:
-        sock.close()
-        return Observation(endpoint, Status.CLOSED, "connection refused")
-    except OSError as exc:
-        sock.close()
-        return Observation(endpoint, Status.UNREACHABLE, _os_error_text(exc))
-    except BaseException:
-        sock.close()
-        raise
-    if connect_scope.cancelled_caught:
-        sock.close()
-        return Observation(endpoint, Status.TIMEOUT, f"connect timed out after {config.connect_timeout:g}s")
+async def _probe(
+    endpoint: Endpoint, sock: trio.socket.SocketType, tls_context: SSL.Context, config: ProbeConfig
+) -> Observation:
     stream = trio.SocketStream(sock)
     hs = ClientHandshake(tls_context, server_name=endpoint.sni)
     try:
@@ -128,11 +118,6 @@ async def _close_gracefully(
                 drained += len(data)
     finally:
         sock.close()
-
-
-def _os_error_text(exc: OSError) -> str:
-    name = errno.errorcode.get(exc.errno or 0, "")
-    return f"{exc.strerror or exc} ({name})" if name else str(exc)
 
 
 async def _handshake(

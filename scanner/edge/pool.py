@@ -159,6 +159,9 @@ class _Prober:
         self.bucket = None if config.rate is None else TokenBucket(config.rate)
 
     async def one_address(self, endpoint: Endpoint, ip: str) -> Observation:
+        if self.config.max_per_host is None and self.bucket is None and not self.config.retries:
+            async with self.sockets:  # the plain case, without the objects the caps need
+                return await probe(endpoint, ip, self.tls_context, self.config.probe)
         attempts = self.config.retries + 1
         async with self.hosts.hold(ip):
             for attempt in range(1, attempts + 1):

@@ -66,6 +66,11 @@ class Progress:
             self.live += 1
         self.redraw()
 
+    def advance(self) -> None:
+        """One probe done that found nothing listening (counted, not judged)."""
+        self.done += 1
+        self.redraw()
+
     def redraw(self) -> None:
         """Draw the line if it is due (also while nothing finishes: the rate and ETA move on)."""
         now = self.clock()

@@ -3,10 +3,12 @@
 Theory of operation
 -------------------
 Probing and analysis cost CPU (OpenSSL in the handshake, certificate parsing, the rules);
-one process uses one core. The parent therefore starts N worker processes (``python -m
-scanner.edge.workers``, a fresh interpreter each: nothing is forked from a process that runs
-threads) and sends each, on its stdin, one ``WorkerJob``: the target specs, which share
-is its own, the pool limits and the inputs of the analysis.
+one process uses one core. The parent therefore runs N - 1 worker processes besides its own
+share. Where it can (one thread, before trio runs: ``forked.py``) it forks them after its
+imports and its inputs are loaded, and each child starts with its ``WorkerJob`` and the
+parent's ``AnalysisContext`` in memory. Elsewhere it starts fresh interpreters (``python -m
+scanner.edge.workers``) and sends each, on its stdin, one ``WorkerJob``: the target specs,
+which share is its own, the pool limits and the inputs of the analysis.
 
 Every worker expands the same specs in the same order, numbers the endpoints 0, 1, 2, ...
 and keeps those whose host falls in its share (``owned``: hosts are dealt out in turn, so a
@@ -30,126 +32,82 @@ sends a ``fetch`` frame, and the parent, which fetches each URL once per run, an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
-from scanner.core.analysis import AnalysisContext, analyze_host
+from scanner.core.analysis import AnalysisContext, analyze, analyze_host, host_contexts
 from scanner.core.hosts import HostGrouper
-from scanner.core.policy_schema import parse_policy
-from scanner.core.targets import Shard, TargetSpec, expand, select_shard
-from scanner.core.trust import ProgramRoots, load_pem_bundle
-from scanner.edge.files import intermediate_pool, load_packaged_policy
-from scanner.edge.frames import FRAME_HEADER, FrameReader, Item, WorkerFailed, encode_frame, merge
+from scanner.core.targets import Shard, TargetSpec
+from scanner.edge.forked import ForkedProcess, can_fork, fork_children
+from scanner.edge.frames import FRAME_HEADER, FrameReader, Item, Outcome, WorkerFailed, encode_frame, merge
 from scanner.edge.issuers import ChainCompleter, IssuerFetcher, RemoteIssuers, answer_request
+from scanner.edge.jobs import AnalysisInputs, WorkerJob, compact, owned, sweep
 from scanner.edge.pool import PoolConfig, scan_ordered
-from scanner.model import Endpoint, EndpointReport, Observation, RootProgram
+from scanner.model import Observation
+from scanner.report.inventory import is_listed
 
-MAX_WORKERS = 64
-AUTO_WORKERS_MIN_PROBES = 2048  # below this, starting interpreters costs more than it gains
 BATCH_ITEMS = 64  # endpoints per frame at most; a frame goes as soon as nothing more is ready
 BUFFERED_FRAMES = 4  # per worker, in the parent
 STOP_GRACE_SECONDS = 1.0  # after its stdin closes, a worker has this long before it is killed
 
 ProbedItem = tuple[int, tuple[Observation, ...]]  # ... and its observations (one per address)
 
-
-@dataclass(frozen=True, slots=True)
-class AnalysisInputs:
-    """What a worker needs to rebuild the parent's AnalysisContext (certificates do not pickle)."""
-
-    roots_pem: bytes
-    now: datetime
-    warn: timedelta
-    policy_document: Any = None  # the parent's policy (--policy FILE) as JSON data; None: packaged
-    roots_program: RootProgram = RootProgram.USER  # the program the bundle stands for
-    mozilla_roots: ProgramRoots | None = None  # certifi's roots, where the bundle is another
-    intermediates_pem: bytes = b""  # --intermediates as read (each process maps the packaged set itself)
-    fetched_issuers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()  # (URL, DER) from the history store
-    fetch_issuers: bool = False  # --fetch-issuers: a worker asks the parent, which fetches
-    keep_evidence: bool = False  # --db: the DER crosses the pipe, for the store to keep (issue 12)
-    client_candidate: tuple[bytes, ...] = ()  # --client-cert's certificate and chain (DER)
-
-    def context(self) -> AnalysisContext:
-        policy = (
-            load_packaged_policy() if self.policy_document is None else parse_policy(self.policy_document)
-        )
-        return AnalysisContext(
-            now=self.now,
-            warn=self.warn,
-            roots=load_pem_bundle(self.roots_pem, self.roots_program),
-            policy=policy,
-            mozilla_roots=self.mozilla_roots,
-            intermediates=intermediate_pool(self.intermediates_pem, self.fetched_issuers),
-            client_candidate=self.client_candidate,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerJob:
-    specs: tuple[TargetSpec, ...]
-    shard: Shard | None
-    index: int  # 0-based: this worker's share
-    count: int
-    pool: PoolConfig  # the whole sweep's limits; each worker takes its part
-    analysis: AnalysisInputs
-
-
-def sweep(specs: Iterable[TargetSpec], shard: Shard | None) -> Iterator[Endpoint]:
-    """The endpoints of a sweep, in order: the expansion of the specs, restricted to a shard."""
-    endpoints = expand(list(specs))
-    return endpoints if shard is None else select_shard(endpoints, shard)
-
-
-def owned(endpoints: Iterable[Endpoint], index: int, count: int) -> Iterator[tuple[int, Endpoint]]:
-    """Number every endpoint; keep those of worker ``index`` of ``count``.
-
-    Hosts are dealt out in turn, as cards: each run of endpoints with the same host (a range
-    yields all ports of one address together, a name all its ports) goes to the next worker.
-    That splits any sweep evenly, which matters because the merge runs at the pace of the
-    slowest worker; a hash of the host would leave one worker with a third more hosts than
-    the other on a few hundred hosts. A host that comes back later in the list (the same
-    address in two targets) may land on another worker, so ``--max-per-host`` is then per
-    worker.
-    """
-    turn = -1
-    previous: str | None = None
-    for seq, endpoint in enumerate(endpoints):
-        if endpoint.host != previous:
-            previous = endpoint.host
-            turn = (turn + 1) % count
-        if turn == index:
-            yield seq, endpoint
-
-
-def default_workers(probes: int) -> int:
-    if probes < AUTO_WORKERS_MIN_PROBES:
-        return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_WORKERS))
-
-
-def compact(report: EndpointReport) -> EndpointReport:
-    """The report without the raw DER: writers and the inventory use the parsed facts only."""
-    observation = report.observation
-    if not observation.chain_der:
-        return report
-    return replace(report, observation=replace(observation, chain_der=()))
-
-
 # --- the parent -----------------------------------------------------------------------------
+
+
+class WorkerProcess(Protocol):
+    """A worker as the parent drives it: a spawned ``trio.Process`` or a ``ForkedProcess``."""
+
+    @property
+    def stdin(self) -> trio.abc.SendStream | None: ...
+    @property
+    def stdout(self) -> trio.abc.ReceiveStream | None: ...
+    @property
+    def returncode(self) -> int | None: ...
+    async def wait(self) -> int: ...
+    def kill(self) -> None: ...
+
+
+@contextlib.contextmanager
+def preforked(
+    specs: Iterable[TargetSpec],
+    shard: Shard | None,
+    pool: PoolConfig,
+    inputs: AnalysisInputs,
+    count: int,
+    analysis: AnalysisContext,
+) -> Iterator[list[ForkedProcess]]:
+    """Before trio runs: fork the ``count - 1`` workers of a sweep, if this process may fork.
+
+    Each child probes and judges its share with the parent's ``analysis`` (nothing to reload)
+    and the job it was forked with; none is forked (an empty list: the sweep spawns them) for
+    one process, or where forking is unsafe. Whatever the sweep left running is killed and
+    reaped when the block ends.
+    """
+    if count <= 1 or not can_fork():
+        yield []
+        return
+    spec_tuple = tuple(specs)
+
+    def body(index: int, read_fd: int, write_fd: int) -> None:
+        job = WorkerJob(spec_tuple, shard, index, count, pool, inputs)
+        run_worker(job, analysis, read_fd, write_fd)
+
+    children = fork_children(count, body, "ekuscan-w")
+    try:
+        yield children
+    finally:
+        for child in children:
+            child.close()
 
 
 def _worker_command() -> tuple[list[str], dict[str, str]]:
@@ -162,7 +120,7 @@ def _worker_command() -> tuple[list[str], dict[str, str]]:
 
 async def _read_worker(
     number: int,
-    process: trio.Process,
+    process: WorkerProcess,
     send: trio.MemorySendChannel[list[Item]],
     issuers: IssuerFetcher | None = None,
 ) -> None:
@@ -187,7 +145,7 @@ async def _read_worker(
                 raise WorkerFailed(f"worker {number} failed: {value}")
 
 
-async def _stop(process: trio.Process) -> None:
+async def _stop(process: WorkerProcess) -> None:
     """Close the worker's stdin, give it a moment, then kill it; always reaps it."""
     with trio.CancelScope(shield=True):
         if process.stdin is not None:
@@ -200,6 +158,8 @@ async def _stop(process: trio.Process) -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+        if process.stdout is not None:
+            await process.stdout.aclose()
 
 
 async def merge_workers(
@@ -208,30 +168,30 @@ async def merge_workers(
     pool: PoolConfig,
     inputs: AnalysisInputs,
     count: int,
-    record: Callable[[EndpointReport], None],
+    record: Callable[[Outcome], None],
     analysis: AnalysisContext,
     issuers: IssuerFetcher | None = None,
+    forked: Sequence[ForkedProcess] = (),
 ) -> None:
     """Run the sweep in ``count`` shares; hand every report to ``record``, in target order.
 
-    This process probes share 0 itself and starts ``count - 1`` workers: one interpreter
-    fewer to start (about 0.2 s of CPU), which is most of what a sweep of a thousand
-    endpoints would otherwise lose to its workers.
+    This process probes share 0 itself; the ``count - 1`` others are the ``forked`` workers
+    (``preforked``), or else workers it spawns now.
     """
     command, env = _worker_command()
     spec_tuple = tuple(specs)
-    processes: list[trio.Process] = []
+    processes: list[WorkerProcess] = list(forked)
     try:
-        for index in range(1, count):
-            process = await trio.lowlevel.open_process(
+        for index in range(len(processes) + 1, count):
+            spawned = await trio.lowlevel.open_process(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True
             )
-            processes.append(process)
+            processes.append(spawned)
             job = WorkerJob(spec_tuple, shard, index, count, pool, inputs)
-            assert process.stdin is not None
+            assert spawned.stdin is not None
             payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
             try:
-                await process.stdin.send_all(FRAME_HEADER.pack(len(payload)) + payload)
+                await spawned.stdin.send_all(FRAME_HEADER.pack(len(payload)) + payload)
             except (trio.BrokenResourceError, OSError):
                 raise WorkerFailed(f"worker {index} did not start") from None
         async with trio.open_nursery() as nursery:
@@ -263,7 +223,10 @@ async def _local_share(
 
     async with send:
         await _probe_and_judge(
-            job, HostJudge(analysis), deliver, ChainCompleter(issuers) if issuers else None
+            job,
+            HostJudge(analysis, job.analysis.judge_unlisted),
+            deliver,
+            ChainCompleter(issuers) if issuers else None,
         )
 
 
@@ -273,9 +236,10 @@ async def judge_sweep(
     pool: PoolConfig,
     inputs: AnalysisInputs,
     processes: int,
-    record: Callable[[EndpointReport], None],
+    record: Callable[[Outcome], None],
     analysis: AnalysisContext,
     issuers: IssuerFetcher | None = None,
+    forked: Sequence[ForkedProcess] = (),
 ) -> None:
     """Probe and judge a sweep in ``processes`` shares, handing every report to ``record`` in target order.
 
@@ -284,12 +248,12 @@ async def judge_sweep(
     streams are merged. A single process that is stopped still judges the host it was
     collecting, with what came (a worker's partial host is lost with the worker). With
     ``issuers`` (--fetch-issuers) the issuers a chain misses are fetched before it is judged, by
-    this process for every share.
+    this process for every share. ``forked``: the workers ``preforked`` started for this sweep.
     """
     if processes > 1:
-        await merge_workers(specs, shard, pool, inputs, processes, record, analysis, issuers)
+        await merge_workers(specs, shard, pool, inputs, processes, record, analysis, issuers, forked)
         return
-    judge = HostJudge(analysis)
+    judge = HostJudge(analysis, inputs.judge_unlisted)
 
     async def deliver(batch: list[Item]) -> None:
         _record_all(batch, record)
@@ -301,7 +265,7 @@ async def judge_sweep(
         _record_all(judge.flush(), record)  # synchronous: safe while being cancelled
 
 
-def _record_all(batch: list[Item], record: Callable[[EndpointReport], None]) -> None:
+def _record_all(batch: list[Item], record: Callable[[Outcome], None]) -> None:
     for _, reports in batch:
         for report in reports:
             record(report)
@@ -347,8 +311,9 @@ async def _probe_and_judge(
 class HostJudge:
     """Judges an ordered stream of probed endpoints a host at a time (``HostGrouper``), whole."""
 
-    def __init__(self, analysis: AnalysisContext) -> None:
+    def __init__(self, analysis: AnalysisContext, judge_unlisted: bool = True) -> None:
         self.analysis = analysis
+        self.judge_unlisted = judge_unlisted  # False: what the output does not list is only counted
         self.hosts: HostGrouper[ProbedItem] = HostGrouper()
 
     def add(self, item: ProbedItem) -> list[Item]:
@@ -360,8 +325,23 @@ class HostJudge:
     def _judge(self, items: list[ProbedItem]) -> list[Item]:
         if not items:
             return []
-        reports = iter(analyze_host([o for _, observations in items for o in observations], self.analysis))
-        return [(seq, tuple(next(reports) for _ in observations)) for seq, observations in items]
+        every = [o for _, observations in items for o in observations]
+        outcomes: Iterator[Outcome]
+        if self.judge_unlisted:
+            outcomes = iter(analyze_host(every, self.analysis))
+        else:
+            # The host's context comes from all its probes (the ports sought shape its links),
+            # but only what the output lists is judged; a host where nothing listened costs
+            # no context either.
+            listed = [is_listed(o, False) for o in every]
+            hosts = host_contexts(every, self.analysis) if any(listed) else {}
+            outcomes = iter(
+                [
+                    analyze(o, self.analysis, hosts[o.endpoint.ip]) if wanted else o.status
+                    for o, wanted in zip(every, listed, strict=True)
+                ]
+            )
+        return [(seq, tuple(next(outcomes) for _ in observations)) for seq, observations in items]
 
 
 # --- the worker -----------------------------------------------------------------------------
@@ -378,10 +358,10 @@ def _read_job() -> WorkerJob:
     return job
 
 
-async def _work(job: WorkerJob) -> None:
-    analysis = job.analysis.context()
-    out = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
-    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+async def _work(job: WorkerJob, analysis: AnalysisContext | None, in_fd: int, out_fd: int) -> None:
+    analysis = analysis or job.analysis.context()
+    out = trio.lowlevel.FdStream(os.dup(out_fd))
+    stdin = trio.lowlevel.FdStream(os.dup(in_fd))
 
     writing = trio.Lock()
 
@@ -414,24 +394,30 @@ async def _work(job: WorkerJob) -> None:
 
     async with out, stdin, trio.open_nursery() as nursery:
         nursery.start_soon(watch_parent, nursery.cancel_scope)
-        await _probe_and_judge(job, HostJudge(analysis), deliver, ChainCompleter(remote) if remote else None)
+        judge = HostJudge(analysis, job.analysis.judge_unlisted)
+        await _probe_and_judge(job, judge, deliver, ChainCompleter(remote) if remote else None)
         await send_frame("done", None)
         nursery.cancel_scope.cancel()
+
+
+def run_worker(job: WorkerJob, analysis: AnalysisContext | None, in_fd: int, out_fd: int) -> None:
+    """A worker's whole life: its share, frames out on ``out_fd``; a failure as an error frame."""
+    try:
+        trio.run(_work, job, analysis, in_fd, out_fd)
+    except BaseException as exc:
+        with open(out_fd, "wb", closefd=False) as raw:
+            try:
+                raw.write(encode_frame("error", f"{type(exc).__name__}: {exc}"))
+            except OSError:
+                pass
+        raise
 
 
 def worker_main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     job = _read_job()
-    try:
-        trio.run(_work, job)
-    except BaseException as exc:
-        with open(sys.stdout.fileno(), "wb", closefd=False) as raw:
-            try:
-                raw.write(encode_frame("error", f"{type(exc).__name__}: {exc}"))
-            except OSError:
-                pass
-        raise
+    run_worker(job, None, sys.stdin.fileno(), sys.stdout.fileno())
     return 0
 
 

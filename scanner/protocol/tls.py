@@ -75,6 +75,7 @@ from OpenSSL import SSL, crypto
 
 from scanner.core.certs import rfc4514_text
 from scanner.protocol.client_credential import ClientCredential, load_credential
+from scanner.protocol.groups import prefer_classical_groups
 
 MAX_BIO_READ: Final = 65536
 TLS_RECORD_CONTENT_TYPES: Final = frozenset({0x14, 0x15, 0x16, 0x17})  # ccs, alert, handshake, data
@@ -207,6 +208,7 @@ def make_client_context(credential: ClientCredential | None = None) -> SSL.Conte
     # Old servers without secure renegotiation (RFC 5746) must still show their certificate.
     tls_context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_LEGACY_SERVER_CONNECT | SSL.OP_NO_TICKET)
     tls_context.set_info_callback(_info_callback)
+    prefer_classical_groups(tls_context)  # issue 14: one small key share, X25519 (groups.py)
     return tls_context
 
 

@@ -22,6 +22,7 @@ from scanner.model import (
     EndpointReport,
     Finding,
     Fingerprint,
+    Observation,
     Role,
     RoleSource,
     Status,
@@ -260,6 +261,15 @@ class Summary:
     findings: tuple[Finding, ...] = ()  # estate findings (several hosts together)
 
 
+def is_listed(observation: Observation, show_all: bool) -> bool:
+    """Whether the output lists this probe: named targets always; swept ones only if something
+    listened there (or ``--show-all``). What is not listed is only counted, so it needs no
+    judging: a sweep's closed ports cost a counter, not an analysis."""
+    return (
+        show_all or not observation.endpoint.swept or observation.connected or observation.status is Status.OK
+    )
+
+
 class Inventory:
     """Accumulates endpoint reports into hosts and counters."""
 
@@ -293,8 +303,12 @@ class Inventory:
 
     def listed(self, report: EndpointReport) -> bool:
         """Named targets are always listed; swept ones only if something listened there."""
-        obs = report.observation
-        return self.show_all or not obs.endpoint.swept or obs.connected or obs.status is Status.OK
+        return is_listed(report.observation, self.show_all)
+
+    def count_unlisted(self, status: Status) -> None:
+        """Count a probe the output does not list (``is_listed`` said so before it was judged)."""
+        self._probes += 1
+        self._status[status.value] += 1
 
     def add(self, report: EndpointReport) -> bool:
         """Count the report; returns whether it belongs in the output."""

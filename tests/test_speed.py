@@ -1,0 +1,87 @@
+"""Issue 14's levers, each held to what it must not change: groups, parse cache, forked workers, defaults.
+
+Nothing here is timed: speed is measured by ``bench/`` (``make bench``). These tests check
+that each shortcut gives what the long way gave, and that the default worker count is the
+rule the README states.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from OpenSSL import SSL
+
+from scanner.edge.sizing import MAX_WORKERS, PROBES_PER_PROCESS, default_workers
+from scanner.lab import Behaviour, LabPKI
+from scanner.model import Status
+from scanner.protocol.groups import prefer_classical_groups
+from scanner.protocol.tls import ClientHandshake, make_client_context
+from tests.factories import SA
+from tests.netutil import context_for, endpoint, lab_leaf, scan, serve, tls_handler
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def pki() -> LabPKI:
+    return LabPKI.generate(datetime.now(UTC))
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+def _client_hello(tls_context: SSL.Context) -> bytes:
+    hs = ClientHandshake(tls_context, server_name="a.example")
+    hs.next_event()
+    return hs.data_to_send()
+
+
+def test_the_client_hello_carries_one_classical_key_share():
+    small, default = _client_hello(make_client_context()), _client_hello(SSL.Context(SSL.TLS_METHOD))
+    assert len(small) < 600 < len(default) or len(default) < 600  # an OpenSSL without the hybrid: both small
+    assert prefer_classical_groups(SSL.Context(SSL.TLS_METHOD)) is not None
+
+
+def _restrict_groups(tls_context: SSL.Context, groups: bytes) -> bool:
+    from OpenSSL._util import lib
+
+    return bool(lib.SSL_CTX_set1_curves_list(tls_context._context, groups) == 1)
+
+
+@pytest.mark.parametrize("groups", [b"X25519MLKEM768", b"secp384r1", b"secp521r1", b"X25519"])
+async def test_a_server_of_one_group_still_shows_its_chain(nursery, pki, groups):
+    """The hybrid-only server (and one of a single classical group) answers X25519 with a
+    HelloRetryRequest: the probe follows it and gets the chain, in TLS 1.3 and 1.2."""
+    leaf = lab_leaf(pki, eku=[SA])
+    for tls_max in (None, SSL.TLS1_2_VERSION):
+        if groups == b"X25519MLKEM768" and tls_max is not None:
+            continue  # the hybrid is a TLS 1.3 group
+        server = context_for(pki, leaf, [pki.private_ca], behaviour=Behaviour.TLS, tls_max=tls_max)
+        if not _restrict_groups(server, groups):
+            pytest.skip(f"this OpenSSL has no {groups.decode()}")
+        port = await serve(nursery, tls_handler(server, Behaviour.TLS))
+        (observation,) = await scan([endpoint("127.0.0.1", port)])
+        assert observation.status is Status.OK, observation.error
+        assert observation.chain_der[0] == leaf.der
+        assert observation.tls_version == ("TLSv1.2" if tls_max else "TLSv1.3")
+
+
+# --- the default number of workers ----------------------------------------------------------
+
+
+def test_the_default_worker_count_is_the_readme_rule():
+    readme = (REPO / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `--workers N` |"))
+    said = re.search(r"one process per ([\d,]+) probes", row)
+    assert said is not None, row
+    assert int(said.group(1).replace(",", "")) == PROBES_PER_PROCESS
+    assert f"at most {MAX_WORKERS}" in row and "CPU core" in row
+    for probes in (0, 1, PROBES_PER_PROCESS - 1, PROBES_PER_PROCESS, 1000, 4 * PROBES_PER_PROCESS, 10**7):
+        for cores in (1, 2, 3, 8, 128):
+            expected = max(1, min(probes // PROBES_PER_PROCESS, cores, MAX_WORKERS))
+            assert default_workers(probes, cores) == expected
+    assert default_workers(1000, 2) == 2  # the benchmark's 1000 endpoints use both cores
+    assert default_workers(10, 2) == 1
