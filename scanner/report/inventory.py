@@ -75,13 +75,6 @@ class HostReport:
     ca_requests: tuple[ClientCARequest, ...] = ()
 
     @property
-    def identity(self) -> HostIdentity:
-        """What the estate rules may know about this host."""
-        return HostIdentity(
-            self.host, self.role, self.software, self.label, self.client_chains, self.ca_requests
-        )
-
-    @property
     def certificates_by_service(self) -> dict[str, tuple[HostCert, ...]]:
         """Each service's certificates (CUCM: callmanager on 5061, tomcat on 8443 and 443)."""
         services = sorted({service for cert in self.certificates for service in cert.services})
@@ -235,10 +228,8 @@ def with_estate_effects(host: HostReport, aims: EstateAims, now: datetime | None
     links, verdict, breaks_on = [], host.verdict, host.breaks_on
     for link in host.links:
         for target, effect in aimed:
-            if (target.link, target.uses) == (
-                link.name,
-                link.uses,
-            ) and effect.verdict.rank > link.verdict.rank:
+            aimed_here = (target.link, target.uses) == (link.name, link.uses)
+            if aimed_here and effect.verdict.rank > link.verdict.rank:
                 when = effect.breaks_on or now
                 link = HostLink(link.name, link.uses, effect.verdict, effect.reason, when, link.condition)
                 verdict = worst((verdict, link.verdict))
@@ -344,7 +335,10 @@ class Inventory:
     def estate_findings(self) -> tuple[Finding, ...]:
         """What only several hosts together show; one pass over the hosts, kept until another report comes."""
         if self._estate is None or self._estate[0] != self._probes:
-            identities = [host.identity for host in self._hosts_as_seen()]
+            identities = [
+                HostIdentity(h.host, h.role, h.software, h.label, h.client_chains, h.ca_requests)
+                for h in self._hosts_as_seen()
+            ]
             self._estate = (self._probes, evaluate_estate(identities, self.estate_rules))
         return self._estate[1]
 
