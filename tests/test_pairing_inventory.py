@@ -19,7 +19,7 @@ from scanner.model import (
     Verdict,
 )
 from scanner.report.document import host_dict
-from scanner.report.inventory import HostLink, HostReport, Inventory, with_estate_effects
+from scanner.report.inventory import HostLink, HostReport, Inventory, estate_aims, with_estate_effects
 from tests.conftest import context
 from tests.factories import NOW, make_chain, observation
 
@@ -43,7 +43,7 @@ def test_a_targeted_link_breaks_and_the_host_follows():
         HostLink("traversal-zone", Use.CLIENT, Verdict.AT_RISK, "sunset", NOW.replace(year=2027)),
         HostLink("ssh-tunnels", Use.CLIENT, Verdict.AT_RISK, "sunset", NOW.replace(year=2027)),
     )
-    judged = with_estate_effects(host(links, Verdict.AT_RISK), [pairing_finding()], NOW)
+    judged = with_estate_effects(host(links, Verdict.AT_RISK), estate_aims([pairing_finding()]), NOW)
     zone, ssh = judged.links
     assert (zone.verdict, zone.reason, zone.breaks_on) == (
         Verdict.BREAKS,
@@ -57,13 +57,16 @@ def test_a_targeted_link_breaks_and_the_host_follows():
 
 def test_a_link_that_already_breaks_keeps_its_own_reason_and_other_hosts_are_untouched():
     broken = (HostLink("traversal-zone", Use.CLIENT, Verdict.BREAKS, "leaf EKU lacks clientAuth", NOW),)
-    assert with_estate_effects(host(broken, Verdict.BREAKS), [pairing_finding()], NOW).links == broken
+    assert (
+        with_estate_effects(host(broken, Verdict.BREAKS), estate_aims([pairing_finding()]), NOW).links
+        == broken
+    )
     other = replace(host((HostLink("traversal-zone", Use.CLIENT, Verdict.OK, "ok", None),)), host="elsewhere")
-    assert with_estate_effects(other, [pairing_finding()], NOW) is other
+    assert with_estate_effects(other, estate_aims([pairing_finding()]), NOW) is other
     # The server target names the E's server link: the C's client link of that name is not it.
     mixed = host((HostLink("traversal-server", Use.CLIENT, Verdict.OK, "ok", None),))
     mixed = replace(mixed, host="e")
-    assert with_estate_effects(mixed, [pairing_finding()], NOW).links == mixed.links
+    assert with_estate_effects(mixed, estate_aims([pairing_finding()]), NOW).links == mixed.links
 
 
 def test_certificate_files_ask_nothing_and_a_scan_without_pairs_compares_nothing():

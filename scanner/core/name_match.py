@@ -17,6 +17,7 @@ is at hand (``NameKey.of_text``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 # Universal tags of the string types OpenSSL canonicalises, with how each decodes.
@@ -63,6 +64,7 @@ class NameKey:
         return bool(self.text) and self.text == other.text
 
 
+@functools.lru_cache(maxsize=4096)  # the CAs' names recur on every host of an estate
 def canonical_name(der: bytes) -> tuple[tuple[tuple[bytes, bytes], ...], ...]:
     """A Name's RDNs, each a sorted tuple of (OID bytes, canonical value), as X509_NAME_cmp sees them."""
     tag, body, rest = _tlv(der)

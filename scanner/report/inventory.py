@@ -22,6 +22,8 @@ from scanner.model import (
     EndpointReport,
     Finding,
     Fingerprint,
+    LinkEffect,
+    LinkTarget,
     Observation,
     Role,
     RoleSource,
@@ -72,13 +74,6 @@ class HostReport:
     # client links, and what its paired server ports asked of their clients.
     client_chains: tuple[ClientChain, ...] = ()
     ca_requests: tuple[ClientCARequest, ...] = ()
-
-    @property
-    def identity(self) -> HostIdentity:
-        """What the estate rules may know about this host."""
-        return HostIdentity(
-            self.host, self.role, self.software, self.label, self.client_chains, self.ca_requests
-        )
 
     @property
     def certificates_by_service(self) -> dict[str, tuple[HostCert, ...]]:
@@ -208,26 +203,34 @@ def _earlier(a: datetime | None, b: datetime | None) -> bool:
     return a is not None and (b is None or a < b)
 
 
-def with_estate_effects(host: HostReport, findings: Sequence[Finding], now: datetime | None) -> HostReport:
+EstateAims = dict[str, list[tuple[LinkTarget, LinkEffect]]]  # host -> the effects aimed at its links
+
+
+def estate_aims(findings: Iterable[Finding]) -> EstateAims:
+    """The effects of estate findings by the host whose links they target."""
+    aims: EstateAims = {}
+    for finding in findings:
+        effect = finding.effect
+        if effect is None:
+            continue
+        for target in finding.targets:
+            if target.uses in effect.uses:
+                aims.setdefault(target.host, []).append((target, effect))
+    return aims
+
+
+def with_estate_effects(host: HostReport, aims: EstateAims, now: datetime | None) -> HostReport:
     """The host with the links that estate findings target judged again: a targeted effect
     replaces a link's verdict where it is worse (an effect without a date acts from ``now``).
     The endpoints keep what they showed alone; the host's verdict and date follow its links."""
-    aimed = [
-        (target, f.effect)
-        for f in findings
-        if f.effect is not None
-        for target in f.targets
-        if target.host == host.host and target.uses in f.effect.uses
-    ]
+    aimed = aims.get(host.host)
     if not aimed:
         return host
     links, verdict, breaks_on = [], host.verdict, host.breaks_on
     for link in host.links:
         for target, effect in aimed:
-            if (target.link, target.uses) == (
-                link.name,
-                link.uses,
-            ) and effect.verdict.rank > link.verdict.rank:
+            aimed_here = (target.link, target.uses) == (link.name, link.uses)
+            if aimed_here and effect.verdict.rank > link.verdict.rank:
                 when = effect.breaks_on or now
                 link = HostLink(link.name, link.uses, effect.verdict, effect.reason, when, link.condition)
                 verdict = worst((verdict, link.verdict))
@@ -339,14 +342,17 @@ class Inventory:
         """The hosts in order (IPv4 numerically, then IPv6, then names), read back one at a time,
         with the effects of the estate findings on their links (a traversal zone whose E does
         not accept the C's CA breaks on both hosts, whatever each endpoint showed alone)."""
-        findings = self.estate_findings()
+        aims = estate_aims(self.estate_findings())
         for host in self._hosts_as_seen():
-            yield with_estate_effects(host, findings, self.now)
+            yield with_estate_effects(host, aims, self.now)
 
     def estate_findings(self) -> tuple[Finding, ...]:
         """What only several hosts together show; one pass over the hosts, kept until another report comes."""
         if self._estate is None or self._estate[0] != self._probes:
-            identities = [host.identity for host in self._hosts_as_seen()]
+            identities = [
+                HostIdentity(h.host, h.role, h.software, h.label, h.client_chains, h.ca_requests)
+                for h in self._hosts_as_seen()
+            ]
             self._estate = (self._probes, evaluate_estate(identities, self.estate_rules))
         return self._estate[1]
 
