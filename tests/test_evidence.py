@@ -90,6 +90,13 @@ class LaterObservation(Observation):
     client_auth_test: Preflight | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class UnstorableObservation(Observation):
+    """An Observation with a field of a type the codec does not store (a set has no order)."""
+
+    extra: frozenset[str] = frozenset()
+
+
 def sample() -> Observation:
     return Observation(**OBSERVATION_SAMPLES)
 
@@ -141,9 +148,8 @@ def test_facts_of_an_older_version_read_with_defaults_and_newer_keys_are_ignored
 
 
 def test_a_field_the_codec_cannot_store_is_refused_by_name():
-    # what a new field of a type the codec does not know looks like to it
-    with pytest.raises(TypeError, match=r"Observation\.error is a frozenset: the evidence codec"):
-        observation_facts(dataclasses.replace(sample(), error=frozenset({"x"})))
+    with pytest.raises(TypeError, match=r"UnstorableObservation\.extra is declared frozenset\[str\]"):
+        observation_facts(UnstorableObservation(**OBSERVATION_SAMPLES, extra=frozenset({"x"})))
 
 
 def test_a_later_field_made_of_known_types_round_trips_with_no_change_to_the_codec():

@@ -338,3 +338,24 @@ def test_report_in_worker_processes_equals_the_report_in_one(lab, lab_files, tmp
     assert judged(one) == judged(several) and len(judged(one)) == len(by_endpoint(one))
     assert [h["host"] for h in one["hosts"]] == [h["host"] for h in several["hosts"]]
     assert one["summary"]["findings"] == several["summary"]["findings"]
+
+
+def test_the_parse_cache_parses_each_distinct_der_once_and_stays_bounded(realcerts):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from scanner.app.parse_cache import ParseCache
+
+    ders = [
+        x509.load_pem_x509_certificate(p.read_bytes()).public_bytes(Encoding.DER)
+        for p in sorted(realcerts.glob("*.pem"))[:3]
+    ]
+    cache = ParseCache(size=2)
+    first = [cache(der) for der in ders[:2] for _ in range(5)]
+    assert cache.parses == 2 and first[0] is first[4]  # the same parsed value, not parsed again
+    cache(ders[2])  # a third evicts the least recently used
+    assert cache.parses == 3 and len(cache._parsed) == 2
+    cache(ders[1])
+    assert cache.parses == 3
+    cache(ders[0])
+    assert cache.parses == 4

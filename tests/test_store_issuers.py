@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from scanner.store import open_store
-from scanner.store.schema import MIGRATIONS, Migration
+from scanner.store.schema import LATEST, MIGRATIONS, Migration
+from scanner.store.sqlite import SqliteStore
 from tests.factories import make_cert
 
 
@@ -27,13 +28,12 @@ def test_fetched_issuers_are_kept_replaced_and_read_back_by_age(db_target):
 
 def test_a_version_1_database_gains_the_table_on_opening(tmp_path):
     path = tmp_path / "old.sqlite"
-    with open_store(str(path)) as store:  # make a version-1 database: the first migration only
-        store.execute("DROP TABLE fetched_issuers")
-        store.execute("PRAGMA user_version = 1")
+    with SqliteStore(path) as store:  # make a version-1 database: the first migration only
+        assert store.migrate(MIGRATIONS[:1]) == [1]
     with open_store(str(path)) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == LATEST
         assert store.fetched_issuers("2000-01-01T00:00:00Z") == []
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert [m.version for m in MIGRATIONS] == [1, 2]
-    assert isinstance(MIGRATIONS[-1], Migration) and "fetched_issuers" in MIGRATIONS[-1].statements[0]
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST
+    assert [m.version for m in MIGRATIONS][:2] == [1, 2]  # version 3 (issue 12) keeps the evidence
+    assert isinstance(MIGRATIONS[1], Migration) and "fetched_issuers" in MIGRATIONS[1].statements[0]

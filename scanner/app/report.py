@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -24,25 +23,24 @@ from typing import TYPE_CHECKING, Any
 from scanner.app.errors import ScanFailed, UsageFailure
 from scanner.app.inputs import analysis_context, load_policy, read_intermediates, read_roots
 from scanner.app.output import reporting
-from scanner.app.report_pool import HostPool
+from scanner.app.parse_cache import PARSE_CACHE, ParseCache
 from scanner.core.analysis import AnalysisContext, analyze_host
-from scanner.core.certs import ParsedCert, parse_der
 from scanner.core.rules import SIGHTING_RULES, SightingFacts, evaluate_sighting
 from scanner.edge.files import intermediate_pool
 from scanner.edge.jobs import AnalysisInputs
 from scanner.edge.sizing import MAX_WORKERS, usable_cores
-from scanner.model import EndpointReport, Observation, Sighting, UnparsedCert, Verdict
+from scanner.model import EndpointReport, Observation, Sighting, Verdict
 from scanner.report.evidence import EvidenceError, chain_hashes, observation_from_facts
 from scanner.report.recorded import recorded_report
 from scanner.report.sink import ScannerFreshness
 from scanner.writers import OutputFormat
 
 if TYPE_CHECKING:
+    from scanner.app.report_pool import HostPool
     from scanner.store import SqlStore
     from scanner.store.latest import ScannerRuns, StoredObservation
 
 DEFAULT_MAX_AGE_DAYS = 7.0
-PARSE_CACHE = 4096  # parsed certificates kept: the distinct DER of a large estate's batch and more
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,27 +69,6 @@ class ReportOutcome:
     recorded: int  # shown with the verdict recorded then (no evidence stored)
     stale: int
     vanished: int
-
-
-class ParseCache:
-    """One parse per distinct DER while it stays among the ``size`` most recently used."""
-
-    def __init__(self, size: int = PARSE_CACHE) -> None:
-        self.size = size
-        self.parses = 0
-        self._parsed: OrderedDict[bytes, ParsedCert | UnparsedCert] = OrderedDict()
-
-    def __call__(self, der: bytes) -> ParsedCert | UnparsedCert:
-        found = self._parsed.get(der)
-        if found is not None:
-            self._parsed.move_to_end(der)
-            return found
-        self.parses += 1
-        parsed = parse_der.__wrapped__(der)  # past parse_der's own small cache: this one is larger
-        self._parsed[der] = parsed
-        if len(self._parsed) > self.size:
-            self._parsed.popitem(last=False)
-        return parsed
 
 
 # Judging a stored observation costs a fraction of probing one, and each spawned judge pays its
@@ -150,7 +127,11 @@ def _report(
         )
     judge = EstateJudge(store, analysis, runs, now, timedelta(days=request.max_age_days))
     workers = request.workers or _default_workers(observation_count(store, request.scanners))
-    pool: HostPool[list[_Row]] | None = HostPool(inputs, workers, PARSE_CACHE) if workers > 1 else None
+    pool: HostPool[list[_Row]] | None = None
+    if workers > 1:
+        from scanner.app.report_pool import HostPool  # multiprocessing loads only when used
+
+        pool = HostPool(inputs, workers, PARSE_CACHE)
     try:
         with reporting(
             analysis, request.fmt, request.output, now, show_all=request.show_all, scanners=freshness(runs)
@@ -305,4 +286,4 @@ def _observation(facts: dict[str, Any] | None, ders: dict[str, bytes]) -> Observ
         return None  # shown as recorded, like a row without evidence
 
 
-__all__ = ["DEFAULT_MAX_AGE_DAYS", "ParseCache", "ReportOutcome", "ReportRequest", "run_report"]
+__all__ = ["DEFAULT_MAX_AGE_DAYS", "ReportOutcome", "ReportRequest", "run_report"]

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from typing import Generic, TypeVar
 
+from scanner.app.parse_cache import ParseCache
 from scanner.core.analysis import AnalysisContext, analyze_host
 from scanner.edge.jobs import AnalysisInputs, compact_report
 from scanner.model import EndpointReport, Observation
@@ -29,8 +30,6 @@ _context: AnalysisContext | None = None  # the worker's, set once by _start
 
 
 def _start(inputs: AnalysisInputs, parse_cache: int) -> None:
-    from scanner.app.report import ParseCache
-
     global _context
     _context = replace(inputs.context(), parse=ParseCache(parse_cache))
 

@@ -212,6 +212,25 @@ class PrometheusWriter(Writer):
         if previous is not None:
             yield previous
 
+    def _scanner_gauges(self) -> None:
+        """A report from the store: each scanner's latest run and latest complete run."""
+        last_run = Gauge(
+            "ekuscan_scanner_last_run_timestamp_seconds",
+            "ekuscan report: each scanner's latest run (its start, any status), as a Unix time.",
+            ["scanner", "status"],
+            registry=self.registry,
+        )
+        complete = Gauge(
+            "ekuscan_scanner_last_complete_run_timestamp_seconds",
+            "ekuscan report: each scanner's latest complete run (its start), as a Unix time.",
+            ["scanner"],
+            registry=self.registry,
+        )
+        for scanner in self.run.scanners:
+            last_run.labels(scanner.scanner, scanner.last_status).set(scanner.last_run_at.timestamp())
+            if scanner.complete_at is not None:
+                complete.labels(scanner.scanner).set(scanner.complete_at.timestamp())
+
     def finish(self, inventory: Inventory, duration_s: float) -> None:
         summary = inventory.summary()
         registry = self.registry
@@ -271,22 +290,7 @@ class PrometheusWriter(Writer):
                     summary.timeline.by_last_public_clientauth_day
                 )
         if self.run.scanners:
-            last_run = Gauge(
-                "ekuscan_scanner_last_run_timestamp_seconds",
-                "ekuscan report: each scanner's latest run (its start, any status), as a Unix time.",
-                ["scanner", "status"],
-                registry=registry,
-            )
-            complete = Gauge(
-                "ekuscan_scanner_last_complete_run_timestamp_seconds",
-                "ekuscan report: each scanner's latest complete run (its start), as a Unix time.",
-                ["scanner"],
-                registry=registry,
-            )
-            for scanner in self.run.scanners:
-                last_run.labels(scanner.scanner, scanner.last_status).set(scanner.last_run_at.timestamp())
-                if scanner.complete_at is not None:
-                    complete.labels(scanner.scanner).set(scanner.complete_at.timestamp())
+            self._scanner_gauges()
         if self.path is not None:
             write_to_textfile(str(self.path), registry)  # temporary file + rename: atomic
         else:
