@@ -26,14 +26,15 @@ def test_fetched_issuers_are_kept_replaced_and_read_back_by_age(db_target):
 
 
 def test_a_version_1_database_gains_the_table_on_opening(tmp_path):
+    from scanner.store.sqlite import SqliteStore
+
     path = tmp_path / "old.sqlite"
-    with open_store(str(path)) as store:  # make a version-1 database: the first migration only
-        store.execute("DROP TABLE fetched_issuers")
-        store.execute("PRAGMA user_version = 1")
+    with SqliteStore(path) as store:  # make a version-1 database: the first migration only
+        store.migrate(MIGRATIONS[:1])
     with open_store(str(path)) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == MIGRATIONS[-1].version
         assert store.fetched_issuers("2000-01-01T00:00:00Z") == []
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert [m.version for m in MIGRATIONS] == [1, 2]
-    assert isinstance(MIGRATIONS[-1], Migration) and "fetched_issuers" in MIGRATIONS[-1].statements[0]
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == MIGRATIONS[-1].version
+    assert [m.version for m in MIGRATIONS[:2]] == [1, 2]
+    assert isinstance(MIGRATIONS[1], Migration) and "fetched_issuers" in MIGRATIONS[1].statements[0]
