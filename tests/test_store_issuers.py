@@ -27,6 +27,7 @@ def test_fetched_issuers_are_kept_replaced_and_read_back_by_age(db_target):
 
 
 def test_a_version_1_database_gains_the_table_on_opening(tmp_path):
+
     path = tmp_path / "old.sqlite"
     with SqliteStore(path) as store:  # make a version-1 database: the first migration only
         assert store.migrate(MIGRATIONS[:1]) == [1]
