@@ -1,28 +1,32 @@
 """Sweep benchmark: ekuscan as a user runs it, against nginx, next to the tools people use today.
 
-Four parts, each printing its figures (median, min-max over ``--repeat`` whole-process runs):
+Four parts, each printing its figures (median, min-max over ``--repeat`` rounds of whole-process
+runs; each round runs every row of a part once, so ratios compare runs made under the same load):
 
 1. **Live endpoints**: nginx serves N = 1000 TLS endpoints on loopback (250 addresses x ports
    8443, 443, 10443, 9443; one ECDSA P-256 leaf per address + a shared intermediate). ekuscan
-   scans them with the full pipeline (parse, rules, verdicts, JSON file) with ``--workers 2``
-   and ``--workers 1``; nmap ``--script ssl-cert``, sslscan ``--no-ciphersuites`` and sslyze
-   ``--certinfo`` scan the same endpoints in the same run. Endpoints/s (wall time of the whole
+   scans them with the full pipeline (parse, rules, verdicts, JSON file) with its defaults,
+   ``--workers 1`` and ``--workers 2``, each at N and N/2 (marginal CPU per endpoint); nmap
+   ``--script ssl-cert`` scans the same endpoints in every round (``--peers all``: sslscan
+   ``--no-ciphersuites`` and sslyze ``--certinfo`` too). Endpoints/s (wall time of the whole
    process), client CPU per endpoint (user + sys of the process and its children, from
    ``wait4``), peak RSS (largest single process) and peak RSS of the process tree (sampled).
-2. **Memory with N**: the same at N = 10^4 (2500 addresses), and a sweep of 127.1.0.0/16 x 4
-   ports (262,144 refused probes) with ``-f jsonl``.
-3. **Refused probes**: probes/s of that /16 sweep; nmap ``-sT`` on the same range for scale.
-4. **Latency and silence**: a network namespace of its own with only ``lo``, 50 ms of delay
-   each way (``tc netem``) and nftables (or iptables) dropping every packet to 127.77.0.0/20
-   except a few live addresses, served by nginx inside it. ekuscan sweeps the /20 x 4 ports with
-   ``--timeout 1``; expected time = probes x timeout / concurrency.
+2. **Refused probes**: 127.1.0.0/18 x 4 ports (65,536 probes) where nothing listens, ``-f
+   jsonl``; nmap ``-sT`` on the same range for scale.
+3. **Memory with N**: the live scan at N = 10^4 (2500 addresses), and 127.1.0.0/16 x 4 ports
+   (262,144 refused probes).
+4. **Latency and silence** (``--parts netns``): a network namespace of its own with only
+   ``lo``, 50 ms of delay each way (``tc netem``) and nftables (or iptables) dropping every
+   packet to 127.77.0.0/20 except a few live addresses, served by nginx inside it. ekuscan
+   sweeps the /20 x 4 ports with ``--timeout 1``; expected time = probes x timeout / concurrency.
 
-It installs what is missing (nginx, nmap, sslscan, nftables with apt-get; sslyze with pip into
+A summary table at the end sets issue 14's targets beside the figures. It installs what is
+missing (nginx, nmap, nftables, with ``--peers all`` sslscan, with apt-get; sslyze with pip into
 a separate venv, ``.venv-peers``); a peer that cannot be installed prints "not installed".
 Servers and namespaces it starts are stopped by pid / deleted in ``finally`` blocks, also on
 Ctrl-C and SIGTERM. Only loopback addresses are contacted, and the namespace it creates.
 Needs root (nginx on 443, namespaces, netem). Run: ``make bench`` or
-``.venv/bin/python bench/bench_sweep.py [--repeat 3] [--parts live,memory,refused,netns]``.
+``.venv/bin/python bench/bench_sweep.py [--repeat 3] [--parts live,refused,memory,netns]``.
 """
 
 from __future__ import annotations
