@@ -811,7 +811,7 @@ def bench(args: argparse.Namespace) -> int:
         if "refused" in parts:
             probes = ipaddress.ip_network(REFUSED_SWEEP).num_addresses * 4
             print(
-                f"\n3. refused probes: {REFUSED_SWEEP} x 4 ports = {probes} probes, nothing listens, -f jsonl"
+                f"\n2. refused probes: {REFUSED_SWEEP} x 4 ports = {probes} probes, nothing listens, -f jsonl"
             )
             refused = part_refused(args.repeat, work, nmap_too=True)
             print(HEADER.replace("per s (wall)", "probes/s (wall)"))
@@ -820,7 +820,7 @@ def bench(args: argparse.Namespace) -> int:
                 loads += [m.load for m in row.runs]
         if "memory" in parts:
             print(
-                "\n2. memory with N (RSS of the largest process / of the tree), ekuscan defaults, 1 run each"
+                "\n3. memory with N (RSS of the largest process / of the tree), ekuscan defaults, 1 run each"
             )
             (work / "m").mkdir(exist_ok=True)
             big = part_live(args.big_n, 1, work / "m", False, LIVE_OPTIONS[:1], sizes=False, with_nmap=False)
