@@ -1,28 +1,32 @@
 """Sweep benchmark: ekuscan as a user runs it, against nginx, next to the tools people use today.
 
-Four parts, each printing its figures (median, min-max over ``--repeat`` whole-process runs):
+Four parts, each printing its figures (median, min-max over ``--repeat`` rounds of whole-process
+runs; each round runs every row of a part once, so ratios compare runs made under the same load):
 
 1. **Live endpoints**: nginx serves N = 1000 TLS endpoints on loopback (250 addresses x ports
    8443, 443, 10443, 9443; one ECDSA P-256 leaf per address + a shared intermediate). ekuscan
-   scans them with the full pipeline (parse, rules, verdicts, JSON file) with ``--workers 2``
-   and ``--workers 1``; nmap ``--script ssl-cert``, sslscan ``--no-ciphersuites`` and sslyze
-   ``--certinfo`` scan the same endpoints in the same run. Endpoints/s (wall time of the whole
+   scans them with the full pipeline (parse, rules, verdicts, JSON file) with its defaults,
+   ``--workers 1`` and ``--workers 2``, each at N and N/2 (marginal CPU per endpoint); nmap
+   ``--script ssl-cert`` scans the same endpoints in every round (``--peers all``: sslscan
+   ``--no-ciphersuites`` and sslyze ``--certinfo`` too). Endpoints/s (wall time of the whole
    process), client CPU per endpoint (user + sys of the process and its children, from
    ``wait4``), peak RSS (largest single process) and peak RSS of the process tree (sampled).
-2. **Memory with N**: the same at N = 10^4 (2500 addresses), and a sweep of 127.1.0.0/16 x 4
-   ports (262,144 refused probes) with ``-f jsonl``.
-3. **Refused probes**: probes/s of that /16 sweep; nmap ``-sT`` on the same range for scale.
-4. **Latency and silence**: a network namespace of its own with only ``lo``, 50 ms of delay
-   each way (``tc netem``) and nftables (or iptables) dropping every packet to 127.77.0.0/20
-   except a few live addresses, served by nginx inside it. ekuscan sweeps the /20 x 4 ports with
-   ``--timeout 1``; expected time = probes x timeout / concurrency.
+2. **Refused probes**: 127.1.0.0/18 x 4 ports (65,536 probes) where nothing listens, ``-f
+   jsonl``; nmap ``-sT`` on the same range for scale.
+3. **Memory with N**: the live scan at N = 10^4 (2500 addresses), and 127.1.0.0/16 x 4 ports
+   (262,144 refused probes).
+4. **Latency and silence** (``--parts netns``): a network namespace of its own with only
+   ``lo``, 50 ms of delay each way (``tc netem``) and nftables (or iptables) dropping every
+   packet to 127.77.0.0/20 except a few live addresses, served by nginx inside it. ekuscan
+   sweeps the /20 x 4 ports with ``--timeout 1``; expected time = probes x timeout / concurrency.
 
-It installs what is missing (nginx, nmap, sslscan, nftables with apt-get; sslyze with pip into
+A summary table at the end sets issue 14's targets beside the figures. It installs what is
+missing (nginx, nmap, nftables, with ``--peers all`` sslscan, with apt-get; sslyze with pip into
 a separate venv, ``.venv-peers``); a peer that cannot be installed prints "not installed".
 Servers and namespaces it starts are stopped by pid / deleted in ``finally`` blocks, also on
 Ctrl-C and SIGTERM. Only loopback addresses are contacted, and the namespace it creates.
 Needs root (nginx on 443, namespaces, netem). Run: ``make bench`` or
-``.venv/bin/python bench/bench_sweep.py [--repeat 3] [--parts live,memory,refused,netns]``.
+``.venv/bin/python bench/bench_sweep.py [--repeat 3] [--parts live,refused,memory,netns]``.
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ PYTHON = sys.executable
 PEERS_VENV = REPO / ".venv-peers"
 LIVE_BASE = ipaddress.IPv4Address("127.0.60.1")  # live endpoints: LIVE_BASE + i
 LIVE_PORTS = (8443, 443, 10443, 9443)  # none is a SIP port: one handshake per endpoint
-REFUSED_SWEEP = "127.1.0.0/16"
+REFUSED_SWEEP = "127.1.0.0/18"  # x 4 ports = 65,536 probes (issue 14's figure)
+REFUSED_BIG_SWEEP = "127.1.0.0/16"  # x 4 ports = 262,144 probes: memory flat with N
 NETNS_RANGE = ipaddress.IPv4Network("127.77.0.0/20")
 NETNS_LIVE = tuple(NETNS_RANGE[i] for i in (10, 517, 1290, 2049, 3333, 4000))  # served; the rest is dropped
 NETNS_DELAY_MS = 50
@@ -83,6 +88,7 @@ class Measured:
     returncode: int
     stdout: str = ""
     stderr: str = ""
+    load: float = 0.0  # the 1-minute load average when the run ended
 
 
 def _children(pid: int) -> list[int]:
@@ -164,6 +170,7 @@ def measure(command: Sequence[str], *, stdout_file: Path | None = None) -> Measu
         returncode=process.returncode,
         stdout=out_text,
         stderr=err_text,
+        load=os.getloadavg()[0],
     )
 
 
@@ -389,13 +396,26 @@ class Row:
             f"  {self.name:<34} {_spread([self.units / m.wall_s for m in self.runs], '.0f'):<18} "
             f"{_spread([1000 * m.cpu_s / self.units for m in self.runs], '.2f'):<18} "
             f"{_spread([m.maxrss_mib for m in self.runs], '.1f'):<18} "
-            f"{_spread([m.tree_peak_mib for m in self.runs], '.1f'):<18} {self.note}"
+            f"{_spread([m.tree_peak_mib for m in self.runs], '.1f'):<18} "
+            f"{_spread([m.load for m in self.runs], '.1f'):<14} {self.note}"
         )
+
+    @property
+    def cpu_s(self) -> float:
+        return statistics.median(m.cpu_s for m in self.runs)
+
+    @property
+    def wall_s(self) -> float:
+        return statistics.median(m.wall_s for m in self.runs)
+
+    @property
+    def rss_mib(self) -> float:
+        return max(m.maxrss_mib for m in self.runs)
 
 
 HEADER = (
     f"  {'tool':<34} {'per s (wall)':<18} {'CPU ms each':<18} {'peak RSS MiB':<18} "
-    f"{'tree peak MiB':<18} check"
+    f"{'tree peak MiB':<18} {'load avg':<14} check"
 )
 
 
@@ -436,46 +456,110 @@ def live_targets(n: int) -> tuple[list[str], list[ipaddress.IPv4Address]]:
     return args, addresses
 
 
+LIVE_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ekuscan (defaults)", ()),
+    ("ekuscan --workers 1", ("--workers", "1")),
+    ("ekuscan --workers 2", ("--workers", "2")),
+)
+
+
+@dataclass
+class Live:
+    """Part 1's figures: each ekuscan configuration at N and N/2, and nmap, run round by round."""
+
+    n: int
+    rows: dict[str, Row]
+    half: dict[str, Row]
+    nmap: Row | None
+    wall_ratios: dict[str, list[float]]  # per round: ekuscan's wall time / nmap's in the same round
+    cpu_ratios: dict[str, list[float]]
+    startup_cpu_s: float = 0.0
+    peers: list[Row] = field(default_factory=list)
+
+    def marginal_ms(self, label: str) -> float | None:
+        """CPU per endpoint from two sizes: (CPU at N - CPU at N/2) / (N - N/2), medians."""
+        if label not in self.half:
+            return None
+        half_n = self.half[label].units
+        return 1000 * (self.rows[label].cpu_s - self.half[label].cpu_s) / (self.n - half_n)
+
+
+def nmap_live_command(addresses: Sequence[ipaddress.IPv4Address]) -> list[str] | None:
+    if shutil.which("nmap") is None or len(addresses) > 254:
+        return None
+    span = f"{addresses[0]}-{str(addresses[-1]).rsplit('.', 1)[1]}"
+    return [
+        "nmap",
+        "-n",
+        "-Pn",
+        "--script",
+        "ssl-cert",
+        "-p",
+        ",".join(map(str, LIVE_PORTS)),
+        span,
+        "-oN",
+        "-",
+    ]
+
+
 def part_live(
-    n: int, repeat: int, work: Path, peers: bool, workers: Sequence[int]
-) -> tuple[list[Row], float]:
+    n: int,
+    repeat: int,
+    work: Path,
+    peers: bool,
+    options: Sequence[tuple[str, tuple[str, ...]]] = LIVE_OPTIONS,
+    sizes: bool = True,
+    with_nmap: bool = True,
+) -> Live:
+    """Round by round (every configuration once, then nmap), so each ratio compares runs made
+    at the same moment, under the same load; medians over the rounds."""
     targets, addresses = live_targets(n)
+    half_targets, _ = live_targets(n // 2)
     pki = make_pki(work, len(addresses))
     config = nginx_config(work, pki, addresses)
     ports = ",".join(map(str, LIVE_PORTS))
-    rows: list[Row] = []
+    common = ["-p", ports, "--public-roots", str(pki.root_pem), "--timeout", "5", "-f", "json"]
+    runs: dict[str, list[Measured]] = {label: [] for label, _ in options}
+    half_runs: dict[str, list[Measured]] = {label: [] for label, _ in options}
+    nmap_runs: list[Measured] = []
+    nmap_command = nmap_live_command(addresses) if with_nmap else None
     with nginx(config, (str(addresses[-1]), LIVE_PORTS[0])):
-        base = [*targets, "-p", ports, "--public-roots", str(pki.root_pem), "--timeout", "5", "-f", "json"]
-        run_ekuscan(base, work / "warm.json", n, "warm-up")  # page cache, nginx session state
-        for count in workers:
-            runs = [
-                run_ekuscan([*base, "--workers", str(count)], work / f"out{count}.json", n, f"N={n}")
-                for _ in range(repeat)
-            ]
-            rows.append(Row(f"ekuscan --workers {count}", runs, n, f"{n}/{n} ok"))
+        run_ekuscan([*targets, *common], work / "warm.json", n, "warm-up")  # page cache, nginx state
+        for _ in range(repeat):
+            for label, extra in options:
+                runs[label].append(run_ekuscan([*targets, *common, *extra], work / "out.json", n, label))
+                if sizes:
+                    half = run_ekuscan([*half_targets, *common, *extra], work / "half.json", n // 2, label)
+                    half_runs[label].append(half)
+            if nmap_command is not None:
+                nmap_runs.append(measure(nmap_command))
         startup = statistics.median(
             measure(ekuscan("127.0.0.1:1", "-f", "json", "-q", "--fail-on", "never")).cpu_s for _ in range(3)
         )
-        if peers:
-            rows += peer_rows(n, addresses, repeat, work)
-    return rows, startup
+        peer_list = peer_rows(n, addresses, repeat, work) if peers else []
+    rows = {label: Row(label, runs[label], n, f"{n}/{n} ok") for label, _ in options}
+    half_rows = {
+        label: Row(f"{label}, N = {n // 2}", half_runs[label], n // 2)
+        for label in half_runs
+        if half_runs[label]
+    }
+    nmap = None
+    if nmap_runs:
+        found = nmap_runs[-1].stdout.count("Subject: commonName=")
+        nmap = Row("nmap --script ssl-cert", nmap_runs, n, f"{found}/{n} certs seen")
+    wall = {
+        label: [m.wall_s / p.wall_s for m, p in zip(runs[label], nmap_runs, strict=False)] for label in runs
+    }
+    cpu = {label: [m.cpu_s / p.cpu_s for m, p in zip(runs[label], nmap_runs, strict=False)] for label in runs}
+    return Live(n, rows, half_rows, nmap, wall, cpu, startup, peer_list)
 
 
 def peer_rows(n: int, addresses: Sequence[ipaddress.IPv4Address], repeat: int, work: Path) -> list[Row]:
+    """sslscan and sslyze (``--peers all``): slow, for scale; nmap runs in every round of part 1."""
     rows = []
     endpoints = [f"{a}:{p}" for a in addresses for p in LIVE_PORTS][:n]
     target_file = work / "targets.txt"
     target_file.write_text("\n".join(endpoints) + "\n")
-    ports = ",".join(map(str, LIVE_PORTS))
-    span = f"{addresses[0]}-{str(addresses[-1]).rsplit('.', 1)[1]}" if len(addresses) <= 254 else None
-
-    if shutil.which("nmap") and span is not None:
-        command = ["nmap", "-n", "-Pn", "--script", "ssl-cert", "-p", ports, span, "-oN", "-"]
-        runs = [measure(command) for _ in range(repeat)]
-        found = runs[-1].stdout.count("Subject: commonName=")
-        rows.append(Row("nmap --script ssl-cert", runs, n, f"{found}/{n} certs seen"))
-    else:
-        rows.append(Row("nmap --script ssl-cert", [], n, "not installed"))
     if shutil.which("sslscan"):
         # sslscan checks one endpoint after the other (a few per second here): a sample will do.
         sample = min(n, SSLSCAN_SAMPLE)
@@ -503,28 +587,114 @@ def peer_rows(n: int, addresses: Sequence[ipaddress.IPv4Address], repeat: int, w
     return rows
 
 
-def part_refused(repeat: int, work: Path, nmap_too: bool) -> list[Row]:
-    probes = ipaddress.ip_network(REFUSED_SWEEP).num_addresses * 4
+REFUSED_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ekuscan (defaults) -f jsonl", ()),
+    ("ekuscan --workers 1 -f jsonl", ("--workers", "1")),
+)
+
+
+def part_refused(
+    repeat: int,
+    work: Path,
+    nmap_too: bool,
+    sweep: str = REFUSED_SWEEP,
+    options: Sequence[tuple[str, tuple[str, ...]]] = REFUSED_OPTIONS,
+) -> list[Row]:
+    """Round by round, as part 1; nmap -sT once, for scale."""
+    probes = ipaddress.ip_network(sweep).num_addresses * 4
     ports = "5061,7001,8443,443"
-    rows = []
-    for count in (2, 1):
-        runs = [
-            run_ekuscan(
-                [REFUSED_SWEEP, "-p", ports, "-f", "jsonl", "--timeout", "5", "--workers", str(count)],
-                work / "refused.jsonl",
-                None,
-                "refused",
-            )
-            for _ in range(repeat)
-        ]
-        closed = _summary(work / "refused.jsonl")["by_status"]  # swept and closed: not listed
-        rows.append(
-            Row(f"ekuscan --workers {count} -f jsonl", runs, probes, f"listed {sum(closed.values())}")
-        )
+    runs: dict[str, list[Measured]] = {label: [] for label, _ in options}
+    for _ in range(repeat):
+        for label, extra in options:
+            args = [sweep, "-p", ports, "-f", "jsonl", "--timeout", "5", *extra]
+            runs[label].append(run_ekuscan(args, work / "refused.jsonl", None, "refused"))
+    closed = _summary(work / "refused.jsonl")["by_status"]  # swept and closed: not listed
+    rows = [Row(label, runs[label], probes, f"listed {sum(closed.values())}") for label, _ in options]
     if nmap_too and shutil.which("nmap"):
-        runs = [measure(["nmap", "-n", "-Pn", "-sT", "-p", ports, REFUSED_SWEEP, "-oN", "/dev/null"])]
-        rows.append(Row("nmap -sT (1 run)", runs, probes))
+        nmap = [measure(["nmap", "-n", "-Pn", "-sT", "-p", ports, sweep, "-oN", "/dev/null"])]
+        rows.append(Row("nmap -sT (1 run)", nmap, probes))
     return rows
+
+
+def _check(value: float | None, target: float, at_least: bool) -> str:
+    if value is None:
+        return "n/a"
+    return "yes" if (value >= target if at_least else value <= target) else "NO"
+
+
+def print_summary(live: Live | None, refused: list[Row], memory: list[Row], loads: list[float]) -> None:
+    """Issue 14's targets beside what this run measured (medians; ratios from the same rounds)."""
+    print("\nsummary: issue 14's targets (medians of the rounds; ratios against nmap from the same round)")
+    lines: list[tuple[str, str, str, str]] = []
+    if live is not None:
+        default = live.rows["ekuscan (defaults)"]
+        rate = default.rate
+        lines.append(
+            (
+                f"{live.n} live endpoints, defaults: endpoints/s",
+                f"{rate:.0f}",
+                ">= 950",
+                _check(rate, 950, True),
+            )
+        )
+        if live.nmap is not None:
+            wall = statistics.median(live.wall_ratios[default.name])
+            cpu = statistics.median(live.cpu_ratios[default.name])
+            lines.append(("  wall time / nmap's", f"{wall:.2f}", "<= 0.55", _check(wall, 0.55, False)))
+            lines.append(
+                (
+                    "  client CPU / nmap's (tree, start-up in)",
+                    f"{cpu:.2f}",
+                    "<= 0.65",
+                    _check(cpu, 0.65, False),
+                )
+            )
+            lines.append(
+                ("  nmap: endpoints/s, CPU ms each", f"{live.nmap.rate:.0f}, {live.nmap.cpu_ms:.2f}", "", "")
+            )
+        lines.append(("  CPU ms per endpoint (whole run)", f"{default.cpu_ms:.2f}", "", ""))
+        for label in live.rows:
+            marginal = live.marginal_ms(label)
+            if marginal is not None:
+                target = "<= 0.8" if label == default.name else ""
+                check = _check(marginal, 0.8, False) if target else ""
+                lines.append(
+                    (
+                        f"  marginal CPU ms/endpoint {live.n // 2}->{live.n}, {label[8:]}",
+                        f"{marginal:.2f}",
+                        target,
+                        check,
+                    )
+                )
+        lines.append(("  start-up CPU (one closed port)", f"{1000 * live.startup_cpu_s:.0f} ms", "", ""))
+        rss = max(row.rss_mib for row in live.rows.values())
+        lines.append(
+            (f"  peak RSS per process, N = {live.n}", f"{rss:.1f} MiB", "<= 60", _check(rss, 60, False))
+        )
+    for row in refused:
+        if row.runs and row.name.startswith("ekuscan (defaults)"):
+            lines.append(
+                (
+                    f"{row.units} refused probes, defaults: probes/s",
+                    f"{row.rate:.0f}",
+                    ">= 25000",
+                    _check(row.rate, 25000, True),
+                )
+            )
+        elif row.runs:
+            lines.append((f"  {row.name}: probes/s", f"{row.rate:.0f}", "", ""))
+    lines += [
+        (f"peak RSS per process, {row.name}, N = {row.units}", f"{row.rss_mib:.1f} MiB", "flat", "")
+        for row in memory
+        if row.runs
+    ]
+    width = max(len(line[0]) for line in lines) if lines else 10
+    print(f"  {'figure':<{width}}  {'measured':>14}  {'target':>9}  met")
+    for name, value, target, check in lines:
+        print(f"  {name:<{width}}  {value:>14}  {target:>9}  {check}")
+    print(
+        f"  load average while measuring: {min(loads):.2f}-{max(loads):.2f} (1-minute; each row's is above)"
+    )
 
 
 def part_netns(work: Path, repeat: int, concurrency: int) -> None:
@@ -600,7 +770,10 @@ def bench(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise BenchError("needs root: nginx on port 443, network namespaces, tc netem")
     started = time.monotonic()
-    ensure_tools({"nginx": "nginx-light", "nmap": "nmap", "sslscan": "sslscan", "nft": "nftables"})
+    tools = {"nginx": "nginx-light", "nmap": "nmap", "nft": "nftables"}
+    if args.peers == "all":
+        tools["sslscan"] = "sslscan"
+    ensure_tools(tools)
     if shutil.which("nginx") is None:
         raise BenchError("nginx is not installed and apt-get could not install it")
     print(f"ekuscan sweep benchmark (loopback only; whole-process runs; median (min-max) of {args.repeat})")
@@ -609,50 +782,60 @@ def bench(args: argparse.Namespace) -> int:
         f"load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     print(f"versions: {_versions()}")
+    loads = [os.getloadavg()[0]]
+    live: Live | None = None
+    refused: list[Row] = []
+    memory: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="ekuscan-sweep-bench-") as tmp:
         work = Path(tmp)
         if "live" in parts:
             print(
                 f"\n1. live endpoints: nginx, N = {args.n} ({args.n // 4} addresses x 4 ports), "
-                "ECDSA P-256 leaf + intermediate; client = the scanning process and its workers"
+                "ECDSA P-256 leaf + intermediate; client = the scanning process and its workers; "
+                f"each round runs every row once (and N = {args.n // 2} for the marginal CPU)"
             )
-            rows, startup = part_live(args.n, args.repeat, work / "live", True, (2, 1))
+            live = part_live(args.n, args.repeat, work / "live", args.peers == "all")
             print(HEADER)
-            for row in rows:
+            for row in [
+                *live.rows.values(),
+                *live.half.values(),
+                *([live.nmap] if live.nmap else []),
+                *live.peers,
+            ]:
                 print(row.line())
+                loads += [m.load for m in row.runs]
             print(
-                f"  (ekuscan's start-up, a scan of one closed port: {1000 * startup:.0f} ms CPU, "
+                f"  (ekuscan's start-up, a scan of one closed port: {1000 * live.startup_cpu_s:.0f} ms CPU, "
                 "included above)"
             )
-            ours = rows[0]
-            for peer in rows[2:]:
-                if peer.runs:
-                    print(
-                        f"  ekuscan --workers 2 vs {peer.name}: "
-                        f"{ours.rate / peer.rate:.1f}x the endpoints/s, "
-                        f"{ours.cpu_ms / peer.cpu_ms:.2f}x the CPU per endpoint, "
-                        f"peak RSS {statistics.median(m.tree_peak_mib for m in ours.runs):.0f} vs "
-                        f"{statistics.median(m.tree_peak_mib for m in peer.runs):.0f} MiB (trees)"
-                    )
-        if "memory" in parts:
-            print("\n2. memory with N (RSS of the largest process / of the tree), ekuscan -f json or jsonl")
-            (work / "m").mkdir(exist_ok=True)
-            rows, _ = part_live(args.big_n, 1, work / "m", False, (2, 1))
-            print(HEADER.replace("tool", f"N = {args.big_n} live"))
-            for row in rows:
-                print(row.line())
-        if "refused" in parts or "memory" in parts:
+        if "refused" in parts:
+            probes = ipaddress.ip_network(REFUSED_SWEEP).num_addresses * 4
             print(
-                f"\n3. refused probes: {REFUSED_SWEEP} x 4 ports = 262144 probes, nothing listens, -f jsonl"
+                f"\n2. refused probes: {REFUSED_SWEEP} x 4 ports = {probes} probes, nothing listens, -f jsonl"
             )
-            rows = part_refused(args.repeat, work, nmap_too=True)
+            refused = part_refused(args.repeat, work, nmap_too=True)
             print(HEADER.replace("per s (wall)", "probes/s (wall)"))
-            for row in rows:
+            for row in refused:
                 print(row.line())
+                loads += [m.load for m in row.runs]
+        if "memory" in parts:
+            print(
+                "\n3. memory with N (RSS of the largest process / of the tree), ekuscan defaults, 1 run each"
+            )
+            (work / "m").mkdir(exist_ok=True)
+            big = part_live(args.big_n, 1, work / "m", False, LIVE_OPTIONS[:1], sizes=False, with_nmap=False)
+            memory = [Row(f"{row.name} live", row.runs, row.units, row.note) for row in big.rows.values()]
+            memory += part_refused(1, work, False, REFUSED_BIG_SWEEP, REFUSED_OPTIONS[:1])
+            print(HEADER.replace("tool", "N live or refused"))
+            for row in memory:
+                print(row.line())
+                loads += [m.load for m in row.runs]
         if "netns" in parts:
             print(f"\n4. latency and silence: {NETNS_RANGE} x 4 ports in a namespace of its own")
             (work / "n").mkdir(exist_ok=True)
             part_netns(work / "n", 1, args.concurrency)
+    loads.append(os.getloadavg()[0])
+    print_summary(live, refused, memory, loads)
     print(
         f"\ntotal bench time {time.monotonic() - started:.0f} s; load average at end "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
@@ -662,14 +845,17 @@ def bench(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per figure (median reported)")
     parser.add_argument("--n", type=int, default=1000, help="live endpoints in part 1")
     parser.add_argument("--big-n", type=int, default=10000, help="live endpoints in part 2")
     parser.add_argument("--concurrency", type=int, default=512, help="-c for the namespace sweep")
-    parser.add_argument("--parts", default="live,memory,refused,netns", help="which parts to run")
+    parser.add_argument("--parts", default="live,refused,memory", help="live,refused,memory,netns")
+    parser.add_argument(
+        "--peers", choices=("nmap", "all"), default="nmap", help="all: sslscan and sslyze too (minutes more)"
+    )
     args = parser.parse_args(argv)
-    if not 1 <= args.repeat <= 20 or not 4 <= args.n <= 1000 or not 4 <= args.big_n <= 40000:
-        parser.error("--repeat 1..20, --n 4..1000 (one nginx range of addresses), --big-n 4..40000")
+    if not 1 <= args.repeat <= 20 or not 8 <= args.n <= 1000 or not 4 <= args.big_n <= 40000:
+        parser.error("--repeat 1..20, --n 8..1000 (one nginx range of addresses), --big-n 4..40000")
 
     def stop(signum: int, frame: object) -> None:
         raise Stopped

@@ -8,18 +8,25 @@ rule the README states.
 from __future__ import annotations
 
 import re
+import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from OpenSSL import SSL
 
+from scanner.core.trust import RootStore
+from scanner.edge.connect import NotConnected, open_tcp
 from scanner.edge.sizing import MAX_WORKERS, PROBES_PER_PROCESS, default_workers
+from scanner.edge.workers import HostJudge
 from scanner.lab import Behaviour, LabPKI
-from scanner.model import Status
+from scanner.model import Endpoint, EndpointReport, Observation, Status
 from scanner.protocol.groups import prefer_classical_groups
 from scanner.protocol.tls import ClientHandshake, make_client_context
-from tests.factories import SA
+from scanner.report.inventory import Inventory, is_listed
+from tests.conftest import context
+from tests.factories import SA, make_chain
 from tests.netutil import context_for, endpoint, lab_leaf, scan, serve, tls_handler
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,3 +92,71 @@ def test_the_default_worker_count_is_the_readme_rule():
             assert default_workers(probes, cores) == expected
     assert default_workers(1000, 2) == 2  # the benchmark's 1000 endpoints use both cores
     assert default_workers(10, 2) == 1
+
+
+# --- closed ports of ranges: counted, not judged --------------------------------------------
+
+
+def _probed(host: str, group: int, statuses: list[tuple[int, Status]], swept: bool, chain: tuple[bytes, ...]):
+    items = []
+    for port, status in statuses:
+        endpoint = Endpoint(host, host, host, port, swept=swept, group=group, group_size=len(statuses))
+        ok = status is Status.OK
+        observation = Observation(endpoint, status, None if ok else "connection refused", connected=ok)
+        if ok:
+            observation = replace(observation, chain_der=chain)
+        items.append(observation)
+    return items
+
+
+def test_unlisted_probes_are_counted_and_the_listed_judged_as_before():
+    """Without --show-all a closed port of a range gives only its status, and the listed
+    endpoints of its host are judged exactly as when every probe is judged: the host's context
+    still counts the closed ports it sought."""
+    root, inter, leaf = make_chain()
+    chain = (leaf.der, inter.der)
+    closed, ok = Status.CLOSED, Status.OK
+    observations = [
+        *_probed("10.0.0.1", 1, [(5061, ok), (7001, closed), (8443, closed)], True, chain),
+        *_probed("10.0.0.2", 2, [(5061, closed), (7001, closed), (8443, closed)], True, chain),
+        *_probed("10.0.0.3", 3, [(7001, ok), (8443, closed)], True, chain),
+        *_probed("198.51.100.7", 4, [(5061, closed)], False, chain),  # named: listed, judged
+    ]
+    analysis = context(RootStore.from_ders([root.der]))
+    outcomes = {}
+    for judge_unlisted in (True, False):
+        judge = HostJudge(analysis, judge_unlisted)
+        got = [outcome for item in enumerate(observations) for outcome in judge.add((item[0], (item[1],)))]
+        got += judge.flush()
+        outcomes[judge_unlisted] = [each for _, each in got]
+    inventory = Inventory()
+    for (every,), (listed_only,), observation in zip(
+        outcomes[True], outcomes[False], observations, strict=True
+    ):
+        assert isinstance(every, EndpointReport)
+        if is_listed(observation, False):
+            assert listed_only == every
+            assert inventory.listed(every)
+        else:
+            assert listed_only is observation.status
+            assert not inventory.listed(every)
+    assert sum(isinstance(each, Status) for (each,) in outcomes[False]) == 6
+
+
+# --- the connect ----------------------------------------------------------------------------
+
+
+async def test_the_plain_socket_connect_says_what_trio_said(nursery):
+    port = await serve(nursery, lambda stream: stream.aclose())
+    connected = await open_tcp("127.0.0.1", port, 5)
+    assert not isinstance(connected, NotConnected)
+    connected.close()
+    with socket.socket() as spare:  # a port nothing listens on: bound, never listening
+        spare.bind(("127.0.0.1", 0))
+        assert await open_tcp("127.0.0.1", spare.getsockname()[1], 5) == NotConnected(
+            Status.CLOSED, "connection refused"
+        )
+        timed_out = await open_tcp("127.0.0.1", spare.getsockname()[1], 0)
+    assert timed_out == NotConnected(Status.TIMEOUT, "connect timed out after 0s")
+    unusable = await open_tcp("fe80::1%no-such-interface", 443, 5)
+    assert isinstance(unusable, NotConnected) and unusable.status is Status.UNREACHABLE

@@ -48,6 +48,7 @@ FDS_PER_PROBE = 1
 FD_HEADROOM = 64  # files the process needs besides probe sockets
 WINDOW_PER_SOCKET = 4  # endpoints started or waiting to be emitted, per socket in flight
 MIN_WINDOW = 1024
+START_BURST = 4  # probes started between two checkpoints of the producer
 RETRY_BACKOFF_SECONDS = 0.5  # the first retry waits this long, each further one twice as long
 MAX_BACKOFF_SECONDS = 8.0
 
@@ -219,7 +220,11 @@ async def scan_ordered(
         while True:
             while issued and issued[0] in finished:
                 seq = issued.popleft()
-                await results.send((seq, finished.pop(seq)))
+                ready = (seq, finished.pop(seq))
+                try:  # the common case needs no trip through the scheduler
+                    results.send_nowait(ready)
+                except trio.WouldBlock:
+                    await results.send(ready)
                 window.release()
             if not producing and not issued:
                 return
@@ -227,8 +232,16 @@ async def scan_ordered(
 
     async with results, trio.open_nursery() as nursery:
         nursery.start_soon(emit)
-        for seq, endpoint in items:
-            await window.acquire()
+        for started, (seq, endpoint) in enumerate(items):
+            # While the window has room, start probes a few at a time between checkpoints: one
+            # checkpoint per probe costs a scheduler pass each; none lets every probe of the
+            # window start at once, and a thousand handshakes in flight at once cost memory.
+            if started % START_BURST == 0:
+                await trio.lowlevel.checkpoint()
+            try:
+                window.acquire_nowait()
+            except trio.WouldBlock:
+                await window.acquire()
             issued.append(seq)
             nursery.start_soon(one, seq, endpoint)
         producing = False
