@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scanner.model import Endpoint, Observation, Role, Status
+from scanner.model import ClientAuthOutcome, ClientAuthTest, Direction, Endpoint, Observation, Role, Status
 from scanner.report.evidence import (
     EvidenceError,
     chain_hashes,
@@ -64,6 +64,14 @@ OBSERVATION_SAMPLES = {
     "sip_server": "TANDBERG/4352 (X15.3.2)",
     "http_server": "CE_E",
     "duration_ms": 12.5,
+    "client_ca_names_der": (b"0\x121\x100\x0e\x06\x03U\x04\x03\x0c\x07Lab CA", b"0\x00"),
+    "direction": Direction.INBOUND,
+    "client_auth_test": ClientAuthTest(
+        certificate="ab" * 32,
+        outcome=ClientAuthOutcome.REJECTED,
+        alert="unsupported_certificate",
+        meaning="the server refused the certificate's purpose",
+    ),
 }
 
 
@@ -74,7 +82,7 @@ class Outcome(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Preflight:
-    """What issue 11's preflight might add: a nested record of enums, dates, tuples and bytes."""
+    """What a later release might add: a nested record of enums, dates, tuples and bytes."""
 
     outcome: Outcome
     alert: str | None
@@ -87,7 +95,7 @@ class Preflight:
 class LaterObservation(Observation):
     """An Observation of a later ekuscan, with a field this codec has never heard of."""
 
-    client_auth_test: Preflight | None = None
+    later_test: Preflight | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -160,9 +168,9 @@ def test_a_later_field_made_of_known_types_round_trips_with_no_change_to_the_cod
         ("CN=a",),
         b"\x00\xff",
     )
-    later = LaterObservation(**OBSERVATION_SAMPLES, client_auth_test=preflight)
+    later = LaterObservation(**OBSERVATION_SAMPLES, later_test=preflight)
     facts = stored(later)
-    assert facts["client_auth_test"]["outcome"] == "refused"
+    assert facts["later_test"]["outcome"] == "refused"
     back = observation_from_facts(facts, {der_sha256(d): d for d in (LEAF, INTERMEDIATE)}, LaterObservation)
     assert back == later
 

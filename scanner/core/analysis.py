@@ -21,11 +21,12 @@ from scanner.core.hosts import (
     host_context,
     release_for_role,
 )
-from scanner.core.policy import Policy
+from scanner.core.policy import LinkSpec, Policy
 from scanner.core.rules import ALL_RULES, ChainUnderTest, PublicClientCA, Rule, RuleContext, evaluate
 from scanner.core.trust import ProgramRoots, RootStore, facts_of
 from scanner.core.usage import usability
 from scanner.core.verdict import (
+    PlannedLink,
     earliest_break,
     judge_links,
     links_for_endpoint,
@@ -147,9 +148,7 @@ def analyze(
         candidate=analysis.candidate if observation.client_auth_test is not None else None,
     )
     role_links = analysis.policy.links_for(role, release)
-    planned = links_for_endpoint(role_links, port, host.ports, release, endpoint.links)
-    if analysis.judged_as is not None:
-        planned = tuple(p for p in planned if p.uses is analysis.judged_as)
+    planned = _planned_links(analysis, role_links, port, host, release, endpoint.links)
     # The rules judge the uses the policy gives this certificate here: a CUCM port whose service
     # has only server links needs no clientAuth, nor does a host whose CSV names no client link.
     specified = {(spec.name, spec.uses) for spec in role_links}
@@ -207,6 +206,21 @@ def _judged_view(
         and analysis.policy.releases.separate_client_store(version)
     )
     return (port if analysis.judged_as is None else OFFLINE_PORT), separate_store
+
+
+def _planned_links(
+    analysis: AnalysisContext,
+    role_links: tuple[LinkSpec, ...],
+    port: int,
+    host: HostContext,
+    release: Version | None,
+    given: tuple[str, ...] | None,
+) -> tuple[PlannedLink, ...]:
+    """The links judged on this endpoint: those of its port, on the side ``judged_as`` names."""
+    planned = links_for_endpoint(role_links, port, host.ports, release, given)
+    if analysis.judged_as is not None:
+        planned = tuple(p for p in planned if p.uses is analysis.judged_as)
+    return planned
 
 
 def analyze_host(observations: Sequence[Observation], analysis: AnalysisContext) -> list[EndpointReport]:

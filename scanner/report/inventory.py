@@ -9,7 +9,6 @@ list opens a second part; the parts are merged when the hosts are read back.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +31,12 @@ from scanner.model import (
     Use,
     Verdict,
 )
+
+# Re-exported: the writers sort their spools by these keys.
+from scanner.report.ordering import EndpointSortKey as EndpointSortKey
+from scanner.report.ordering import HostSortKey as HostSortKey
+from scanner.report.ordering import endpoint_sort_key as endpoint_sort_key
+from scanner.report.ordering import host_sort_key as host_sort_key
 from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
 TIMELINE_DAYS = (30, 90)  # the summary counts links that break within these many days
@@ -429,26 +434,3 @@ class Inventory:
 
     def worst_verdict(self) -> Verdict:
         return worst(Verdict(v) for v, n in self._verdict.items() if n)
-
-
-HostSortKey = tuple[tuple[int, str | int], str]
-EndpointSortKey = tuple[tuple[int, str | int], str, str, int]
-
-
-def _host_key(host: str) -> tuple[int, str | int]:
-    """Sort hosts: IPv4 numerically, then IPv6, then names."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return (2, host)
-    return (address.version // 6, int(address))
-
-
-def host_sort_key(host: str) -> HostSortKey:
-    # The text as well: two spellings of one IPv6 address are two hosts of the target list.
-    return (_host_key(host), host)
-
-
-def endpoint_sort_key(report: EndpointReport) -> EndpointSortKey:
-    ep = report.endpoint
-    return (*host_sort_key(ep.host), ep.ip or "", ep.port)
