@@ -171,7 +171,7 @@ WorkersOption = Annotated[
         max=MAX_WORKERS,
         metavar="N",
         help="Processes that probe and analyse, each a share of the hosts "
-        "[default: one per CPU for sweeps of 2048 probes or more, else 1].",
+        "[default: one per 400 probes of the sweep, at most one per CPU core].",
         show_default=False,
     ),
 ]
