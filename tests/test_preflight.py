@@ -326,6 +326,16 @@ def test_workers_present_the_candidate_too(pki, servers):
     assert endpoints["s_server tls1_2 verifying"]["client_auth_test"]["outcome"] == "accepted"
 
 
+def test_an_accepting_tls13_server_is_known_by_its_session_ticket(pki, servers):
+    # Without the ticket the probe would wait out its bounded read (a second) for an alert that
+    # never comes; the ticket, sent once the server took our Finished, ends the wait at once.
+    endpoints = preflight(servers, pki.candidates["good"])
+    for name in ("s_server tls1_3 verifying", "lab tls1_3 not verifying"):  # 7001 waits for SIP
+        assert endpoints[name]["client_auth_test"]["outcome"] == "accepted"
+        assert endpoints[name]["tls_version"] == "TLSv1.3"
+        assert endpoints[name]["duration_ms"] < 900, endpoints[name]["duration_ms"]
+
+
 def test_without_client_cert_there_is_no_test(servers):
     result = ekuscan("scan", servers.targets["lab tls1_2 verifying"], "-f", "json", "--timeout", "3")
     (endpoint,) = json.loads(result.stdout)["endpoints"]

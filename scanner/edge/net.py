@@ -232,8 +232,10 @@ async def _read_alert(stream: trio.SocketStream, hs: ClientHandshake, wait: floa
             event = hs.next_event()
             if isinstance(event, ConnectionEnded):
                 return event.alert
-            if isinstance(event, ApplicationData):
-                return None  # the server talks to us: it accepted the connection
+            if isinstance(event, ApplicationData) or hs.ticket_received:
+                # The server talks to us, or sent a session ticket, which a TLS 1.3 server does
+                # once it took our Finished (and our certificate): it accepted the connection.
+                return None
             hs.receive_data(await _receive(stream))
     return None
 

@@ -349,11 +349,6 @@ class ObservedClientAuth:
             return works
         return self.outcome is ClientAuthOutcome.ACCEPTED and self.predicted is Verdict.BREAKS
 
-    @property
-    def text(self) -> str:
-        """For people: "rejected (unsupported_certificate)", "accepted"."""
-        return f"{self.outcome.value} ({self.alert})" if self.alert else self.outcome.value
-
 
 class TrustBasis(enum.StrEnum):
     """What the trust class rests on (JSON ``trust_basis``)."""

@@ -33,9 +33,8 @@ certificate (DESIGN.md section 3):
 
 Whether the server asked for a certificate is seen through the info callback (the state
 "read server certificate request"), because a server may ask without naming any CA, and
-then ``get_client_ca_list`` is empty. The same callback keeps the code of the first alert the
-peer sends (``TLSFacts.peer_alert``): with ``--client-cert`` that alert is the server's verdict
-on our certificate, and its code is exact where the error text is OpenSSL's wording.
+then ``get_client_ca_list`` is empty. It also keeps the peer's first alert (with
+``--client-cert``, the server's verdict on our certificate) and sees a session ticket.
 
 The state machine
 -----------------
@@ -178,24 +177,25 @@ _ENDED_AT_EOF: Final = ConnectionEnded(None)
 
 
 def _info_callback(conn: SSL.Connection, where: int, ret: int) -> None:
-    # Called by OpenSSL at each state change. We look for the moment the client reads a
-    # CertificateRequest, and for the first alert the peer sends (``ret`` is level << 8 | code:
-    # the exact alert, where the error text is OpenSSL's wording); anything cheaper (a message
-    # callback) pyOpenSSL does not expose.
-    requested = where & SSL.SSL_CB_LOOP and b"certificate request" in conn.get_state_string()
-    if requested or where & SSL.SSL_CB_READ_ALERT == SSL.SSL_CB_READ_ALERT:
+    # Called by OpenSSL at each state change. It notes the CertificateRequest, a session ticket
+    # after the handshake (a TLS 1.3 server sends one once it took our Finished and certificate)
+    # and the peer's first alert (``ret`` is level << 8 | code); pyOpenSSL has no message callback.
+    alert = where & SSL.SSL_CB_READ_ALERT == SSL.SSL_CB_READ_ALERT and ret & 0xFF != CLOSE_NOTIFY
+    state = b"" if alert or not where & SSL.SSL_CB_LOOP else conn.get_state_string()
+    if alert or b"certificate request" in state or b"session ticket" in state:
         ref = conn.get_app_data()
         owner = ref() if isinstance(ref, weakref.ref) else None
         if isinstance(owner, ClientHandshake):
-            if requested:
+            if alert:
+                owner._alert = ret & 0xFF if owner._alert is None else owner._alert
+            elif b"certificate request" in state:
                 owner._cert_requested = True
-            elif owner._peer_alert is None and ret & 0xFF != CLOSE_NOTIFY:
-                owner._peer_alert = ret & 0xFF
+            else:
+                owner._ticket = True
 
 
 def make_client_context(credential: ClientCredential | None = None) -> SSL.Context:
-    """A context that completes a handshake with anything that speaks TLS; with a ``credential``
-    (``--client-cert``) it presents that certificate to every server that asks for one."""
+    """A context that completes a handshake with anything that speaks TLS, presenting ``credential``."""
     tls_context = SSL.Context(SSL.TLS_METHOD)
     if credential is not None:
         load_credential(tls_context, credential)
@@ -240,7 +240,7 @@ class ClientHandshake:
       completed, and says whether it did.
     """
 
-    __slots__ = ("__weakref__", "_cert_requested", "_conn", "_first_bytes", "_peer_alert", "_state")
+    __slots__ = ("__weakref__", "_alert", "_cert_requested", "_conn", "_first_bytes", "_state", "_ticket")
 
     def __init__(self, tls_context: SSL.Context, *, server_name: str | None) -> None:
         self._conn = SSL.Connection(tls_context, None)
@@ -253,13 +253,19 @@ class ClientHandshake:
         self._conn.set_connect_state()
         self._state: TLSState = _HANDSHAKING
         self._cert_requested = False  # set by _info_callback: an observation, not a state
-        self._peer_alert: int | None = None  # likewise: the first alert the peer sent
+        self._alert: int | None = None  # likewise: the first alert the peer sent
+        self._ticket = False  # likewise: a session ticket came after the handshake
         self._first_bytes = b""  # the start of the peer's first answer, kept for NOT_TLS
 
     @property
     def state(self) -> TLSState:
         """Where the connection stands (read-only: only this class's methods move it)."""
         return self._state
+
+    @property
+    def ticket_received(self) -> bool:
+        """A session ticket came after the handshake (the server took our Finished); any state."""
+        return self._ticket
 
     # -- bytes in and out ---------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -416,7 +422,7 @@ class ClientHandshake:
             client_cert_requested=self._cert_requested or bool(names),
             client_ca_names=tuple(_name_text(n.get_components()) for n in names),
             client_ca_names_der=tuple(n.der() for n in names),
-            peer_alert=self._peer_alert,
+            peer_alert=self._alert,
         )
 
     # -- after the handshake: one request, one bounded answer ------------------------------

@@ -102,11 +102,16 @@ def test_rejection_gets_the_policys_meaning_and_the_server_links_the_observation
     assert traversal.observed == ObservedClientAuth(
         ClientAuthOutcome.REJECTED, "unsupported_certificate", Verdict.BREAKS
     )
-    assert (
-        traversal.observed.text == "rejected (unsupported_certificate)" and not traversal.observed.contradicts
-    )
+    assert not traversal.observed.contradicts
     (message,) = [f.message for f in report.findings if f.code == REJECTED]
     assert message.startswith("rejected the candidate client certificate with unsupported_certificate: ")
+
+
+def test_a_rejection_predicted_to_work_names_the_alert_and_its_meaning() -> None:
+    report = judged(candidate("both"), ClientAuthOutcome.REJECTED, "unknown_ca")
+    (message,) = [f.message for f in report.findings if f.code == CONTRADICTS]
+    assert "predicted to work as a client certificate" in message
+    assert "rejected (unknown_ca): the server does not trust the certificate's issuer" in message
 
 
 def test_an_alert_the_table_does_not_know_says_so() -> None:

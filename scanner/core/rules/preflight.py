@@ -40,7 +40,7 @@ def client_auth_observation_contradicts(chain: ChainUnderTest, ctx: RuleContext)
     if test.outcome is ClientAuthOutcome.REJECTED:
         message = (
             f"predicted to work as a client certificate ({candidate.reason}), the candidate was "
-            f"{observed.text}: {test.meaning}"
+            f"rejected ({test.alert or 'no alert'}): {test.meaning}"
         )
     else:
         message = (
