@@ -72,9 +72,9 @@ from typing import Final
 
 from OpenSSL import SSL, crypto
 
-from scanner.core.certs import rfc4514_text
 from scanner.protocol.client_credential import ClientCredential, load_credential
 from scanner.protocol.groups import prefer_classical_groups
+from scanner.protocol.tls_text import alert_text, name_text
 
 MAX_BIO_READ: Final = 65536
 TLS_RECORD_CONTENT_TYPES: Final = frozenset({0x14, 0x15, 0x16, 0x17})  # ccs, alert, handshake, data
@@ -210,20 +210,6 @@ def make_client_context(credential: ClientCredential | None = None) -> SSL.Conte
     tls_context.set_info_callback(_info_callback)
     prefer_classical_groups(tls_context)  # issue 14: one small key share, X25519 (groups.py)
     return tls_context
-
-
-def _name_text(components: list[tuple[bytes, bytes]]) -> str:
-    # RFC 4514 order: most specific first, the reverse of the DER sequence.
-    return rfc4514_text(
-        (k.decode("ascii", "replace"), v.decode("utf-8", "replace")) for k, v in reversed(components)
-    )
-
-
-def alert_text(exc: SSL.Error) -> str:
-    """A one-line description of an OpenSSL error (the alert the peer sent, usually)."""
-    items = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
-    parts = [str(item[-1]) for item in items if isinstance(item, tuple) and item]
-    return "; ".join(parts) or type(exc).__name__
 
 
 class ClientHandshake:
@@ -420,7 +406,7 @@ class ClientHandshake:
             cipher=self._conn.get_cipher_name(),
             chain_der=tuple(crypto.dump_certificate(crypto.FILETYPE_ASN1, c) for c in chain),
             client_cert_requested=self._cert_requested or bool(names),
-            client_ca_names=tuple(_name_text(n.get_components()) for n in names),
+            client_ca_names=tuple(name_text(n.get_components()) for n in names),
             client_ca_names_der=tuple(n.der() for n in names),
             peer_alert=self._alert,
         )

@@ -39,8 +39,8 @@ from scanner.protocol.tls import (
     ConnectionEnded,
     FailureKind,
     _NeedData,
-    alert_text,
 )
+from scanner.protocol.tls_text import alert_text
 
 
 class ListenContextError(ValueError):
