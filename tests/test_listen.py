@@ -448,3 +448,42 @@ def test_ekuscans_own_probe_as_the_client() -> None:
     [listen_side] = endpoints_of(out)
     assert (listen_side["status"], listen_side["sip_server"]) == ("no-certificate", "ekuscan")
     assert listen_side["ip"].startswith("127.")  # the kernel's source address for loopback: 127.0.0.1
+
+
+def test_ekuscans_own_probe_presents_its_client_cert_to_the_listener(identities, tmp_path) -> None:
+    """Both parts of issue 11 at once: ``scan --client-cert`` presents a candidate to ``listen``.
+    The listener catches exactly that certificate and judges it as a client certificate; the
+    scan reports that the server (which asks and accepts anything) accepted it."""
+    from tests.addresses import LISTEN_HOST
+
+    leaf, chain = identities["private"]
+    cert = write_pem(tmp_path / "candidate.pem", leaf)
+    key = write_pem(tmp_path / "candidate.key", leaf, key=True)
+    issuers = write_pem(tmp_path / "chain.pem", *chain)
+    with ListenProcess(
+        ["--sip", "--max-clients", "1", "-f", "json"], address=LISTEN_HOST, port=5061
+    ) as listen:
+        scanned = run_cli(
+            "scan",
+            f"{LISTEN_HOST}:5061",
+            "-f",
+            "json",
+            "--timeout",
+            "5",
+            "--client-cert",
+            str(cert),
+            "--client-key",
+            str(key),
+            "--client-chain",
+            str(issuers),
+        )
+        code, out = listen.finish()
+    assert code == 0
+    [scan_side] = endpoints_of(scanned.stdout)
+    test = scan_side["client_auth_test"]
+    assert test["outcome"] == "accepted" and test["alert"] is None
+    [listen_side] = endpoints_of(out)
+    assert listen_side["status"] == "ok" and listen_side["direction"] == "inbound"
+    assert listen_side["chain"][0]["sha256"] == test["certificate"]
+    assert len(listen_side["chain"]) == 1 + len(chain)  # the chain came along with the leaf
+    assert key.read_bytes() not in (scanned.stdout + out).encode()

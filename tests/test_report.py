@@ -16,6 +16,7 @@ import pytest
 
 from scanner.lab import ESTATE
 from scanner.store import open_store
+from scanner.store.schema import LATEST
 from tests import test_cli
 from tests.test_cli import ekuscan
 
@@ -251,7 +252,11 @@ def record_as_version_2(db: str, endpoints: list[dict], scanner: str, started_at
     from scanner.store.records import endpoint_record_from_dict
 
     with version_2_store(db) as store:
-        run_id = store.begin_run(scanner, started_at, started_at, "0.9", 1, "scan -i targets.csv")
+        [(run_id,)] = store.execute(
+            "INSERT INTO runs (scanner, started_at, evaluated_at, status, tool_version, pid, command)"
+            " VALUES (?, ?, ?, 'running', '0.9', 1, 'scan -i targets.csv') RETURNING id",
+            (scanner, started_at, started_at),
+        )
         records = [endpoint_record_from_dict(doc) for doc in endpoints]
         with store.transaction():
             store.executemany(
@@ -294,7 +299,7 @@ def test_an_older_database_is_migrated_and_reported_honestly(lab, lab_files, db_
 
     reported = report(db_target, targets, root)
     with open_store(db_target) as store:
-        assert store.schema_version() == 3  # migrated forward on opening
+        assert store.schema_version() == LATEST  # migrated forward on opening
     endpoints, before = by_endpoint(reported), by_endpoint(scanned)
     assert set(endpoints) == set(before)
     for key, endpoint in endpoints.items():
