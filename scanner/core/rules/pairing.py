@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -59,11 +60,14 @@ def _pairs(hosts: Sequence[HostIdentity]) -> Iterator[_Pair]:
             ends.setdefault((host.label, link), []).append((host, tuple(asked)))
     for client in hosts:
         for chain in client.client_chains:
-            peers = [
+            candidates = (
                 (server, requests)
                 for server, requests in ends.get((client.label, chain.peer_link), ())
                 if server.host != client.host and plays(server.role, chain.peer_role)
-            ]
+            )
+            # Unlabelled, two server ends already say "not known which": stop looking there,
+            # or a sweep of many Cs and Es costs every C a walk over every E.
+            peers = list(candidates) if client.label else list(itertools.islice(candidates, 2))
             if not client.label and len(peers) != 1:
                 continue
             for server, requests in peers:
