@@ -11,7 +11,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from scanner.edge.files import OutputError, atomic_output
 from scanner.edge.progress import Progress
 from scanner.edge.spool import DiskSpool
 from scanner.model import EndpointReport, Status
-from scanner.report.inventory import Inventory
+from scanner.report.inventory import EndpointSortKey, HostShare, Inventory
 from scanner.report.sink import ScannerFreshness
 from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
 
@@ -78,6 +78,20 @@ class ReportStream:
             self.writer.add(report)
         if self.progress is not None:
             self.progress.update(report)
+
+    def record_host(
+        self,
+        share: HostShare,
+        rendered: Iterable[tuple[EndpointSortKey, bytes]],
+        reports: Iterable[EndpointReport] = (),
+    ) -> None:
+        """A host judged elsewhere: its share of the inventory, and its listed endpoints either
+        rendered by the writer's renderer or as reports (as ``record`` of each would have done)."""
+        self.inventory.add_share(share)
+        for key, data in rendered:
+            self.writer.add_rendered(key, data)
+        for report in reports:
+            self.writer.add(report)
 
 
 @contextmanager

@@ -24,12 +24,21 @@ from scanner.app.errors import ScanFailed, UsageFailure
 from scanner.app.inputs import analysis_context, load_policy, read_intermediates, read_roots
 from scanner.app.output import reporting
 from scanner.app.parse_cache import PARSE_CACHE, ParseCache
+from scanner.app.report_judging import (
+    JudgedHost,
+    Judging,
+    SightingCounts,
+    StoredRow,
+    judge_host,
+    moment,
+    package,
+    sighted,
+)
 from scanner.core.analysis import AnalysisContext, analyze_host
-from scanner.core.rules import SIGHTING_RULES, SightingFacts, evaluate_sighting
 from scanner.edge.files import intermediate_pool
 from scanner.edge.jobs import AnalysisInputs
 from scanner.edge.sizing import MAX_WORKERS, usable_cores
-from scanner.model import EndpointReport, Observation, Sighting, Verdict
+from scanner.model import EndpointReport, Observation, Verdict
 from scanner.report.evidence import EvidenceError, chain_hashes, observation_from_facts
 from scanner.report.recorded import recorded_report
 from scanner.report.sink import ScannerFreshness
@@ -125,30 +134,38 @@ def _report(
         raise UsageFailure(
             f"--scanner: no runs of {', '.join(unknown)} in {store.description} (known: {known})"
         )
-    judge = EstateJudge(store, analysis, runs, now, timedelta(days=request.max_age_days))
     workers = request.workers or _default_workers(observation_count(store, request.scanners))
-    pool: HostPool[list[_Row]] | None = None
-    if workers > 1:
-        from scanner.app.report_pool import HostPool  # multiprocessing loads only when used
+    pool: HostPool | None = None
+    with reporting(
+        analysis, request.fmt, request.output, now, show_all=request.show_all, scanners=freshness(runs)
+    ) as stream:
+        judging = Judging(
+            runs,
+            now,
+            timedelta(days=request.max_age_days),
+            request.show_all,
+            stream.inventory.link_pairs,
+            stream.writer.renderer(),
+        )
+        judge = EstateJudge(store, analysis, judging)
+        try:
+            if workers > 1:
+                from scanner.app.report_pool import HostPool  # multiprocessing loads only when used
 
-        pool = HostPool(inputs, workers, PARSE_CACHE)
-    try:
-        with reporting(
-            analysis, request.fmt, request.output, now, show_all=request.show_all, scanners=freshness(runs)
-        ) as stream:
-            for reports in judge.hosts(request.scanners, pool):
-                for report in reports:
-                    stream.record(report)
-    finally:
-        if pool is not None:
-            pool.close()
+                pool = HostPool(inputs, judging, workers, PARSE_CACHE)
+            for host in judge.hosts(request.scanners, pool):
+                stream.record_host(host.share, host.rendered, host.reports)
+        finally:
+            if pool is not None:
+                pool.close()
+    counts = judge.counts
     return ReportOutcome(
         stream.inventory.worst_verdict(),
-        judge.endpoints,
-        judge.rejudged,
-        judge.recorded,
-        judge.stale,
-        judge.vanished,
+        counts.endpoints,
+        counts.rejudged,
+        counts.endpoints - counts.rejudged,
+        counts.stale,
+        counts.vanished,
     )
 
 
@@ -156,77 +173,67 @@ def freshness(runs: dict[str, ScannerRuns]) -> tuple[ScannerFreshness, ...]:
     return tuple(
         ScannerFreshness(
             r.scanner,
-            _moment(r.last_started_at),
+            moment(r.last_started_at),
             r.last_status.value,
             r.last_endpoints,
-            _moment(r.complete_started_at) if r.complete_started_at else None,
+            moment(r.complete_started_at) if r.complete_started_at else None,
         )
         for r in runs.values()
     )
 
 
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    stored: StoredObservation
-    observation: Observation | None  # None: cannot be judged again (no evidence)
-
-
 class EstateJudge:
     """Judges the stored estate host by host, counting what it did."""
 
-    def __init__(
-        self,
-        store: SqlStore,
-        analysis: AnalysisContext,
-        runs: dict[str, ScannerRuns],
-        now: datetime,
-        max_age: timedelta,
-    ) -> None:
-        self.store, self.analysis, self.runs, self.now, self.max_age = store, analysis, runs, now, max_age
-        self.endpoints = self.rejudged = self.recorded = self.stale = self.vanished = 0
+    def __init__(self, store: SqlStore, analysis: AnalysisContext, judging: Judging) -> None:
+        self.store, self.analysis, self.judging = store, analysis, judging
+        self.counts = SightingCounts()
 
-    def hosts(
-        self, scanners: Sequence[str], pool: HostPool[list[_Row]] | None = None
-    ) -> Iterator[list[EndpointReport]]:
-        """The reports of each host in turn: the rows come in host order, so a host's are together.
-        The observations that can be judged again are judged here, or by ``pool``'s processes."""
-        grouped = (
-            (rows, [r.observation for r in rows if r.observation is not None])
-            for rows in (
-                list(group)
-                for _, group in itertools.groupby(self._rows(scanners), key=lambda row: row.stored.host)
-            )
+    def hosts(self, scanners: Sequence[str], pool: HostPool | None = None) -> Iterator[JudgedHost]:
+        """Each host in turn: the rows come in host order, so a host's are together. A host
+        whose rows all carry their evidence is judged here or by ``pool``'s processes; one with
+        a row recorded before the store kept evidence is put together here."""
+        hosts = (
+            list(group)
+            for _, group in itertools.groupby(self._rows(scanners), key=lambda row: row.stored.host)
         )
-        if pool is None:
-            judged: Iterable[tuple[list[_Row], list[EndpointReport]]] = (
-                (rows, analyze_host(observations, self.analysis)) for rows, observations in grouped
+        judged: Iterable[JudgedHost] = (
+            (
+                judge_host(rows, self.analysis, self.judging)
+                if all(row.observation is not None for row in rows)
+                else self._with_recorded(rows)
+                for rows in hosts
             )
-        else:
-            judged = pool.judge(grouped)
-        for rows, reports in judged:
-            yield self._combine(rows, reports)
+            if pool is None
+            else pool.judge(hosts, self._with_recorded)
+        )
+        for host in judged:
+            self.counts += host.counts
+            yield host
 
-    def _rows(self, scanners: Sequence[str]) -> Iterator[_Row]:
+    def _rows(self, scanners: Sequence[str]) -> Iterator[StoredRow]:
         from scanner.store.latest import certificate_ders, latest_observations
 
         for batch in latest_observations(self.store, scanners):
             facts: list[dict[str, Any] | None] = [json.loads(s.facts) if s.facts else None for s in batch]
             ders = certificate_ders(self.store, (sha for f in facts if f for sha in chain_hashes(f)))
             for stored, fact in zip(batch, facts, strict=True):
-                yield _Row(stored, _observation(fact, ders))
+                observation = _observation(fact, ders)
+                # the facts are in the observation now: a judge in another process need not get them twice
+                yield StoredRow(stored if observation is None else replace(stored, facts=None), observation)
 
-    def _combine(self, rows: list[_Row], reports: list[EndpointReport]) -> list[EndpointReport]:
-        """The host's reports in row order: judged again where the evidence allowed, else recorded."""
-        judged = iter(reports)
+    def _with_recorded(self, rows: list[StoredRow]) -> JudgedHost:
+        """A host with rows that cannot be judged again: those shown with their recorded
+        verdicts, the others judged, in row order."""
+        judged = iter(analyze_host([r.observation for r in rows if r.observation is not None], self.analysis))
         recorded = self._recorded([r.stored for r in rows if r.observation is None])
-        return [
-            self._sighted(next(judged) if row.observation is not None else next(recorded), row)
+        reports = [
+            sighted(next(judged), row.stored, self.judging)
+            if row.observation is not None
+            else sighted(next(recorded), row.stored, self.judging, rejudged=False)
             for row in rows
         ]
+        return package(reports, self.judging)
 
     def _recorded(self, rows: list[StoredObservation]) -> Iterator[EndpointReport]:
         if not rows:
@@ -243,38 +250,6 @@ class EstateJudge:
         for doc in documents:
             doc["chain"] = [certs.get(sha, {"sha256": sha}) for sha in doc.get("chain") or ()]
             yield recorded_report(doc)
-
-    def _sighted(self, report: EndpointReport, row: _Row) -> EndpointReport:
-        stored = row.stored
-        seen_at = _moment(stored.started_at)
-        runs = self.runs.get(stored.scanner)
-        complete = runs.complete_run_id if runs is not None else None
-        vanished = complete is not None and stored.run_id < complete
-        facts = SightingFacts(
-            scanner=stored.scanner,
-            seen_at=seen_at,
-            now=self.now,
-            max_age=self.max_age,
-            vanished=vanished,
-            latest_run_at=_moment(runs.complete_started_at) if runs and runs.complete_started_at else None,
-            rejudged=row.observation is not None,
-        )
-        sighting = Sighting(
-            scanner=stored.scanner,
-            run_id=stored.run_id,
-            seen_at=seen_at,
-            age=self.now - seen_at,
-            stale=self.now - seen_at > self.max_age,
-            vanished=vanished,
-            rejudged=row.observation is not None,
-        )
-        self.endpoints += 1
-        self.rejudged += sighting.rejudged
-        self.recorded += not sighting.rejudged
-        self.stale += sighting.stale
-        self.vanished += sighting.vanished
-        findings = evaluate_sighting(facts, SIGHTING_RULES)
-        return replace(report, findings=report.findings + findings, sighting=sighting)
 
 
 def _observation(facts: dict[str, Any] | None, ders: dict[str, bytes]) -> Observation | None:

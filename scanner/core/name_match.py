@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from scanner.model.pickling import fast_pickling
+
 # Universal tags of the string types OpenSSL canonicalises, with how each decodes.
 _STRING_CODECS = {
     0x0C: "utf-8",  # UTF8String
@@ -125,3 +127,6 @@ def _tlv(data: bytes) -> tuple[int, bytes, bytes]:
     if end > len(data):
         raise NameDecodeError("truncated DER")
     return tag, data[start:end], data[end:]
+
+
+fast_pickling(globals())  # the state of its dataclasses as tuples: see model/pickling.py

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from scanner.core.name_match import NameKey
 from scanner.core.policy import Policy
 from scanner.model import CertFacts, EndpointReport, Role, Status, Use, Verdict
+from scanner.model.pickling import fast_pickling
 
 OFFLINE_PORT = 0  # an Endpoint of certificate files (as core.analysis marks them)
 _EXPRESSWAY_SIDES = frozenset({Role.EXPRESSWAY_C, Role.EXPRESSWAY_E})
@@ -161,3 +162,6 @@ def root_name(path: Sequence[CertFacts]) -> NameKey | None:
 
 def _key(der: bytes, text: str) -> NameKey:
     return NameKey.of_der(der, text) if der else NameKey.of_text(text)
+
+
+fast_pickling(globals())  # the state of its dataclasses as tuples: see model/pickling.py

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from scanner.model.pickling import fast_pickling
+
 # Re-exported: every layer imports the product types from here.
 from scanner.model.product import Fingerprint as Fingerprint
 from scanner.model.product import Product as Product
@@ -440,3 +442,6 @@ class EndpointReport:
     def leaf(self) -> CertFacts | None:
         first = self.chain[0] if self.chain else None
         return first if isinstance(first, CertFacts) else None
+
+
+fast_pickling(globals())  # the state of its dataclasses as tuples: see model/pickling.py

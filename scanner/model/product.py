@@ -7,6 +7,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from scanner.model.pickling import fast_pickling
+
 
 class Product(enum.StrEnum):
     EXPRESSWAY = "expressway"  # Expressway or VCS, C or E not known from this banner
@@ -58,3 +60,6 @@ class Fingerprint:
     version: Version | None  # None where the banner names no release
     banner: str  # the header value it came from
     b2bua: bool = False  # an Expressway B2BUA leg (Microsoft interop, encryption)
+
+
+fast_pickling(globals())  # the state of its dataclasses as tuples: see model/pickling.py

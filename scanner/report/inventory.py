@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from scanner.core.peers import ClientCARequest, ClientChain, LinkPair, ca_requests, client_chains
 from scanner.core.rules import ESTATE_RULES, EstateRule, HostIdentity, evaluate_estate
@@ -21,8 +22,6 @@ from scanner.model import (
     EndpointReport,
     Finding,
     Fingerprint,
-    LinkEffect,
-    LinkTarget,
     Observation,
     Role,
     RoleSource,
@@ -31,70 +30,24 @@ from scanner.model import (
     Use,
     Verdict,
 )
+from scanner.model.pickling import fast_pickling
 
-# Re-exported: the writers sort their spools by these keys.
+# Re-exported: the hosts' types (report/host_report.py) and the keys the writers sort their spools by.
+from scanner.report.host_report import EstateAims as EstateAims
+from scanner.report.host_report import HostCert as HostCert
+from scanner.report.host_report import HostLink as HostLink
+from scanner.report.host_report import HostReport as HostReport
+from scanner.report.host_report import earlier as _earlier
+from scanner.report.host_report import estate_aims as estate_aims
+from scanner.report.host_report import with_estate_effects as with_estate_effects
 from scanner.report.ordering import EndpointSortKey as EndpointSortKey
 from scanner.report.ordering import HostSortKey as HostSortKey
 from scanner.report.ordering import endpoint_sort_key as endpoint_sort_key
 from scanner.report.ordering import host_sort_key as host_sort_key
 from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
+_T = TypeVar("_T")
 TIMELINE_DAYS = (30, 90)  # the summary counts links that break within these many days
-
-
-@dataclass(frozen=True, slots=True)
-class HostLink:
-    name: str
-    uses: Use
-    verdict: Verdict
-    reason: str
-    breaks_on: datetime | None
-    condition: str | None = None  # what the verdict depends on that a scan cannot see
-
-
-@dataclass(frozen=True, slots=True)
-class HostCert:
-    sha256: str
-    subject: str
-    trust: TrustClass
-    not_after: datetime | None
-    ports: tuple[int, ...]
-    services: tuple[str, ...] = ()  # the services it is the certificate of (CUCM: callmanager, tomcat)
-
-
-@dataclass(frozen=True, slots=True)
-class HostReport:
-    host: str
-    role: Role
-    role_source: RoleSource
-    software: Fingerprint | None
-    label: str
-    addresses: tuple[str, ...]
-    ports: tuple[int, ...]
-    verdict: Verdict
-    breaks_on: datetime | None
-    certificates: tuple[HostCert, ...]
-    links: tuple[HostLink, ...]
-    # What the estate's pairing rules compare (core/peers.py): the chains of its paired
-    # client links, and what its paired server ports asked of their clients.
-    client_chains: tuple[ClientChain, ...] = ()
-    ca_requests: tuple[ClientCARequest, ...] = ()
-
-    @property
-    def certificates_by_service(self) -> dict[str, tuple[HostCert, ...]]:
-        """Each service's certificates (CUCM: callmanager on 5061, tomcat on 8443 and 443)."""
-        services = sorted({service for cert in self.certificates for service in cert.services})
-        return {s: tuple(c for c in self.certificates if s in c.services) for s in services}
-
-    @property
-    def certificate_mismatch(self) -> bool:
-        """Different certificates where one was expected: on the ports of one service, or on
-        the ports of a host that has one certificate for everything (an Expressway)."""
-        groups: dict[str, set[str]] = {}
-        for cert in self.certificates:
-            for service in cert.services or ("",):
-                groups.setdefault(service, set()).add(cert.sha256)
-        return any(len(group) > 1 for group in groups.values())
 
 
 @dataclass
@@ -204,46 +157,6 @@ class _HostAccumulator:
         )
 
 
-def _earlier(a: datetime | None, b: datetime | None) -> bool:
-    return a is not None and (b is None or a < b)
-
-
-EstateAims = dict[str, list[tuple[LinkTarget, LinkEffect]]]  # host -> the effects aimed at its links
-
-
-def estate_aims(findings: Iterable[Finding]) -> EstateAims:
-    """The effects of estate findings by the host whose links they target."""
-    aims: EstateAims = {}
-    for finding in findings:
-        effect = finding.effect
-        if effect is None:
-            continue
-        for target in finding.targets:
-            if target.uses in effect.uses:
-                aims.setdefault(target.host, []).append((target, effect))
-    return aims
-
-
-def with_estate_effects(host: HostReport, aims: EstateAims, now: datetime | None) -> HostReport:
-    """The host with the links that estate findings target judged again: a targeted effect
-    replaces a link's verdict where it is worse (an effect without a date acts from ``now``).
-    The endpoints keep what they showed alone; the host's verdict and date follow its links."""
-    aimed = aims.get(host.host)
-    if not aimed:
-        return host
-    links, verdict, breaks_on = [], host.verdict, host.breaks_on
-    for link in host.links:
-        for target, effect in aimed:
-            aimed_here = (target.link, target.uses) == (link.name, link.uses)
-            if aimed_here and effect.verdict.rank > link.verdict.rank:
-                when = effect.breaks_on or now
-                link = HostLink(link.name, link.uses, effect.verdict, effect.reason, when, link.condition)
-                verdict = worst((verdict, link.verdict))
-                breaks_on = when if _earlier(when, breaks_on) else breaks_on
-        links.append(link)
-    return replace(host, links=tuple(links), verdict=verdict, breaks_on=breaks_on)
-
-
 @dataclass(frozen=True, slots=True)
 class Timeline:
     """How many host links are broken by a day: now, in 30 and 90 days, and by the last day
@@ -276,6 +189,60 @@ def is_listed(observation: Observation, show_all: bool) -> bool:
     return (
         show_all or not observation.endpoint.swept or observation.connected or observation.status is Status.OK
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HostShare:
+    """What one host's reports give the inventory, taken where they were judged (``Inventory.share``)
+    and added in the process that writes the output (``Inventory.add_share``), as if each report
+    had been added there: the counters, and the host as those reports show it."""
+
+    probes: int
+    statuses: tuple[tuple[str, int], ...]
+    listed: int
+    verdicts: tuple[tuple[str, int], ...]  # of the listed endpoints
+    link_verdicts: tuple[tuple[str, int], ...]
+    earliest: datetime | None
+    part: HostReport | None  # None: none of its reports is listed
+
+
+class _Interned:
+    """One object for each distinct CA name list: the estate's rules hold every host's chains
+    at once, and the same few CAs' names, read back from the spool, recur on every host (one
+    name's canonical form is some twenty small objects)."""
+
+    def __init__(self) -> None:
+        self._names: dict[object, Any] = {}
+
+    def _one(self, value: _T) -> _T:
+        known: _T = self._names.setdefault(value, value)
+        return known
+
+    def chain(self, chain: ClientChain) -> ClientChain:
+        root = self._one(chain.root) if chain.root is not None else None
+        return replace(chain, issuers=self._one(chain.issuers), root=root)
+
+    def request(self, request: ClientCARequest) -> ClientCARequest:
+        return replace(request, names=self._one(request.names))
+
+
+class _HostTally:
+    """The summary's host counts, taken as the hosts are read: by verdict, and the links
+    broken or at risk by each horizon (now, in 30 and 90 days, the last public clientAuth day)."""
+
+    def __init__(self, horizons: list[datetime]) -> None:
+        self.horizons = horizons
+        self.hosts = 0
+        self.by_verdict: Counter[str] = Counter()
+        self.broken_by = [0] * len(horizons)
+
+    def add(self, host: HostReport) -> None:
+        self.hosts += 1
+        self.by_verdict[host.verdict.value] += 1
+        for link in host.links:
+            if link.verdict in (Verdict.BREAKS, Verdict.AT_RISK) and link.breaks_on is not None:
+                for i, moment in enumerate(self.horizons):
+                    self.broken_by[i] += link.breaks_on <= moment
 
 
 class Inventory:
@@ -336,6 +303,36 @@ class Inventory:
         self._open[1].add(report, self.link_pairs)
         return True
 
+    def share(self) -> HostShare:
+        """Everything added so far, for another inventory's ``add_share``: the reports of one host."""
+        parts = [part for _, part in self._finished.ordered()]
+        if self._open is not None:
+            parts.append(self._open[1].report(self._open[0]))
+        if len(parts) > 1:
+            raise ValueError(f"a share is one host's; this inventory holds {len(parts)}")
+        return HostShare(
+            self._probes,
+            tuple(self._status.items()),
+            self._listed,
+            tuple(self._verdict.items()),
+            tuple(self._links.items()),
+            self._earliest,
+            parts[0] if parts else None,
+        )
+
+    def add_share(self, share: HostShare) -> None:
+        """Count a host's reports judged elsewhere (``share``), as ``add`` would have counted them."""
+        self._probes += share.probes
+        self._status.update(dict(share.statuses))
+        self._listed += share.listed
+        self._verdict.update(dict(share.verdicts))
+        self._links.update(dict(share.link_verdicts))
+        if _earlier(share.earliest, self._earliest):
+            self._earliest = share.earliest
+        if share.part is not None:
+            self._finish_open_host()
+            self._finished.add(host_sort_key(share.part.host), share.part)
+
     def _finish_open_host(self) -> None:
         if self._open is not None:
             name, accumulator = self._open
@@ -346,16 +343,30 @@ class Inventory:
     def each_host(self) -> Iterator[HostReport]:
         """The hosts in order (IPv4 numerically, then IPv6, then names), read back one at a time,
         with the effects of the estate findings on their links (a traversal zone whose E does
-        not accept the C's CA breaks on both hosts, whatever each endpoint showed alone)."""
+        not accept the C's CA breaks on both hosts, whatever each endpoint showed alone).
+        A pass to the end also makes the summary, so a writer's ``summary()`` after its hosts
+        costs no third pass over the spool."""
         aims = estate_aims(self.estate_findings())
+        tally = _HostTally(self._horizons())
         for host in self._hosts_as_seen():
-            yield with_estate_effects(host, aims, self.now)
+            host = with_estate_effects(host, aims, self.now)
+            tally.add(host)
+            yield host
+        self._summary = (self._probes, self._summary_of(tally))
 
     def estate_findings(self) -> tuple[Finding, ...]:
         """What only several hosts together show; one pass over the hosts, kept until another report comes."""
         if self._estate is None or self._estate[0] != self._probes:
+            names = _Interned()
             identities = [
-                HostIdentity(h.host, h.role, h.software, h.label, h.client_chains, h.ca_requests)
+                HostIdentity(
+                    h.host,
+                    h.role,
+                    h.software,
+                    h.label,
+                    tuple(names.chain(chain) for chain in h.client_chains),
+                    tuple(names.request(request) for request in h.ca_requests),
+                )
                 for h in self._hosts_as_seen()
             ]
             self._estate = (self._probes, evaluate_estate(identities, self.estate_rules))
@@ -364,17 +375,21 @@ class Inventory:
     def _hosts_as_seen(self) -> Iterator[HostReport]:
         """The hosts in order, merged from their parts, as their endpoints showed them."""
         self._finish_open_host()
-        merged: tuple[str, _HostAccumulator] | None = None
+        # Most hosts are one part: it is the host as it is. Only a host met again is merged.
+        pending: HostReport | None = None
+        merged: _HostAccumulator | None = None
         for _, part in self._finished.ordered():
-            if merged is not None and merged[0] == part.host:
-                merged[1].absorb(part)
+            if pending is not None and pending.host == part.host:
+                if merged is None:
+                    merged = _HostAccumulator(pending.role, pending.role_source, pending.label)
+                    merged.absorb(pending)
+                merged.absorb(part)
                 continue
-            if merged is not None:
-                yield merged[1].report(merged[0])
-            merged = (part.host, _HostAccumulator(part.role, part.role_source, part.label))
-            merged[1].absorb(part)
-        if merged is not None:
-            yield merged[1].report(merged[0])
+            if pending is not None:
+                yield merged.report(pending.host) if merged is not None else pending
+            pending, merged = part, None
+        if pending is not None:
+            yield merged.report(pending.host) if merged is not None else pending
 
     def summary(self) -> Summary:
         """The run's summary; one pass over the hosts, kept until another report comes."""
@@ -383,27 +398,22 @@ class Inventory:
         return self._summary[1]
 
     def _summarise(self) -> Summary:
-        hosts_by_verdict: Counter[str] = Counter()
-        hosts = 0
-        horizons = self._horizons()
-        broken_by = [0] * len(horizons)  # links broken or at risk by each horizon
-        for host in self.each_host():
-            hosts_by_verdict[host.verdict.value] += 1
-            hosts += 1
-            for link in host.links:
-                if link.verdict in (Verdict.BREAKS, Verdict.AT_RISK) and link.breaks_on is not None:
-                    for i, moment in enumerate(horizons):
-                        broken_by[i] += link.breaks_on <= moment
+        for _ in self.each_host():  # the pass sets self._summary
+            pass
+        assert self._summary is not None
+        return self._summary[1]
+
+    def _summary_of(self, tally: _HostTally) -> Summary:
         return Summary(
             probes=self._probes,
             endpoints=self._listed,
-            hosts=hosts,
+            hosts=tally.hosts,
             by_status=dict(sorted(self._status.items())),
             by_verdict={v.value: self._verdict[v.value] for v in Verdict},
-            hosts_by_verdict={v.value: hosts_by_verdict[v.value] for v in Verdict},
+            hosts_by_verdict={v.value: tally.by_verdict[v.value] for v in Verdict},
             links_by_verdict={v.value: self._links[v.value] for v in Verdict},
             earliest_breaks_on=self._earliest,
-            timeline=self._timeline(horizons, broken_by),
+            timeline=self._timeline(tally.horizons, tally.broken_by),
             findings=self.estate_findings(),
         )
 
@@ -434,3 +444,6 @@ class Inventory:
 
     def worst_verdict(self) -> Verdict:
         return worst(Verdict(v) for v, n in self._verdict.items() if n)
+
+
+fast_pickling(globals())  # the state of its dataclasses as tuples: see model/pickling.py

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
 from scanner.model import EndpointReport
 from scanner.report.inventory import Inventory
+from scanner.report.ordering import EndpointSortKey
 from scanner.report.spooling import MemorySpool, SpoolFactory
 
 
@@ -31,8 +33,18 @@ class RunInfo:
     scanners: tuple[ScannerFreshness, ...] = ()
 
 
+# What a writer keeps of one report, made by a pure module-level function: a process that
+# judged the report can render it there and send the bytes instead of the report.
+Renderer = Callable[[EndpointReport], bytes]
+
+
 class Writer:
-    """Receives each listed endpoint report once, then ``finish`` with the inventory."""
+    """Receives each listed endpoint report once, then ``finish`` with the inventory.
+
+    A writer that keeps only a rendering of each report (the JSON line, the metric record)
+    names it with ``renderer``; it then also takes that rendering ready-made, with the
+    report's sort key, through ``add_rendered``, as if ``add`` had been called with the report.
+    """
 
     def __init__(self, out: TextIO, run: RunInfo, *, spool: SpoolFactory = MemorySpool) -> None:
         self.out = out
@@ -41,6 +53,13 @@ class Writer:
 
     def add(self, report: EndpointReport) -> None:
         raise NotImplementedError
+
+    def renderer(self) -> Renderer | None:
+        """The pure function whose bytes ``add_rendered`` takes; None: ``add`` needs the report."""
+        return None
+
+    def add_rendered(self, key: EndpointSortKey, rendered: bytes) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no renderer")
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:
         raise NotImplementedError

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scanner.model.pickling import fast_pickling
 from scanner.store._sql import SqlStore
 from scanner.store.records import RunStatus
 
@@ -174,3 +175,6 @@ __all__ = [
     "observation_document",
     "scanner_runs",
 ]
+
+
+fast_pickling(globals())  # the state of its dataclasses as tuples: see model/pickling.py

@@ -14,7 +14,7 @@ from scanner.model import EndpointReport
 from scanner.report.document import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
 from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
 from scanner.report.safety import json_text
-from scanner.report.sink import RunInfo, Writer
+from scanner.report.sink import Renderer, RunInfo, Writer
 from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
 
@@ -22,6 +22,18 @@ def _line(value: Any) -> str:
     # One object per line, with the C encoder: json.dump(indent=...) falls back to the slow
     # pure-Python encoder, and a sweep's inventory is read by jq and scripts, not by eye.
     return json_text(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
+
+
+def json_endpoint(report: EndpointReport) -> bytes:
+    """The endpoint's line of the JSON document (``JsonWriter.renderer``)."""
+    return _line(endpoint_dict(report)).encode()
+
+
+def jsonl_endpoint(report: EndpointReport) -> bytes:
+    """The endpoint's JSONL line, its newline included (``JsonlWriter.renderer``)."""
+    line = endpoint_dict(report)
+    line["schema"] = SCHEMA
+    return (json_text(json.dumps(line, ensure_ascii=False, separators=(",", ":"))) + "\n").encode()
 
 
 class JsonWriter(Writer):
@@ -37,7 +49,13 @@ class JsonWriter(Writer):
         self._spool: Spool[EndpointSortKey, bytes] = self.new_spool()
 
     def add(self, report: EndpointReport) -> None:
-        self._spool.add(endpoint_sort_key(report), _line(endpoint_dict(report)).encode())
+        self._spool.add(endpoint_sort_key(report), json_endpoint(report))
+
+    def renderer(self) -> Renderer:
+        return json_endpoint
+
+    def add_rendered(self, key: EndpointSortKey, rendered: bytes) -> None:
+        self._spool.add(key, rendered)
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:
         out = self.out
@@ -68,9 +86,13 @@ class JsonlWriter(Writer):
     """One endpoint object per line, written (and flushed) as results arrive."""
 
     def add(self, report: EndpointReport) -> None:
-        line = endpoint_dict(report)
-        line["schema"] = SCHEMA
-        self.out.write(json_text(json.dumps(line, ensure_ascii=False, separators=(",", ":"))) + "\n")
+        self.add_rendered(b"", jsonl_endpoint(report))
+
+    def renderer(self) -> Renderer:
+        return jsonl_endpoint
+
+    def add_rendered(self, key: EndpointSortKey, rendered: bytes) -> None:
+        self.out.write(rendered.decode())
         self.out.flush()
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:

@@ -22,7 +22,7 @@ from prometheus_client.samples import Sample
 
 from scanner.model import EndpointReport, Verdict
 from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
-from scanner.report.sink import RunInfo, Writer
+from scanner.report.sink import Renderer, RunInfo, Writer
 from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
 ENDPOINT_LABELS = ("host", "ip", "port", "role")
@@ -163,6 +163,29 @@ class _EndpointCollector:
             yield family
 
 
+def metric_record(report: EndpointReport) -> bytes:
+    """The endpoint's metrics, as the spooled record (``PrometheusWriter.renderer``)."""
+    ep = report.endpoint
+    leaf = report.leaf
+    record = Record(
+        [ep.host, ep.ip or "", str(ep.port), report.role.value],
+        leaf.not_after.timestamp() if leaf is not None else None,
+        report.breaks_on.timestamp() if report.breaks_on is not None else None,
+        report.verdict.value,
+        [
+            (
+                link.name,
+                link.uses.value,
+                link.verdict.value,
+                link.breaks_on.timestamp() if link.breaks_on else None,
+            )
+            for link in report.links
+        ],
+        report.sighting.seen_at.timestamp() if report.sighting is not None else None,
+    )
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
 class PrometheusWriter(Writer):
     """Endpoints are spooled to disk as they arrive; the families are made from the spool at the end.
 
@@ -181,25 +204,13 @@ class PrometheusWriter(Writer):
         self.registry.register(_EndpointCollector(self._records))
 
     def add(self, report: EndpointReport) -> None:
-        ep = report.endpoint
-        leaf = report.leaf
-        record = Record(
-            [ep.host, ep.ip or "", str(ep.port), report.role.value],
-            leaf.not_after.timestamp() if leaf is not None else None,
-            report.breaks_on.timestamp() if report.breaks_on is not None else None,
-            report.verdict.value,
-            [
-                (
-                    link.name,
-                    link.uses.value,
-                    link.verdict.value,
-                    link.breaks_on.timestamp() if link.breaks_on else None,
-                )
-                for link in report.links
-            ],
-            report.sighting.seen_at.timestamp() if report.sighting is not None else None,
-        )
-        self._spool.add(endpoint_sort_key(report), json.dumps(record, separators=(",", ":")).encode())
+        self._spool.add(endpoint_sort_key(report), metric_record(report))
+
+    def renderer(self) -> Renderer:
+        return metric_record
+
+    def add_rendered(self, key: EndpointSortKey, rendered: bytes) -> None:
+        self._spool.add(key, rendered)
 
     def _records(self) -> Iterator[Record]:
         """The spooled endpoints in order; of one endpoint listed twice, the last report."""

@@ -24,6 +24,7 @@ from scanner.report.inventory import (
     Timeline,
     endpoint_sort_key,
 )
+from scanner.report.ordering import is_key_of_host
 from scanner.report.safety import visible
 from scanner.report.sink import RunInfo, Writer
 from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
@@ -78,7 +79,7 @@ class TableWriter(Writer):
         pending: tuple[EndpointSortKey, bytes] | None = next(rows, None)
         for host in inventory.each_host():
             cells: list[list[str]] = []
-            while pending is not None and pending[0][1] == host.host:  # the key's second part: the host
+            while pending is not None and is_key_of_host(pending[0], host.host):
                 cells.append(json.loads(pending[1]))
                 pending = next(rows, None)
             self.out.write(self._host_block(host, cells))
