@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -79,6 +80,39 @@ def test_a_host_named_again_later_is_one_host(samples, picks):
         assert summary.hosts_by_verdict[verdict.value] == sum(1 for h in got if h.verdict is verdict)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 4), st.sampled_from((5061, 7001, 443))), max_size=25
+    ),
+    st.booleans(),
+)
+def test_shares_of_hosts_judged_elsewhere_count_as_their_reports(samples, picks, show_all):
+    """``ekuscan report`` judges each run of a host's reports in another process and adds its
+    share (``Inventory.share`` there, ``add_share`` here): the hosts, the summary and the
+    estate findings are those of adding the reports themselves."""
+    reports = [at(samples[s], HOSTS[h], port) for h, s, port in picks]
+    direct, shared = Inventory(show_all, now=NOW), Inventory(show_all, now=NOW)
+    for r in reports:
+        direct.add(r)
+    for _, run in itertools.groupby(reports, key=lambda r: r.endpoint.host):
+        part = Inventory(show_all)
+        for r in run:
+            part.add(r)
+        shared.add_share(part.share())
+    assert list(shared.each_host()) == list(direct.each_host())
+    assert shared.summary() == direct.summary()
+    assert shared.worst_verdict() is direct.worst_verdict()
+
+
+def test_a_share_is_one_hosts(samples):
+    inventory = Inventory()
+    inventory.add(at(samples[0], "192.0.2.1", 5061))
+    inventory.add(at(samples[0], "192.0.2.2", 5061))
+    with pytest.raises(ValueError, match="one host's"):
+        inventory.share()
+
+
 def test_reports_after_reading_the_hosts_are_kept(samples):
     inventory = Inventory()
     inventory.add(at(samples[0], "192.0.2.1", 5061))
@@ -151,4 +185,21 @@ def test_spool_gives_records_back_by_key_in_arrival_order_for_ties(make_spool, r
     assert list(spool.ordered()) == [] and len(spool) == 0
     spool.add(1, b"again")
     assert list(spool.ordered()) == [(1, b"again")]
+    spool.close()
+
+
+@pytest.mark.parametrize("make_spool", [DiskSpool, MemorySpool])
+def test_spool_records_added_while_reading_come_next_time(make_spool):
+    """A writer may add while an earlier pass reads (the inventory's hosts read mid-run):
+    appending after a read must not land over what was read, nor be read by that pass."""
+    spool = make_spool()
+    for n in range(50):
+        spool.add(n % 7, bytes([n]) * (n * 97 % 5000))
+    reading = spool.ordered()
+    first = [next(reading) for _ in range(10)]
+    spool.add(-1, b"late" * 3000)
+    rest = list(reading)
+    assert (-1, b"late" * 3000) not in first + rest and len(first + rest) == 50
+    again = list(spool.ordered())
+    assert again[0] == (-1, b"late" * 3000) and again[1:] == first + rest
     spool.close()

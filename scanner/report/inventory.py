@@ -207,23 +207,36 @@ class HostShare:
 
 
 class _Interned:
-    """One object for each distinct CA name list: the estate's rules hold every host's chains
-    at once, and the same few CAs' names, read back from the spool, recur on every host (one
-    name's canonical form is some twenty small objects)."""
+    """One object for each distinct value: the estate's rules hold every host's chains at once,
+    and read back from the spool, the same few CAs' names, links and leaves recur on every
+    host as copies (one name's canonical form is some twenty small objects)."""
 
     def __init__(self) -> None:
-        self._names: dict[object, Any] = {}
+        self._values: dict[object, Any] = {}
 
     def _one(self, value: _T) -> _T:
-        known: _T = self._names.setdefault(value, value)
+        known: _T = self._values.setdefault(value, value)
         return known
 
     def chain(self, chain: ClientChain) -> ClientChain:
-        root = self._one(chain.root) if chain.root is not None else None
-        return replace(chain, issuers=self._one(chain.issuers), root=root)
+        one = self._one
+        return one(
+            replace(
+                chain,
+                link=one(chain.link),
+                peer_link=one(chain.peer_link),
+                leaf_sha256=one(chain.leaf_sha256),
+                leaf_issuer=one(chain.leaf_issuer),
+                issuers=one(chain.issuers),
+                root=one(chain.root) if chain.root is not None else None,
+            )
+        )
 
     def request(self, request: ClientCARequest) -> ClientCARequest:
-        return replace(request, names=self._one(request.names))
+        return self._one(replace(request, link=self._one(request.link), names=self._one(request.names)))
+
+    def label(self, label: str) -> str:
+        return self._one(label)
 
 
 class _HostTally:
@@ -363,7 +376,7 @@ class Inventory:
                     h.host,
                     h.role,
                     h.software,
-                    h.label,
+                    names.label(h.label),
                     tuple(names.chain(chain) for chain in h.client_chains),
                     tuple(names.request(request) for request in h.ca_requests),
                 )

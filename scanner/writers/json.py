@@ -8,7 +8,7 @@ a terminal, cannot drive it.
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO, cast
 
 from scanner.model import EndpointReport
 from scanner.report.document import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
@@ -34,6 +34,18 @@ def jsonl_endpoint(report: EndpointReport) -> bytes:
     line = endpoint_dict(report)
     line["schema"] = SCHEMA
     return (json_text(json.dumps(line, ensure_ascii=False, separators=(",", ":"))) + "\n").encode()
+
+
+def _utf8_bytes(out: TextIO) -> BinaryIO | None:
+    """The byte stream under ``out`` where it writes UTF-8, flushed up to here: the spooled
+    lines are UTF-8 already, and a sweep's endpoints are its largest part (decoding them to be
+    encoded again cost a tenth of writing a 100,000-endpoint report). None: write text."""
+    encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    buffer = getattr(out, "buffer", None)
+    if encoding != "utf8" or buffer is None:
+        return None
+    out.flush()
+    return cast(BinaryIO, buffer)
 
 
 class JsonWriter(Writer):
@@ -69,8 +81,12 @@ class JsonWriter(Writer):
             out.write(f'  "{key}": {json.dumps(value)},\n')
         out.write('  "endpoints": [')
         n = -1
+        raw = _utf8_bytes(out)
         for n, (_, line) in enumerate(self._spool.ordered()):
-            out.write(("\n    " if n == 0 else ",\n    ") + line.decode())
+            if raw is not None:
+                raw.write((b"\n    " if n == 0 else b",\n    ") + line)
+            else:
+                out.write(("\n    " if n == 0 else ",\n    ") + line.decode())
         self._spool.close()
         out.write("\n  ],\n" if n >= 0 else "],\n")
         # One host at a time: a sweep's hosts rendered into one list would be its memory peak.
