@@ -38,7 +38,8 @@ from dataclasses import dataclass, field, replace
 import trio
 from OpenSSL import SSL
 
-from scanner.edge.net import ProbeConfig, probe, resolve
+from scanner.edge.connect import ConnectWatcher, NotConnected
+from scanner.edge.net import ProbeConfig, not_connected, probe, probe_connected, resolve
 from scanner.edge.ratelimit import TokenBucket
 from scanner.model import Endpoint, Observation, Status
 from scanner.protocol.tls import make_client_context
@@ -49,6 +50,7 @@ FD_HEADROOM = 64  # files the process needs besides probe sockets
 WINDOW_PER_SOCKET = 4  # endpoints started or waiting to be emitted, per socket in flight
 MIN_WINDOW = 1024
 START_BURST = 4  # probes started between two checkpoints of the producer
+CONNECT_BURST = 64  # ... where each is only a connect for ``ConnectWatcher`` (no task, no handshake yet)
 RETRY_BACKOFF_SECONDS = 0.5  # the first retry waits this long, each further one twice as long
 MAX_BACKOFF_SECONDS = 8.0
 
@@ -159,8 +161,20 @@ class _Prober:
         self.hosts = _HostSlots(config.max_per_host)
         self.bucket = None if config.rate is None else TokenBucket(config.rate)
 
+    @property
+    def plain(self) -> bool:
+        """No cap but the sockets in flight, and no retries."""
+        return self.config.max_per_host is None and self.bucket is None and not self.config.retries
+
+    async def take_socket(self, borrower: object) -> None:
+        """A socket token for ``borrower``, given back with ``sockets.release_on_behalf_of``."""
+        try:
+            self.sockets.acquire_on_behalf_of_nowait(borrower)
+        except trio.WouldBlock:
+            await self.sockets.acquire_on_behalf_of(borrower)
+
     async def one_address(self, endpoint: Endpoint, ip: str) -> Observation:
-        if self.config.max_per_host is None and self.bucket is None and not self.config.retries:
+        if self.plain:
             async with self.sockets:  # the plain case, without the objects the caps need
                 return await probe(endpoint, ip, self.tls_context, self.config.probe)
         attempts = self.config.retries + 1
@@ -216,6 +230,31 @@ async def scan_ordered(
         finished[seq] = found
         wakeup.unpark_all()
 
+    # The plain case (``_Prober.plain``, Linux): an address's connect is started by the producer
+    # and watched with all the others by one task (``ConnectWatcher``); only a connect that
+    # succeeds gets a task, for its TLS. A refused probe costs no task and no cancel scope.
+    watcher: ConnectWatcher[tuple[int, Endpoint, float]] | None = None
+    if prober.plain and ConnectWatcher.available():
+        watcher = ConnectWatcher(config.probe.connect_timeout)
+
+    async def handshake(seq: int, endpoint: Endpoint, sock: trio.socket.SocketType, started: float) -> None:
+        try:
+            observation = await probe_connected(endpoint, sock, prober.tls_context, config.probe, started)
+        finally:
+            prober.sockets.release_on_behalf_of(seq)
+        finished[seq] = (observation,)
+        wakeup.unpark_all()
+
+    async def connects(watcher: ConnectWatcher[tuple[int, Endpoint, float]]) -> None:
+        while ended := await watcher.finished():
+            for (seq, endpoint, started), connected in ended:
+                if isinstance(connected, NotConnected):
+                    prober.sockets.release_on_behalf_of(seq)
+                    finished[seq] = (not_connected(endpoint, connected, started),)
+                else:
+                    nursery.start_soon(handshake, seq, endpoint, connected, started)
+            wakeup.unpark_all()
+
     async def emit() -> None:
         while True:
             while issued and issued[0] in finished:
@@ -230,22 +269,36 @@ async def scan_ordered(
                 return
             await wakeup.park()
 
-    async with results, trio.open_nursery() as nursery:
-        nursery.start_soon(emit)
-        for started, (seq, endpoint) in enumerate(items):
-            # While the window has room, start probes a few at a time between checkpoints: one
-            # checkpoint per probe costs a scheduler pass each; none lets every probe of the
-            # window start at once, and a thousand handshakes in flight at once cost memory.
-            if started % START_BURST == 0:
-                await trio.lowlevel.checkpoint()
-            try:
-                window.acquire_nowait()
-            except trio.WouldBlock:
-                await window.acquire()
-            issued.append(seq)
-            nursery.start_soon(one, seq, endpoint)
-        producing = False
-        wakeup.unpark_all()
+    try:
+        async with results, trio.open_nursery() as nursery:
+            nursery.start_soon(emit)
+            if watcher is not None:
+                nursery.start_soon(connects, watcher)
+            for started, (seq, endpoint) in enumerate(items):
+                ip = endpoint.ip if watcher is not None else None
+                # While the window has room, start probes a few at a time between checkpoints: one
+                # checkpoint per probe costs a scheduler pass each; none lets every probe of the
+                # window start at once, and a thousand handshakes in flight at once cost memory.
+                if started % (START_BURST if ip is None else CONNECT_BURST) == 0:
+                    await trio.lowlevel.checkpoint()
+                try:
+                    window.acquire_nowait()
+                except trio.WouldBlock:
+                    await window.acquire()
+                issued.append(seq)
+                if ip is None:
+                    nursery.start_soon(one, seq, endpoint)
+                else:
+                    assert watcher is not None
+                    await prober.take_socket(seq)
+                    watcher.start(ip, endpoint.port, (seq, endpoint, trio.current_time()))
+            producing = False
+            if watcher is not None:
+                watcher.end()
+            wakeup.unpark_all()
+    finally:
+        if watcher is not None:
+            watcher.close()
 
 
 class ScanTerminated(Exception):
