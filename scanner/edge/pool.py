@@ -10,6 +10,12 @@ the target list is, and the output comes out in the order of the targets, whatev
 the probes finish in. That order is what makes a sweep's output the same from run to run,
 and lets the worker processes (``workers.py``) be merged without a sort.
 
+Where nothing but the sockets in flight is capped (no ``max_per_host``, ``rate`` or
+``retries``) and the OS has epoll, an endpoint with an address gets no task of its own: the
+producer takes its socket token and starts the connect, one task watches every connect in
+flight (``connect.ConnectWatcher``), and only a connect that succeeds gets a task, for its
+TLS. A refused probe of a sweep then costs a socket, a connect and its Observation.
+
 Inside a task, each address is probed under four limits, taken in this order:
 ``max_per_host`` (connections to one address at once), ``concurrency`` (sockets in flight,
 a ``CapacityLimiter``: FIFO, so no task starves), and ``rate`` (new connections per second,
@@ -192,6 +198,70 @@ class _Prober:
         return observation
 
 
+async def _probe_endpoint(
+    prober: _Prober, resolver: _Resolver, endpoint: Endpoint
+) -> tuple[Observation, ...]:
+    """One observation per address of ``endpoint`` (a name may resolve to several)."""
+    addresses = await resolver.addresses(endpoint)
+    if isinstance(addresses, str):
+        return (Observation(endpoint, Status.DNS_ERROR, addresses),)
+    if len(addresses) == 1:
+        return (await prober.one_address(endpoint, addresses[0]),)
+    by_address: dict[str, Observation] = {}
+
+    async def probe_into(ip: str) -> None:
+        by_address[ip] = await prober.one_address(endpoint, ip)
+
+    async with trio.open_nursery() as inner:
+        for ip in addresses:
+            inner.start_soon(probe_into, ip)
+    return tuple(by_address[ip] for ip in addresses)
+
+
+WatchedKey = tuple[int, Endpoint, float]  # a watched connect's seq, endpoint and start (trio time)
+
+
+class _WatchedProbes:
+    """The plain case (``_Prober.plain``, Linux): the producer starts an address's connect and one
+    task watches all of them (``ConnectWatcher``); only a connect that succeeds gets a task, for
+    its TLS. A refused probe costs no task and no cancel scope."""
+
+    def __init__(
+        self, prober: _Prober, finished: dict[int, tuple[Observation, ...]], wakeup: trio.lowlevel.ParkingLot
+    ) -> None:
+        self.prober, self.finished, self.wakeup = prober, finished, wakeup
+        self.watcher: ConnectWatcher[WatchedKey] = ConnectWatcher(prober.config.probe.connect_timeout)
+
+    async def start(self, seq: int, endpoint: Endpoint, ip: str) -> None:
+        await self.prober.take_socket(seq)
+        self.watcher.start(ip, endpoint.port, (seq, endpoint, trio.current_time()))
+
+    async def run(self, nursery: trio.Nursery) -> None:
+        """Until ``watcher.end()`` and the last connect: each ended connect to its observation, or
+        to the task of its TLS."""
+        while ended := await self.watcher.finished():
+            for (seq, endpoint, started), connected in ended:
+                if isinstance(connected, NotConnected):
+                    self.prober.sockets.release_on_behalf_of(seq)
+                    self.finished[seq] = (not_connected(endpoint, connected, started),)
+                else:
+                    nursery.start_soon(self._handshake, seq, endpoint, connected, started)
+            self.wakeup.unpark_all()
+
+    async def _handshake(
+        self, seq: int, endpoint: Endpoint, sock: trio.socket.SocketType, started: float
+    ) -> None:
+        prober = self.prober
+        try:
+            observation = await probe_connected(
+                endpoint, sock, prober.tls_context, prober.config.probe, started
+            )
+        finally:
+            prober.sockets.release_on_behalf_of(seq)
+        self.finished[seq] = (observation,)
+        self.wakeup.unpark_all()
+
+
 async def scan_ordered(
     items: Iterable[tuple[int, Endpoint]],
     config: PoolConfig,
@@ -210,50 +280,13 @@ async def scan_ordered(
     finished: dict[int, tuple[Observation, ...]] = {}
     wakeup = trio.lowlevel.ParkingLot()
     producing = True
+    watched = (
+        _WatchedProbes(prober, finished, wakeup) if prober.plain and ConnectWatcher.available() else None
+    )
 
     async def one(seq: int, endpoint: Endpoint) -> None:
-        addresses = await resolver.addresses(endpoint)
-        if isinstance(addresses, str):
-            found: tuple[Observation, ...] = (Observation(endpoint, Status.DNS_ERROR, addresses),)
-        elif len(addresses) == 1:
-            found = (await prober.one_address(endpoint, addresses[0]),)
-        else:
-            by_address: dict[str, Observation] = {}
-
-            async def probe_into(ip: str) -> None:
-                by_address[ip] = await prober.one_address(endpoint, ip)
-
-            async with trio.open_nursery() as inner:
-                for ip in addresses:
-                    inner.start_soon(probe_into, ip)
-            found = tuple(by_address[ip] for ip in addresses)
-        finished[seq] = found
+        finished[seq] = await _probe_endpoint(prober, resolver, endpoint)
         wakeup.unpark_all()
-
-    # The plain case (``_Prober.plain``, Linux): an address's connect is started by the producer
-    # and watched with all the others by one task (``ConnectWatcher``); only a connect that
-    # succeeds gets a task, for its TLS. A refused probe costs no task and no cancel scope.
-    watcher: ConnectWatcher[tuple[int, Endpoint, float]] | None = None
-    if prober.plain and ConnectWatcher.available():
-        watcher = ConnectWatcher(config.probe.connect_timeout)
-
-    async def handshake(seq: int, endpoint: Endpoint, sock: trio.socket.SocketType, started: float) -> None:
-        try:
-            observation = await probe_connected(endpoint, sock, prober.tls_context, config.probe, started)
-        finally:
-            prober.sockets.release_on_behalf_of(seq)
-        finished[seq] = (observation,)
-        wakeup.unpark_all()
-
-    async def connects(watcher: ConnectWatcher[tuple[int, Endpoint, float]]) -> None:
-        while ended := await watcher.finished():
-            for (seq, endpoint, started), connected in ended:
-                if isinstance(connected, NotConnected):
-                    prober.sockets.release_on_behalf_of(seq)
-                    finished[seq] = (not_connected(endpoint, connected, started),)
-                else:
-                    nursery.start_soon(handshake, seq, endpoint, connected, started)
-            wakeup.unpark_all()
 
     async def emit() -> None:
         while True:
@@ -272,10 +305,10 @@ async def scan_ordered(
     try:
         async with results, trio.open_nursery() as nursery:
             nursery.start_soon(emit)
-            if watcher is not None:
-                nursery.start_soon(connects, watcher)
+            if watched is not None:
+                nursery.start_soon(watched.run, nursery)
             for started, (seq, endpoint) in enumerate(items):
-                ip = endpoint.ip if watcher is not None else None
+                ip = endpoint.ip if watched is not None else None
                 # While the window has room, start probes a few at a time between checkpoints: one
                 # checkpoint per probe costs a scheduler pass each; none lets every probe of the
                 # window start at once, and a thousand handshakes in flight at once cost memory.
@@ -289,16 +322,15 @@ async def scan_ordered(
                 if ip is None:
                     nursery.start_soon(one, seq, endpoint)
                 else:
-                    assert watcher is not None
-                    await prober.take_socket(seq)
-                    watcher.start(ip, endpoint.port, (seq, endpoint, trio.current_time()))
+                    assert watched is not None
+                    await watched.start(seq, endpoint, ip)
             producing = False
-            if watcher is not None:
-                watcher.end()
+            if watched is not None:
+                watched.watcher.end()
             wakeup.unpark_all()
     finally:
-        if watcher is not None:
-            watcher.close()
+        if watched is not None:
+            watched.watcher.close()
 
 
 class ScanTerminated(Exception):
