@@ -7,6 +7,7 @@ rule the README states.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 from dataclasses import replace
@@ -14,10 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import trio
 from OpenSSL import SSL
 
 from scanner.core.trust import RootStore
-from scanner.edge.connect import NotConnected, open_tcp
+from scanner.edge.connect import Connected, ConnectWatcher, NotConnected, open_tcp
 from scanner.edge.sizing import MAX_WORKERS, PROBES_PER_PROCESS, default_workers
 from scanner.edge.workers import HostJudge
 from scanner.lab import Behaviour, LabPKI
@@ -160,3 +162,46 @@ async def test_the_plain_socket_connect_says_what_trio_said(nursery):
     assert timed_out == NotConnected(Status.TIMEOUT, "connect timed out after 0s")
     unusable = await open_tcp("fe80::1%no-such-interface", 443, 5)
     assert isinstance(unusable, NotConnected) and unusable.status is Status.UNREACHABLE
+
+
+async def test_the_watched_connects_say_what_the_plain_connect_says(nursery):
+    """``ConnectWatcher`` (many connects, one task) gives each connect ``open_tcp``'s outcome."""
+    port = await serve(nursery, lambda stream: stream.aclose())
+    with socket.socket() as spare:  # a port nothing listens on: bound, never listening
+        spare.bind(("127.0.0.1", 0))
+        closed = spare.getsockname()[1]
+        watcher: ConnectWatcher[str] = ConnectWatcher(5)
+        try:
+            watcher.start("127.0.0.1", port, "listening")
+            watcher.start("127.0.0.1", closed, "closed")
+            watcher.start("fe80::1%no-such-interface", 443, "unusable")
+            watcher.end()
+            ended: dict[str, Connected] = {}
+            while batch := await watcher.finished():
+                ended.update(batch)
+        finally:
+            watcher.close()
+        assert sorted(ended) == ["closed", "listening", "unusable"]
+        listening = ended["listening"]
+        assert not isinstance(listening, NotConnected)
+        listening.close()
+        assert ended["closed"] == NotConnected(Status.CLOSED, "connection refused")
+        unusable = ended["unusable"]
+        assert isinstance(unusable, NotConnected) and unusable.status is Status.UNREACHABLE
+    with contextlib.ExitStack() as stack:  # a listener whose accept queue is full drops the SYN
+        full = stack.enter_context(socket.socket())
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        for _ in range(2):
+            queued = stack.enter_context(socket.socket())
+            queued.setblocking(False)
+            queued.connect_ex(full.getsockname())
+        await trio.sleep(0.05)
+        impatient: ConnectWatcher[str] = ConnectWatcher(0.2)
+        try:
+            impatient.start(*full.getsockname(), "silent")
+            assert await impatient.finished() == [
+                ("silent", NotConnected(Status.TIMEOUT, "connect timed out after 0.2s"))
+            ]
+        finally:
+            impatient.close()

@@ -10,10 +10,10 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.core.targets import expand, parse_target
+from scanner.core.targets import Shard, expand, parse_target
 from scanner.edge.frames import FRAME_HEADER, MAX_FRAME_BYTES, FrameReader, WorkerFailed, encode_frame
 from scanner.edge.frames import merge as _merge
-from scanner.edge.jobs import owned
+from scanner.edge.jobs import owned, owned_sweep, sweep
 from scanner.edge.sizing import default_workers
 
 
@@ -54,6 +54,33 @@ def test_hosts_are_dealt_in_turn_with_all_their_ports():
     assert [len(h) for h in hosts] == [3, 3, 2]
     assert not (hosts[0] & hosts[1] or hosts[1] & hosts[2] or hosts[0] & hosts[2])
     assert [seq for seq, _ in shares[0]] == [0, 1, 6, 7, 12, 13]
+
+
+TARGETS = (
+    "10.0.0.0/29",
+    "10.0.0.7:443",
+    "10.0.0.6-10.0.0.9",
+    "a.example",
+    "10.0.0.9",
+    "A.example:7001",
+    "::1",
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(TARGETS), max_size=6),
+    st.lists(st.sampled_from((5061, 443, 7001)), min_size=1, max_size=3, unique=True),
+    st.integers(1, 4),
+    st.one_of(st.none(), st.integers(1, 3).map(lambda k: Shard(k, 3))),
+)
+def test_a_share_made_alone_is_the_share_of_the_whole_sweep(targets, ports, count, shard):
+    """A worker makes only its own hosts' endpoints, and numbers and deals them as from the whole."""
+    specs = [parse_target(text, ports=tuple(ports)) for text in targets]
+    for index in range(count):
+        alone = [(seq, e, e.group, e.group_size) for seq, e in owned_sweep(specs, shard, index, count)]
+        whole = [(seq, e, e.group, e.group_size) for seq, e in owned(sweep(specs, shard), index, count)]
+        assert alone == whole
 
 
 @settings(max_examples=100, deadline=None)

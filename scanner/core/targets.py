@@ -18,10 +18,11 @@ import csv
 import enum
 import ipaddress
 import re
-import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
+from scanner.core.shares import SHARD_SALT, share_of
 from scanner.model import Endpoint, Role
 
 DEFAULT_PORTS: tuple[int, ...] = (5061, 7001, 8443, 443)
@@ -31,6 +32,7 @@ MAX_SHARDS = 4096
 CSV_COLUMNS = ("target", "ports", "role", "sni", "label", "links")  # links: optional, added with issue 9
 
 LinkNames = Callable[[Role | None], Collection[str]]  # the links a role has (None: any role)
+HostEndpoints = tuple[str, int, Callable[[], Iterable[Endpoint]]]  # host text, endpoint count, their maker
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -310,6 +312,13 @@ def expand(specs: Sequence[TargetSpec]) -> Iterator[Endpoint]:
     analysis can judge a host as a whole (``hosts.HostGrouper``): a host named by several
     specs is expanded where it is first named.
     """
+    for _, _, make in expand_hosts(specs):
+        yield from make()
+
+
+def expand_hosts(specs: Sequence[TargetSpec]) -> Iterator[HostEndpoints]:
+    """``expand`` a host at a time, each with at least one endpoint: whoever probes only some hosts
+    (a worker's share) makes the endpoints of those only."""
     seen_points: dict[tuple[str, str | None], set[int]] = {}  # earlier single hosts: (key, sni) -> ports
     earlier_ranges: list[TargetSpec] = []
     same_host: dict[tuple[int, int | str], list[TargetSpec]] = {}
@@ -323,7 +332,9 @@ def expand(specs: Sequence[TargetSpec]) -> Iterator[Endpoint]:
         if key is None:
             for value in range(spec.first, spec.last + 1):
                 group += 1  # numbered as they are made: no second Endpoint per probe (issue 14)
-                yield from _address_endpoints(spec, value, seen_points, earlier_ranges, group)
+                host = _address_host(spec, value, seen_points, earlier_ranges, group)
+                if host[1]:
+                    yield host
             earlier_ranges.append(spec)
             continue
         host_specs = same_host.pop(key, None)
@@ -350,21 +361,22 @@ def expand(specs: Sequence[TargetSpec]) -> Iterator[Endpoint]:
                             )
                         )
             else:
-                found.extend(_address_endpoints(each, each.first, seen_points, earlier_ranges))
-                seen_points.setdefault((_address_text(each.version, each.first), each.sni), set()).update(
-                    each.ports
-                )
+                text, _, make = _address_host(each, each.first, seen_points, earlier_ranges)
+                found.extend(make())
+                seen_points.setdefault((text, each.sni), set()).update(each.ports)
         group += 1
-        yield from _grouped(found, group)
+        if found:
+            yield found[0].host, len(found), partial(_grouped, found, group)
 
 
-def _address_endpoints(
+def _address_host(
     spec: TargetSpec,
     value: int,
     seen_points: dict[tuple[str, str | None], set[int]],
     earlier_ranges: list[TargetSpec],
     group: int = 0,
-) -> list[Endpoint]:
+) -> HostEndpoints:
+    """Address ``value`` of ``spec``: its text and the ports no earlier spec probes, made on demand."""
     text, swept = _address_text(spec.version, value), spec.kind is SpecKind.RANGE
     done = seen_points.get((text, spec.sni)) or ()
     ports = [
@@ -373,7 +385,13 @@ def _address_endpoints(
         if p not in done and not any(r.covers(spec.version, value, p, spec.sni) for r in earlier_ranges)
     ]
     size, row = (len(ports) if len(ports) <= MAX_HOST_GROUP else 1), (spec.text, text, text)  # as _grouped
-    return [Endpoint(*row, p, spec.role, spec.sni, spec.label, swept, group, size, spec.links) for p in ports]
+    return (
+        text,
+        len(ports),
+        lambda: [
+            Endpoint(*row, p, spec.role, spec.sni, spec.label, swept, group, size, spec.links) for p in ports
+        ],
+    )
 
 
 def _grouped(endpoints: list[Endpoint], group: int) -> Iterator[Endpoint]:
@@ -422,24 +440,6 @@ def parse_shard(text: str) -> Shard:
     if not 1 <= shard.index <= shard.count <= MAX_SHARDS:
         raise TargetError(f"bad shard {text!r}: K/N needs 1 <= K <= N <= {MAX_SHARDS}")
     return shard
-
-
-def share_of(host: str, count: int, salt: bytes = b"") -> int:
-    """Which of ``count`` shares a host belongs to, the same on every machine and every run.
-
-    CRC-32 of the host text, not ``hash()``, whose value changes with each interpreter start.
-    Whole hosts go to one share, so a host's ports are judged together and a per-host
-    connection cap holds within one process. ``salt`` makes independent splits (shards of a
-    list, then workers of a shard) that do not line up with each other. CRC-32 is linear, so
-    neighbouring addresses differ in few bits; a Fibonacci multiply spreads them over the shares.
-    """
-    mixed = (zlib.crc32(salt + host.encode()) * _FIBONACCI_64) & _MASK_64
-    return (mixed >> 32) % count
-
-
-_FIBONACCI_64 = 0x9E3779B97F4A7C15
-_MASK_64 = 2**64 - 1
-SHARD_SALT = b"shard:"
 
 
 def select_shard(endpoints: Iterable[Endpoint], shard: Shard) -> Iterator[Endpoint]:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import trio
 
@@ -27,6 +30,8 @@ class NotConnected:
 
 
 REFUSED = NotConnected(Status.CLOSED, "connection refused")
+Connected = trio.socket.SocketType | NotConnected  # what a connect ends with
+Key = TypeVar("Key")  # what the caller of ConnectWatcher tells its connects apart by
 
 
 def os_error_text(exc: OSError) -> str:
@@ -51,16 +56,139 @@ async def open_tcp(ip: str, port: int, limit_seconds: float) -> trio.socket.Sock
                 code = raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code in (errno.EINPROGRESS, errno.EAGAIN):  # the wait was cut short
                 _close(raw)
-                return NotConnected(Status.TIMEOUT, f"connect timed out after {limit_seconds:g}s")
+                return _timed_out(limit_seconds)
     except OSError as exc:  # an address the OS will not take (a bad IPv6 scope, ...)
         _close(raw)
         return NotConnected(Status.UNREACHABLE, os_error_text(exc))
     except BaseException:
         _close(raw)
         raise
+    if code:
+        trio.lowlevel.notify_closing(raw)
+    return _ended(raw, code)
+
+
+def _timed_out(limit_seconds: float) -> NotConnected:
+    return NotConnected(Status.TIMEOUT, f"connect timed out after {limit_seconds:g}s")
+
+
+def _ended(raw: socket.socket, code: int) -> Connected:
+    """A connect that ended with ``code`` (``SO_ERROR``): the connected socket, or why not (closed)."""
     if code == 0:
         return trio.socket.from_stdlib_socket(raw)
-    _close(raw)
+    raw.close()
     if code == errno.ECONNREFUSED:
         return REFUSED
     return NotConnected(Status.UNREACHABLE, os_error_text(OSError(code, os.strerror(code))))
+
+
+@dataclass(slots=True)
+class _Connecting(Generic[Key]):
+    raw: socket.socket
+    key: Key
+    deadline: float
+
+
+class ConnectWatcher(Generic[Key]):
+    """Many connects in flight, watched by one task through an epoll of their own.
+
+    ``open_tcp`` costs each probe a task, a cancel scope and two registrations with trio's
+    epoll; a sweep of ranges is mostly refused probes, for which that is most of the work.
+    Here a connect is a socket, ``connect_ex`` and one ``epoll.register``; the task that calls
+    ``finished`` waits for the whole set at once (trio watches this epoll's descriptor), and
+    a refused connect is closed as soon as it is seen, which also drops it from the epoll. Each
+    connect keeps its own deadline, ``limit_seconds`` after it started; as every connect has
+    the same limit, the oldest one in flight is always the next to expire.
+
+    Linux only (``select.epoll``): elsewhere ``available()`` is False and probes use
+    ``open_tcp``. The outcomes and their texts are ``open_tcp``'s.
+    """
+
+    def __init__(self, limit_seconds: float) -> None:
+        self._limit = limit_seconds
+        self._epoll = select.epoll()
+        self._connecting: OrderedDict[int, _Connecting[Key]] = OrderedDict()  # by fd, oldest first
+        self._ready: list[tuple[Key, Connected]] = []  # ended at once, in ``start``
+        self._idle = trio.lowlevel.ParkingLot()  # ``finished`` waits here while nothing is in flight
+        self._ending = False  # no more starts: ``finished`` gives [] once nothing is in flight
+
+    @staticmethod
+    def available() -> bool:
+        return hasattr(select, "epoll")
+
+    def __len__(self) -> int:
+        return len(self._connecting) + len(self._ready)
+
+    def start(self, ip: str, port: int, key: Key) -> None:
+        """Begin a connect to ``ip``:``port``; ``finished`` hands it back with ``key``."""
+        raw = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            raw.setblocking(False)
+            code = raw.connect_ex((ip, port))
+            if code in (errno.EINPROGRESS, errno.EAGAIN):
+                fd = raw.fileno()
+                self._epoll.register(fd, select.EPOLLOUT)
+                self._connecting[fd] = _Connecting(raw, key, trio.current_time() + self._limit)
+                if self._idle:
+                    self._idle.unpark_all()
+                return
+        except OSError as exc:  # an address the OS will not take (a bad IPv6 scope, ...)
+            raw.close()
+            self._ready.append((key, NotConnected(Status.UNREACHABLE, os_error_text(exc))))
+        except BaseException:
+            raw.close()
+            raise
+        else:
+            self._ready.append((key, _ended(raw, code)))
+        if self._idle:
+            self._idle.unpark_all()
+
+    def end(self) -> None:
+        """No more connects will start: ``finished`` returns [] once every one has ended."""
+        self._ending = True
+        self._idle.unpark_all()
+
+    async def finished(self) -> list[tuple[Key, Connected]]:
+        """Wait until connects end: each ended one with its key (a socket, or why not).
+
+        At least one, unless ``end`` was called and nothing is left: then [].
+        """
+        while not self._ready:
+            if not self._connecting:
+                if self._ending:
+                    return []
+                await self._idle.park()
+                continue
+            first = next(iter(self._connecting.values()))
+            with trio.move_on_at(first.deadline):
+                await trio.lowlevel.wait_readable(self._epoll.fileno())
+            self._collect()
+        ready, self._ready = self._ready, []
+        return ready
+
+    def _collect(self) -> None:
+        for fd, _ in self._epoll.poll(0):
+            connecting = self._connecting.pop(fd)
+            code = connecting.raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code == 0:
+                self._epoll.unregister(fd)  # trio registers it again for the TLS that follows
+            self._ready.append((connecting.key, _ended(connecting.raw, code)))
+        now = trio.current_time()
+        while self._connecting:
+            fd, connecting = next(iter(self._connecting.items()))
+            if connecting.deadline > now:
+                break
+            del self._connecting[fd]
+            connecting.raw.close()  # closing the only descriptor also drops it from the epoll
+            self._ready.append((connecting.key, _timed_out(self._limit)))
+
+    def close(self) -> None:
+        """Close every connect still in flight, and the epoll (a sweep that is stopped)."""
+        for connecting in self._connecting.values():
+            connecting.raw.close()
+        self._connecting.clear()
+        for _, connected in self._ready:
+            if not isinstance(connected, NotConnected):
+                connected.close()
+        self._ready.clear()
+        self._epoll.close()

@@ -2,7 +2,8 @@
 
 A spawned worker gets its ``WorkerJob`` pickled over its stdin and rebuilds the parent's
 ``AnalysisContext`` from ``AnalysisInputs`` (certificates do not pickle); a forked one has both
-in memory. ``sweep`` and ``owned`` say which endpoints a share probes, in which order.
+in memory. ``sweep`` and ``owned`` say which endpoints a share probes, in which order
+(``owned_sweep`` both at once, without making the endpoints of the other shares).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 from scanner.core.analysis import AnalysisContext
 from scanner.core.policy_schema import parse_policy
-from scanner.core.targets import Shard, TargetSpec, expand, select_shard
+from scanner.core.shares import SHARD_SALT, share_of
+from scanner.core.targets import Shard, TargetSpec, expand, expand_hosts, select_shard
 from scanner.core.trust import ProgramRoots, load_pem_bundle
 from scanner.edge.files import intermediate_pool, load_packaged_policy
 from scanner.edge.pool import PoolConfig
@@ -90,6 +92,28 @@ def owned(endpoints: Iterable[Endpoint], index: int, count: int) -> Iterator[tup
             turn = (turn + 1) % count
         if turn == index:
             yield seq, endpoint
+
+
+def owned_sweep(
+    specs: Iterable[TargetSpec], shard: Shard | None, index: int, count: int
+) -> Iterator[tuple[int, Endpoint]]:
+    """``owned(sweep(specs, shard), index, count)``, making no endpoint of another share.
+
+    Every worker walks the whole sweep to number it; the hosts it skips cost their ports'
+    arithmetic, not an ``Endpoint`` each.
+    """
+    wanted = None if shard is None else shard.index - 1
+    seq, turn = 0, -1
+    previous: str | None = None
+    for host, size, make in expand_hosts(list(specs)):
+        if shard is not None and share_of(host, shard.count, SHARD_SALT) != wanted:
+            continue
+        if host != previous:
+            previous = host
+            turn = (turn + 1) % count
+        if turn == index:
+            yield from enumerate(make(), seq)
+        seq += size
 
 
 def compact(report: EndpointReport | Status) -> EndpointReport | Status:

@@ -57,9 +57,25 @@ async def probe(endpoint: Endpoint, ip: str, tls_context: SSL.Context, config: P
     if endpoint.ip != ip:  # a range's endpoints have theirs; dataclasses.replace is not free
         endpoint = replace(endpoint, ip=ip)
     sock = await open_tcp(ip, endpoint.port, config.connect_timeout)
-    if isinstance(sock, NotConnected):  # most probes of a sweep: one object, made once
-        duration = round((trio.current_time() - started) * 1000, 1)
-        return Observation(endpoint, sock.status, sock.error, duration_ms=duration)
+    if isinstance(sock, NotConnected):
+        return not_connected(endpoint, sock, started)
+    return await probe_connected(endpoint, sock, tls_context, config, started)
+
+
+def not_connected(endpoint: Endpoint, outcome: NotConnected, started: float) -> Observation:
+    """The observation of a probe whose connect (begun at trio time ``started``) failed."""
+    duration = round((trio.current_time() - started) * 1000, 1)  # most probes of a sweep: one object
+    return Observation(endpoint, outcome.status, outcome.error, duration_ms=duration)
+
+
+async def probe_connected(
+    endpoint: Endpoint,
+    sock: trio.socket.SocketType,
+    tls_context: SSL.Context,
+    config: ProbeConfig,
+    started: float,
+) -> Observation:
+    """The rest of a probe whose connect (begun at trio time ``started``) gave ``sock``."""
     observation = await _probe(endpoint, sock, tls_context, config)
     return replace(observation, duration_ms=round((trio.current_time() - started) * 1000, 1))
 

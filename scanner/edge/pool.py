@@ -10,6 +10,12 @@ the target list is, and the output comes out in the order of the targets, whatev
 the probes finish in. That order is what makes a sweep's output the same from run to run,
 and lets the worker processes (``workers.py``) be merged without a sort.
 
+Where nothing but the sockets in flight is capped (no ``max_per_host``, ``rate`` or
+``retries``) and the OS has epoll, an endpoint with an address gets no task of its own: the
+producer takes its socket token and starts the connect, one task watches every connect in
+flight (``connect.ConnectWatcher``), and only a connect that succeeds gets a task, for its
+TLS. A refused probe of a sweep then costs a socket, a connect and its Observation.
+
 Inside a task, each address is probed under four limits, taken in this order:
 ``max_per_host`` (connections to one address at once), ``concurrency`` (sockets in flight,
 a ``CapacityLimiter``: FIFO, so no task starves), and ``rate`` (new connections per second,
@@ -38,7 +44,8 @@ from dataclasses import dataclass, field, replace
 import trio
 from OpenSSL import SSL
 
-from scanner.edge.net import ProbeConfig, probe, resolve
+from scanner.edge.connect import ConnectWatcher, NotConnected
+from scanner.edge.net import ProbeConfig, not_connected, probe, probe_connected, resolve
 from scanner.edge.ratelimit import TokenBucket
 from scanner.model import Endpoint, Observation, Status
 from scanner.protocol.tls import make_client_context
@@ -49,6 +56,7 @@ FD_HEADROOM = 64  # files the process needs besides probe sockets
 WINDOW_PER_SOCKET = 4  # endpoints started or waiting to be emitted, per socket in flight
 MIN_WINDOW = 1024
 START_BURST = 4  # probes started between two checkpoints of the producer
+CONNECT_BURST = 64  # ... where each is only a connect for ``ConnectWatcher`` (no task, no handshake yet)
 RETRY_BACKOFF_SECONDS = 0.5  # the first retry waits this long, each further one twice as long
 MAX_BACKOFF_SECONDS = 8.0
 
@@ -159,8 +167,20 @@ class _Prober:
         self.hosts = _HostSlots(config.max_per_host)
         self.bucket = None if config.rate is None else TokenBucket(config.rate)
 
+    @property
+    def plain(self) -> bool:
+        """No cap but the sockets in flight, and no retries."""
+        return self.config.max_per_host is None and self.bucket is None and not self.config.retries
+
+    async def take_socket(self, borrower: object) -> None:
+        """A socket token for ``borrower``, given back with ``sockets.release_on_behalf_of``."""
+        try:
+            self.sockets.acquire_on_behalf_of_nowait(borrower)
+        except trio.WouldBlock:
+            await self.sockets.acquire_on_behalf_of(borrower)
+
     async def one_address(self, endpoint: Endpoint, ip: str) -> Observation:
-        if self.config.max_per_host is None and self.bucket is None and not self.config.retries:
+        if self.plain:
             async with self.sockets:  # the plain case, without the objects the caps need
                 return await probe(endpoint, ip, self.tls_context, self.config.probe)
         attempts = self.config.retries + 1
@@ -176,6 +196,70 @@ class _Prober:
         if attempts > 1 and observation.status is Status.TIMEOUT:
             observation = replace(observation, error=f"{observation.error} ({attempts} attempts)")
         return observation
+
+
+async def _probe_endpoint(
+    prober: _Prober, resolver: _Resolver, endpoint: Endpoint
+) -> tuple[Observation, ...]:
+    """One observation per address of ``endpoint`` (a name may resolve to several)."""
+    addresses = await resolver.addresses(endpoint)
+    if isinstance(addresses, str):
+        return (Observation(endpoint, Status.DNS_ERROR, addresses),)
+    if len(addresses) == 1:
+        return (await prober.one_address(endpoint, addresses[0]),)
+    by_address: dict[str, Observation] = {}
+
+    async def probe_into(ip: str) -> None:
+        by_address[ip] = await prober.one_address(endpoint, ip)
+
+    async with trio.open_nursery() as inner:
+        for ip in addresses:
+            inner.start_soon(probe_into, ip)
+    return tuple(by_address[ip] for ip in addresses)
+
+
+WatchedKey = tuple[int, Endpoint, float]  # a watched connect's seq, endpoint and start (trio time)
+
+
+class _WatchedProbes:
+    """The plain case (``_Prober.plain``, Linux): the producer starts an address's connect and one
+    task watches all of them (``ConnectWatcher``); only a connect that succeeds gets a task, for
+    its TLS. A refused probe costs no task and no cancel scope."""
+
+    def __init__(
+        self, prober: _Prober, finished: dict[int, tuple[Observation, ...]], wakeup: trio.lowlevel.ParkingLot
+    ) -> None:
+        self.prober, self.finished, self.wakeup = prober, finished, wakeup
+        self.watcher: ConnectWatcher[WatchedKey] = ConnectWatcher(prober.config.probe.connect_timeout)
+
+    async def start(self, seq: int, endpoint: Endpoint, ip: str) -> None:
+        await self.prober.take_socket(seq)
+        self.watcher.start(ip, endpoint.port, (seq, endpoint, trio.current_time()))
+
+    async def run(self, nursery: trio.Nursery) -> None:
+        """Until ``watcher.end()`` and the last connect: each ended connect to its observation, or
+        to the task of its TLS."""
+        while ended := await self.watcher.finished():
+            for (seq, endpoint, started), connected in ended:
+                if isinstance(connected, NotConnected):
+                    self.prober.sockets.release_on_behalf_of(seq)
+                    self.finished[seq] = (not_connected(endpoint, connected, started),)
+                else:
+                    nursery.start_soon(self._handshake, seq, endpoint, connected, started)
+            self.wakeup.unpark_all()
+
+    async def _handshake(
+        self, seq: int, endpoint: Endpoint, sock: trio.socket.SocketType, started: float
+    ) -> None:
+        prober = self.prober
+        try:
+            observation = await probe_connected(
+                endpoint, sock, prober.tls_context, prober.config.probe, started
+            )
+        finally:
+            prober.sockets.release_on_behalf_of(seq)
+        self.finished[seq] = (observation,)
+        self.wakeup.unpark_all()
 
 
 async def scan_ordered(
@@ -196,24 +280,12 @@ async def scan_ordered(
     finished: dict[int, tuple[Observation, ...]] = {}
     wakeup = trio.lowlevel.ParkingLot()
     producing = True
+    watched = (
+        _WatchedProbes(prober, finished, wakeup) if prober.plain and ConnectWatcher.available() else None
+    )
 
     async def one(seq: int, endpoint: Endpoint) -> None:
-        addresses = await resolver.addresses(endpoint)
-        if isinstance(addresses, str):
-            found: tuple[Observation, ...] = (Observation(endpoint, Status.DNS_ERROR, addresses),)
-        elif len(addresses) == 1:
-            found = (await prober.one_address(endpoint, addresses[0]),)
-        else:
-            by_address: dict[str, Observation] = {}
-
-            async def probe_into(ip: str) -> None:
-                by_address[ip] = await prober.one_address(endpoint, ip)
-
-            async with trio.open_nursery() as inner:
-                for ip in addresses:
-                    inner.start_soon(probe_into, ip)
-            found = tuple(by_address[ip] for ip in addresses)
-        finished[seq] = found
+        finished[seq] = await _probe_endpoint(prober, resolver, endpoint)
         wakeup.unpark_all()
 
     async def emit() -> None:
@@ -230,22 +302,35 @@ async def scan_ordered(
                 return
             await wakeup.park()
 
-    async with results, trio.open_nursery() as nursery:
-        nursery.start_soon(emit)
-        for started, (seq, endpoint) in enumerate(items):
-            # While the window has room, start probes a few at a time between checkpoints: one
-            # checkpoint per probe costs a scheduler pass each; none lets every probe of the
-            # window start at once, and a thousand handshakes in flight at once cost memory.
-            if started % START_BURST == 0:
-                await trio.lowlevel.checkpoint()
-            try:
-                window.acquire_nowait()
-            except trio.WouldBlock:
-                await window.acquire()
-            issued.append(seq)
-            nursery.start_soon(one, seq, endpoint)
-        producing = False
-        wakeup.unpark_all()
+    try:
+        async with results, trio.open_nursery() as nursery:
+            nursery.start_soon(emit)
+            if watched is not None:
+                nursery.start_soon(watched.run, nursery)
+            for started, (seq, endpoint) in enumerate(items):
+                ip = endpoint.ip if watched is not None else None
+                # While the window has room, start probes a few at a time between checkpoints: one
+                # checkpoint per probe costs a scheduler pass each; none lets every probe of the
+                # window start at once, and a thousand handshakes in flight at once cost memory.
+                if started % (START_BURST if ip is None else CONNECT_BURST) == 0:
+                    await trio.lowlevel.checkpoint()
+                try:
+                    window.acquire_nowait()
+                except trio.WouldBlock:
+                    await window.acquire()
+                issued.append(seq)
+                if ip is None:
+                    nursery.start_soon(one, seq, endpoint)
+                else:
+                    assert watched is not None
+                    await watched.start(seq, endpoint, ip)
+            producing = False
+            if watched is not None:
+                watched.watcher.end()
+            wakeup.unpark_all()
+    finally:
+        if watched is not None:
+            watched.watcher.close()
 
 
 class ScanTerminated(Exception):

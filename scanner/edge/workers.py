@@ -50,7 +50,7 @@ from scanner.core.targets import Shard, TargetSpec
 from scanner.edge.forked import ForkedProcess, can_fork, fork_children
 from scanner.edge.frames import FRAME_HEADER, FrameReader, Item, Outcome, WorkerFailed, encode_frame, merge
 from scanner.edge.issuers import ChainCompleter, IssuerFetcher, RemoteIssuers, answer_request
-from scanner.edge.jobs import AnalysisInputs, WorkerJob, compact, owned, sweep
+from scanner.edge.jobs import AnalysisInputs, WorkerJob, compact, owned_sweep
 from scanner.edge.pool import PoolConfig, scan_ordered
 from scanner.model import Observation
 from scanner.report.inventory import is_listed
@@ -290,7 +290,7 @@ async def _probe_and_judge(
 
     send, receive = trio.open_memory_channel[ProbedItem](BATCH_ITEMS)
     async with trio.open_nursery() as nursery:
-        items = owned(sweep(job.specs, job.shard), job.index, job.count)
+        items = owned_sweep(job.specs, job.shard, job.index, job.count)
         nursery.start_soon(scan_ordered, items, job.pool.share(job.count), send)
         async with receive:
             async for item in receive:
