@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import TextIO
 
+from scanner.model import OutputFormat
 from scanner.report.sink import RunInfo, Writer
 from scanner.report.spooling import MemorySpool, SpoolFactory
 from scanner.writers.csv import CsvWriter
 from scanner.writers.json import JsonlWriter, JsonWriter
 from scanner.writers.table import TableWriter
-
-
-class OutputFormat(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    JSONL = "jsonl"
-    CSV = "csv"
-    PROMETHEUS = "prometheus"  # node_exporter textfile format
-    HTML = "html"  # one self-contained report
-
 
 # -o FILE extensions that pick a format when -f is not given
 SUFFIXES = {"json": OutputFormat.JSON, "jsonl": OutputFormat.JSONL, "csv": OutputFormat.CSV}
