@@ -73,6 +73,10 @@ def converted(convert: Any, value: Any, parameter: Any, context: typer.Context) 
         return "error", exc.format_message()
 
 
+def typers_conversion(typers: Any) -> Any:
+    return lambda value, parameter, context: typers._coerce_value(value, param=parameter, ctx=context)
+
+
 def test_plain_values_convert_as_typer_does() -> None:
     checked = 0
     for command, parameter in every_parameter():
@@ -89,9 +93,7 @@ def test_plain_values_convert_as_typer_does() -> None:
                 mine = converted(plain, value, parameter, context)
             except plain_values.NotPlain:
                 continue
-            theirs = converted(
-                lambda v, p, c: typers._coerce_value(v, param=p, ctx=c), value, parameter, context
-            )
+            theirs = converted(typers_conversion(typers), value, parameter, context)
             assert mine == theirs, (command.name, parameter.name, value)
             assert type(mine[1]) is type(theirs[1]), (command.name, parameter.name, value)
             checked += 1
@@ -100,11 +102,11 @@ def test_plain_values_convert_as_typer_does() -> None:
 
 def test_a_command_run_loads_no_pydantic() -> None:
     """inspect parses a path argument, a choice and the help option: plain values, no pydantic."""
+    leaf = str(REALCERTS / "letsencrypt-org-leaf.pem")
     code = (
         "import atexit, sys; "
         "atexit.register(lambda: print('pydantic' in sys.modules)); "
-        "from scanner.cli import main; "
-        f"main(['inspect', {str(REALCERTS / 'letsencrypt-org-leaf.pem')!r}, '-f', 'json', '--fail-on', 'never'])"
+        f"from scanner.cli import main; main(['inspect', {leaf!r}, '-f', 'json', '--fail-on', 'never'])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "False"

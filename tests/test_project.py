@@ -257,3 +257,16 @@ def test_the_cli_loads_a_command_s_code_only_when_it_runs():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_inspect_runs_no_event_loop():
+    """Start-up: an inspect without --fetch-issuers (and a -f json run) loads neither trio nor tabulate."""
+    leaf = REPO / "tests" / "data" / "realcerts" / "letsencrypt-org-leaf.pem"
+    code = (
+        "import atexit, sys; "
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('trio', 'OpenSSL', 'tabulate')))); "
+        f"from scanner.cli import main; main(['inspect', {str(leaf)!r}, '-f', 'json', '--fail-on', 'never'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "[]"
