@@ -235,10 +235,38 @@ def test_readme_commands_exist_in_the_makefile():
 def test_a_plain_scan_does_not_load_the_history_store_or_report_writers():
     """Start-up time and memory: --db, diff, history, -f prometheus and -f html load their code when used."""
     code = (
-        "import sys, scanner.cli; "
+        "import sys, scanner.cli, scanner.app.scan; "
         "print(sorted(m for m in sys.modules if m.startswith(('scanner.store', 'scanner.core.changes', "
         "'scanner.report.change_documents', 'scanner.app.history', 'scanner.writers.html', "
         "'scanner.writers.prometheus', 'prometheus_client', 'psycopg'))))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_cli_loads_a_command_s_code_only_when_it_runs():
+    """Start-up: typer reads every command's options even for --version, so the option declarations
+    import no command's code; trio, OpenSSL, cryptography and the analysis load when a command runs."""
+    code = (
+        "import atexit, sys; "
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('trio', 'OpenSSL', 'cryptography', 'tabulate', 'certifi', 'pydantic') "
+        "or m.startswith(('scanner.core', 'scanner.protocol', 'scanner.edge.pool', 'scanner.writers', "
+        "'scanner.app.scan', 'scanner.app.inspect', 'scanner.app.inputs'))))); "
+        "from scanner.cli import main; main(['--version'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_inspect_runs_no_event_loop():
+    """Start-up: an inspect without --fetch-issuers (and a -f json run) loads neither trio nor tabulate."""
+    leaf = REPO / "tests" / "data" / "realcerts" / "letsencrypt-org-leaf.pem"
+    code = (
+        "import atexit, sys; "
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('trio', 'OpenSSL', 'tabulate')))); "
+        f"from scanner.cli import main; main(['inspect', {str(leaf)!r}, '-f', 'json', '--fail-on', 'never'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "[]"

@@ -16,13 +16,9 @@ from scanner.app.inputs import (
     release_fingerprint,
 )
 from scanner.app.output import reporting
-from scanner.app.recording import log_fetch
 from scanner.core.analysis import OFFLINE_PORT, AnalysisContext, analyze_host
 from scanner.core.certs import NoCertificateError, split_certificates
-from scanner.edge import runlog
 from scanner.edge.files import intermediate_pool
-from scanner.edge.issuers import FETCH_TIMEOUT_SECONDS, ChainCompleter, IssuerFetcher
-from scanner.edge.pool import run_trio
 from scanner.model import Endpoint, Observation, Role, Status, Use, Verdict
 from scanner.writers import OutputFormat
 
@@ -88,6 +84,12 @@ def run_inspect(request: InspectRequest, now: datetime) -> Verdict:
 
 def _with_fetched_issuers(observation: Observation, analysis: AnalysisContext) -> AnalysisContext:
     """``analysis`` with the issuers the files' chain misses, fetched from their AIA URLs."""
+    # trio and the fetcher load only here: an inspect without --fetch-issuers runs no event loop.
+    from scanner.app.recording import log_fetch
+    from scanner.edge import runlog
+    from scanner.edge.issuers import FETCH_TIMEOUT_SECONDS, ChainCompleter, IssuerFetcher
+    from scanner.edge.pool import run_trio
+
     log = runlog.Log()
     completer = ChainCompleter(IssuerFetcher(FETCH_TIMEOUT_SECONDS, on_result=lambda r: log_fetch(log, r)))
     completed = [analysis]

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from OpenSSL import SSL
 
+from scanner.app.defaults import DEFAULT_LISTEN_DURATION_S, DEFAULT_LISTEN_PORT, DEFAULT_LISTEN_TIMEOUT_S
 from scanner.app.errors import UsageFailure
 from scanner.app.inputs import analysis_context, load_policy, read_intermediates, read_roots, scanner_name
 from scanner.app.output import ReportStream, reporting
@@ -43,9 +44,6 @@ from scanner.writers import OutputFormat
 if TYPE_CHECKING:
     from scanner.store.session import RunSession
 
-DEFAULT_PORT = 5061  # SIP over TLS: where Expressway zones and CUCM trunks dial
-DEFAULT_DURATION_S = 600.0
-DEFAULT_TIMEOUT_S = 10.0
 GENERATED_NAME = "ekuscan-listen.invalid"  # .invalid (RFC 2606): a name no peer can expect
 GENERATED_VALIDITY = timedelta(days=30)
 
@@ -55,15 +53,15 @@ class ListenRequest:
     """Everything ``ekuscan listen`` was asked, as given (checked by ``run_listen``)."""
 
     address: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
+    port: int = DEFAULT_LISTEN_PORT
     cert: Path | None = None  # --cert PEM: the server certificate (its chain may follow it)
     key: Path | None = None  # --key PEM
     sip: bool = False  # answer one SIP OPTIONS with 200 and keep the peer's User-Agent
     ca_names: Path | None = None  # --ca-names PEM: the CAs the CertificateRequest names
     role: Role | None = None  # the role whose client links judge each chain
-    duration: float = DEFAULT_DURATION_S
+    duration: float = DEFAULT_LISTEN_DURATION_S
     max_clients: int | None = None
-    timeout: float = DEFAULT_TIMEOUT_S  # per connection: the handshake, and the SIP request
+    timeout: float = DEFAULT_LISTEN_TIMEOUT_S  # per connection: the handshake, and the SIP request
     fmt: OutputFormat | None = None
     output: Path | None = None
     db: str | None = None

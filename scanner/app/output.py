@@ -22,14 +22,14 @@ from scanner.app.errors import ScanFailed
 from scanner.core.analysis import AnalysisContext
 from scanner.core.peers import link_pairs
 from scanner.edge.files import OutputError, atomic_output
-from scanner.edge.progress import Progress
 from scanner.edge.spool import DiskSpool
 from scanner.model import EndpointReport, Status
 from scanner.report.inventory import EndpointSortKey, HostShare, Inventory
 from scanner.report.sink import ScannerFreshness
 from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
 
-if TYPE_CHECKING:  # the history store loads only for --db (start-up time, memory)
+if TYPE_CHECKING:  # the history store loads only for --db, trio only for a scan (start-up time, memory)
+    from scanner.edge.progress import Progress
     from scanner.store.session import RunSession
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scanner.app.defaults import DEFAULT_MAX_AGE_DAYS
 from scanner.app.errors import ScanFailed, UsageFailure
 from scanner.app.inputs import analysis_context, load_policy, read_intermediates, read_roots
 from scanner.app.output import reporting
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
     from scanner.app.report_pool import HostPool
     from scanner.store import SqlStore
     from scanner.store.latest import ScannerRuns, StoredObservation
-
-DEFAULT_MAX_AGE_DAYS = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,4 +260,4 @@ def _observation(facts: dict[str, Any] | None, ders: dict[str, bytes]) -> Observ
         return None  # shown as recorded, like a row without evidence
 
 
-__all__ = ["DEFAULT_MAX_AGE_DAYS", "ReportOutcome", "ReportRequest", "run_report"]
+__all__ = ["ReportOutcome", "ReportRequest", "run_report"]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from scanner.app.client_cert import ClientCertFiles, read_client_credential
+from scanner.app.defaults import DEFAULT_CONCURRENCY
 from scanner.app.errors import ScanFailed, UsageFailure
 from scanner.app.inputs import (
     RootBundle,
@@ -57,9 +58,9 @@ from scanner.edge.frames import WorkerFailed
 from scanner.edge.issuers import IssuerFetcher
 from scanner.edge.jobs import AnalysisInputs
 from scanner.edge.net import ProbeConfig
-from scanner.edge.pool import DEFAULT_CONCURRENCY, PoolConfig, ScanTerminated, ensure_fd_limit, run_stoppable
+from scanner.edge.pool import PoolConfig, ScanTerminated, ensure_fd_limit, run_stoppable
 from scanner.edge.progress import Progress, keep_drawing
-from scanner.edge.sizing import MAX_WORKERS, default_workers
+from scanner.edge.sizing import default_workers
 from scanner.edge.workers import judge_sweep, preforked
 from scanner.model import Role, Verdict
 from scanner.writers import OutputFormat
@@ -328,4 +329,4 @@ def _sweep(plan: _Plan, stream: ReportStream, recorder: Recorder | None) -> Stop
     return None
 
 
-__all__ = ["DEFAULT_CONCURRENCY", "MAX_WORKERS", "ScanOutcome", "ScanRequest", "Stop", "run_scan"]
+__all__ = ["ScanOutcome", "ScanRequest", "Stop", "run_scan"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.app.client_cert import ClientCertFiles
+if TYPE_CHECKING:
+    from scanner.app.client_cert import ClientCertFiles
 
 ClientCertOption = Annotated[
     Path | None,
@@ -63,5 +64,7 @@ def client_cert_files(
     certificate: Path | None, key: Path | None, chain: Path | None, password_file: Path | None
 ) -> ClientCertFiles | None:
     """The options as the app takes them, with a passphrase prompt where stdin is a terminal."""
+    from scanner.app.client_cert import ClientCertFiles  # cryptography: loaded for a scan only
+
     files = ClientCertFiles(certificate, key, chain, password_file, _ask if sys.stdin.isatty() else None)
     return files if files.given else None

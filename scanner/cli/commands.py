@@ -1,4 +1,8 @@
-"""The commands besides ``scan`` (inspect, rules, policy, diff, history, lab): thin calls into the app."""
+"""The commands besides ``scan`` (inspect, rules, policy, diff, history, lab): thin calls into the app.
+
+Each command imports its application module when it runs: typer reads every command's options at
+start-up, and ``--version`` or ``rules`` need not load trio, OpenSSL or the analysis.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,6 @@ from typing import Annotated
 
 import typer
 
-from scanner.app.catalogue import policy_text, rules_text
-from scanner.app.inspect import InspectRequest, run_inspect
-from scanner.app.lab_service import LabRequest, run_lab
 from scanner.cli.options import (
     AtOption,
     DbOption,
@@ -80,6 +81,8 @@ def inspect(
 
     Example: ekuscan inspect new-cert.pem chain.pem --role expressway-c
     """
+    from scanner.app.inspect import InspectRequest, run_inspect  # loaded when run, not for --help
+
     request = InspectRequest(
         tuple(files),
         role,
@@ -102,6 +105,8 @@ def rules(
     code: Annotated[str | None, typer.Argument(help="Show one rule in full.", show_default=False)] = None,
 ) -> int:
     """List every finding code with its severity and what it means, or explain one with its fix."""
+    from scanner.app.catalogue import rules_text
+
     sys.stdout.write(rules_text(code))
     return ExitCode.OK
 
@@ -126,6 +131,8 @@ def policy_show(policy_file: PolicyOption = None) -> int:
 
     Save it, edit it, and pass it back with --policy FILE.
     """
+    from scanner.app.catalogue import policy_text
+
     sys.stdout.write(policy_text(policy_file))
     return ExitCode.OK
 
@@ -232,5 +239,7 @@ def lab(
     ] = None,
 ) -> int:
     """Serve the built-in lab: a simulated Expressway estate in trouble, on loopback."""
+    from scanner.app.lab_service import LabRequest, run_lab
+
     run_lab(LabRequest(base, write_targets, public_root_out, duration, intermediates_out), datetime.now(UTC))
     return ExitCode.OK

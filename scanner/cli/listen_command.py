@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.app.listen import (
-    DEFAULT_DURATION_S,
-    DEFAULT_PORT,
-    DEFAULT_TIMEOUT_S,
-    ListenOutcome,
-    ListenRequest,
-    run_listen,
-)
-from scanner.app.scan import Stop
+from scanner.app.defaults import DEFAULT_LISTEN_DURATION_S, DEFAULT_LISTEN_PORT, DEFAULT_LISTEN_TIMEOUT_S
 from scanner.cli.options import (
     AtOption,
     DbOption,
@@ -30,6 +22,9 @@ from scanner.cli.options import (
 )
 from scanner.cli.root import ExitCode, FailOn, exit_code_for
 from scanner.model import Role
+
+if TYPE_CHECKING:
+    from scanner.app.listen import ListenOutcome
 
 AddressOption = Annotated[
     str,
@@ -134,15 +129,15 @@ def _now() -> datetime:
 
 def listen(
     address: AddressOption = "127.0.0.1",
-    port: PortOption = DEFAULT_PORT,
+    port: PortOption = DEFAULT_LISTEN_PORT,
     cert: CertOption = None,
     key: KeyOption = None,
     sip: SipOption = False,
     ca_names: CaNamesOption = None,
     role: ListenRoleOption = None,
-    duration: DurationOption = DEFAULT_DURATION_S,
+    duration: DurationOption = DEFAULT_LISTEN_DURATION_S,
     max_clients: MaxClientsOption = None,
-    timeout: ListenTimeoutOption = DEFAULT_TIMEOUT_S,
+    timeout: ListenTimeoutOption = DEFAULT_LISTEN_TIMEOUT_S,
     fmt: FormatOption = None,
     output: OutputOption = None,
     fail_on: FailOnOption = FailOn.BREAKS,
@@ -165,6 +160,8 @@ def listen(
 
     Example: ekuscan listen --address 0.0.0.0 --port 5061 --sip --role expressway-c
     """
+    from scanner.app.listen import ListenRequest, run_listen  # loaded when run, not for --help
+
     request = ListenRequest(
         address=address,
         port=port,
@@ -193,6 +190,8 @@ def listen(
 
 def _exit_code(outcome: ListenOutcome, fail_on: FailOn) -> ExitCode:
     """A stopped session says how it was stopped; a finished one, whether a client reached --fail-on."""
+    from scanner.app.scan import Stop
+
     if outcome.stopped is Stop.INTERRUPTED:
         return ExitCode.INTERRUPTED
     if outcome.stopped is Stop.TERMINATED:

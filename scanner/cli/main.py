@@ -9,7 +9,7 @@ from typing import NoReturn
 import typer
 
 from scanner.app.errors import ScanFailed, UsageFailure, error_line
-from scanner.cli import commands
+from scanner.cli import commands, plain_values
 from scanner.cli.listen_command import listen
 from scanner.cli.report_command import report
 from scanner.cli.root import ExitCode, app
@@ -29,6 +29,7 @@ app.command()(commands.lab)
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; every way out goes through one exit code."""
+    plain_values.install()  # well-formed values converted without pydantic: ~0.1 s of CPU per run
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="ekuscan", standalone_mode=False)

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from scanner.app.output import OutputFormat
 from scanner.cli.root import FailOn
-from scanner.model import Role
+from scanner.model import OutputFormat, Role
 
 RoleOption = Annotated[
     Role | None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scanner.app.report import DEFAULT_MAX_AGE_DAYS, ReportRequest, run_report
+from scanner.app.defaults import DEFAULT_MAX_AGE_DAYS
 from scanner.cli.options import (
     AtOption,
     DbOption,
@@ -78,6 +78,8 @@ def report(
 
       ekuscan report --db history.sqlite --at 2027-03-15 --policy my-policy.json
     """
+    from scanner.app.report import ReportRequest, run_report  # loaded when run, not for --help
+
     request = ReportRequest(
         db=db,
         scanners=tuple(scanners or ()),

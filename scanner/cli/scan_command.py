@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.app.scan import DEFAULT_CONCURRENCY, MAX_WORKERS, ScanOutcome, ScanRequest, Stop, run_scan
+from scanner.app.defaults import DEFAULT_CONCURRENCY, MAX_WORKERS
 from scanner.cli.client_cert_options import (
     ClientCertOption,
     ClientChainOption,
@@ -30,6 +30,9 @@ from scanner.cli.options import (
     WarnOption,
 )
 from scanner.cli.root import ExitCode, FailOn, exit_code_for
+
+if TYPE_CHECKING:
+    from scanner.app.scan import ScanOutcome
 
 TargetsArgument = Annotated[
     list[str] | None,
@@ -285,6 +288,8 @@ def scan(
 
       ekuscan scan expe.example.com:7001 cucm.example.com:5061 --client-cert new.pem --client-key new.key
     """
+    from scanner.app.scan import ScanRequest, run_scan  # loaded when run, not for --help
+
     options = dict(ctx.params)  # ScanRequest's fields are named as the options are
     del options["fail_on"]
     preflight = [
@@ -298,6 +303,8 @@ def scan(
 
 def _exit_code(outcome: ScanOutcome, fail_on: FailOn) -> ExitCode:
     """A stopped run says how it was stopped; a finished one, whether anything reached --fail-on."""
+    from scanner.app.scan import Stop
+
     if outcome.stopped is Stop.INTERRUPTED:
         return ExitCode.INTERRUPTED
     if outcome.stopped is Stop.TERMINATED:

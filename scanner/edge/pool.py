@@ -47,10 +47,10 @@ from OpenSSL import SSL
 from scanner.edge.connect import ConnectWatcher, NotConnected
 from scanner.edge.net import ProbeConfig, not_connected, probe, probe_connected, resolve
 from scanner.edge.ratelimit import TokenBucket
+from scanner.edge.sizing import DEFAULT_CONCURRENCY
 from scanner.model import Endpoint, Observation, Status
 from scanner.protocol.tls import make_client_context
 
-DEFAULT_CONCURRENCY = 512  # sockets in flight, shared by all worker processes
 FDS_PER_PROBE = 1
 FD_HEADROOM = 64  # files the process needs besides probe sockets
 WINDOW_PER_SOCKET = 4  # endpoints started or waiting to be emitted, per socket in flight

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+DEFAULT_CONCURRENCY = 512  # sockets in flight, shared by all worker processes
 MAX_WORKERS = 64
 PROBES_PER_PROCESS = 400
 

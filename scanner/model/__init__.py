@@ -11,9 +11,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from scanner.model.pickling import fast_pickling
-
-# Re-exported: every layer imports the product types from here.
+# Re-exported: every layer imports the product types and the output formats from here.
+from scanner.model.formats import OutputFormat as OutputFormat
+from scanner.model.pickling import fast_pickling  # (not re-exported: applied at the end)
 from scanner.model.product import Fingerprint as Fingerprint
 from scanner.model.product import Product as Product
 from scanner.model.product import Version as Version

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import TextIO
 
+from scanner.model import OutputFormat
 from scanner.report.sink import RunInfo, Writer
 from scanner.report.spooling import MemorySpool, SpoolFactory
 from scanner.writers.csv import CsvWriter
 from scanner.writers.json import JsonlWriter, JsonWriter
-from scanner.writers.table import TableWriter
-
-
-class OutputFormat(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    JSONL = "jsonl"
-    CSV = "csv"
-    PROMETHEUS = "prometheus"  # node_exporter textfile format
-    HTML = "html"  # one self-contained report
-
 
 # -o FILE extensions that pick a format when -f is not given
 SUFFIXES = {"json": OutputFormat.JSON, "jsonl": OutputFormat.JSONL, "csv": OutputFormat.CSV}
@@ -40,13 +29,16 @@ def make_writer(
 
     ``spool``: where sorted formats keep their records until the end (a scan injects the disk spool).
     """
-    if fmt is OutputFormat.TABLE:
-        return TableWriter(out, run, color=color, spool=spool)
     if fmt is OutputFormat.JSON:
         return JsonWriter(out, run, spool=spool)
     if fmt is OutputFormat.JSONL:
         return JsonlWriter(out, run, spool=spool)
-    # Imported when chosen: prometheus_client alone costs every scan ~9 ms and ~2 MiB to load.
+    # Imported when chosen: prometheus_client alone costs every scan ~9 ms and ~2 MiB to load,
+    # tabulate (which reads its own package metadata) ~10 ms of CPU.
+    if fmt is OutputFormat.TABLE:
+        from scanner.writers.table import TableWriter
+
+        return TableWriter(out, run, color=color, spool=spool)
     if fmt is OutputFormat.PROMETHEUS:
         from scanner.writers.prometheus import PrometheusWriter
 
