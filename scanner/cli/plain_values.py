@@ -123,48 +123,59 @@ def _converter(annotation: Any, info: Any) -> Converter | None:
     return convert
 
 
-if typer_core is not None:
+def _hook() -> Callable[[Any], Any] | None:
+    """typer's ``get_runtime_param`` giving plain parameters a ``PlainValues``; None where this
+    typer's internals are not the ones this was written against (nothing is then replaced)."""
+    if typer_core is None:
+        return None
+    try:
 
-    class PlainValues(_coercion.RuntimeParam):
-        """typer's runtime conversion of one parameter, with plain values converted here first."""
+        class PlainValues(_coercion.RuntimeParam):
+            """typer's runtime conversion of one parameter, with plain values converted here first."""
 
-        _descriptor: _coercion.TypeDescriptor
-        _plain: Converter
-        _typers: _coercion.RuntimeParam | None  # typer's own, built when a value is not plain
+            _descriptor: _coercion.TypeDescriptor
+            _plain: Converter
+            _typers: _coercion.RuntimeParam | None  # typer's own, built when a value is not plain
 
-        def __init__(self, descriptor: _coercion.TypeDescriptor, plain: Converter) -> None:
-            super().__init__(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
-            object.__setattr__(self, "_descriptor", descriptor)  # a frozen dataclass, like its base
-            object.__setattr__(self, "_plain", plain)
-            object.__setattr__(self, "_typers", None)
+            def __init__(self, descriptor: _coercion.TypeDescriptor, plain: Converter) -> None:
+                super().__init__(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
+                object.__setattr__(self, "_descriptor", descriptor)  # a frozen dataclass, like its base
+                object.__setattr__(self, "_plain", plain)
+                object.__setattr__(self, "_typers", None)
 
-        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            try:
-                return self._plain(value, param, ctx)
-            except NotPlain:
-                pass
-            typers = self._typers
-            if typers is None:
-                typers = _coercion.build_runtime_param(self._descriptor)
-                object.__setattr__(self, "_typers", typers)
-            return typers._coerce_value(value, param=param, ctx=ctx)
+            def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+                try:
+                    return self._plain(value, param, ctx)
+                except NotPlain:
+                    pass
+                typers = self._typers
+                if typers is None:
+                    typers = _coercion.build_runtime_param(self._descriptor)
+                    object.__setattr__(self, "_typers", typers)
+                return typers._coerce_value(value, param=param, ctx=ctx)
 
-    _TYPERS_OWN = typer_core._TyperParameter.get_runtime_param
+        _TYPERS_OWN = typer_core._TyperParameter.get_runtime_param
 
-    def _plain_first(self: typer_core._TyperParameter) -> _coercion.RuntimeParam:
-        """typer's ``get_runtime_param``, giving the parameter a ``PlainValues`` where its type allows."""
-        descriptor = self.type_descriptor
-        if self._runtime_param is None and descriptor.file_annotation is None:
-            plain = _converter(descriptor.annotation, descriptor.parameter_info)
-            if plain is not None:
-                self._runtime_param = PlainValues(descriptor, plain)
-        return _TYPERS_OWN(self)
+        def _plain_first(self: typer_core._TyperParameter) -> _coercion.RuntimeParam:
+            """typer's ``get_runtime_param``, giving the parameter a ``PlainValues`` where its type allows."""
+            descriptor = self.type_descriptor
+            if self._runtime_param is None and descriptor.file_annotation is None:
+                plain = _converter(descriptor.annotation, descriptor.parameter_info)
+                if plain is not None:
+                    self._runtime_param = PlainValues(descriptor, plain)
+            return _TYPERS_OWN(self)
+    except (AttributeError, TypeError):  # another typer: its own conversion does everything
+        return None
+    return _plain_first
+
+
+_PLAIN_FIRST = _hook()
 
 
 def install() -> None:
     """Let every typer parameter (help options too, which typer makes when parsing) convert plain
     values here; from then on for this process. Does nothing where typer has no such hook."""
-    if typer_core is None or not hasattr(typer_core, "_TyperParameter"):
+    if _PLAIN_FIRST is None or not hasattr(typer_core, "_TyperParameter"):
         return
-    if typer_core._TyperParameter.get_runtime_param is not _plain_first:
-        typer_core._TyperParameter.get_runtime_param = _plain_first  # type: ignore[method-assign]
+    if typer_core._TyperParameter.get_runtime_param is not _PLAIN_FIRST:
+        typer_core._TyperParameter.get_runtime_param = _PLAIN_FIRST  # type: ignore[method-assign,assignment]
