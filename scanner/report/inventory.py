@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
 
 from scanner.core.peers import ClientCARequest, ClientChain, LinkPair, ca_requests, client_chains
 from scanner.core.rules import ESTATE_RULES, EstateRule, HostIdentity, evaluate_estate
@@ -40,13 +39,13 @@ from scanner.report.host_report import HostReport as HostReport
 from scanner.report.host_report import earlier as _earlier
 from scanner.report.host_report import estate_aims as estate_aims
 from scanner.report.host_report import with_estate_effects as with_estate_effects
+from scanner.report.interned import Interned
 from scanner.report.ordering import EndpointSortKey as EndpointSortKey
 from scanner.report.ordering import HostSortKey as HostSortKey
 from scanner.report.ordering import endpoint_sort_key as endpoint_sort_key
 from scanner.report.ordering import host_sort_key as host_sort_key
 from scanner.report.spooling import MemorySpool, Spool, SpoolFactory
 
-_T = TypeVar("_T")
 TIMELINE_DAYS = (30, 90)  # the summary counts links that break within these many days
 
 
@@ -206,39 +205,6 @@ class HostShare:
     part: HostReport | None  # None: none of its reports is listed
 
 
-class _Interned:
-    """One object for each distinct value: the estate's rules hold every host's chains at once,
-    and read back from the spool, the same few CAs' names, links and leaves recur on every
-    host as copies (one name's canonical form is some twenty small objects)."""
-
-    def __init__(self) -> None:
-        self._values: dict[object, Any] = {}
-
-    def _one(self, value: _T) -> _T:
-        known: _T = self._values.setdefault(value, value)
-        return known
-
-    def chain(self, chain: ClientChain) -> ClientChain:
-        one = self._one
-        return one(
-            replace(
-                chain,
-                link=one(chain.link),
-                peer_link=one(chain.peer_link),
-                leaf_sha256=one(chain.leaf_sha256),
-                leaf_issuer=one(chain.leaf_issuer),
-                issuers=one(chain.issuers),
-                root=one(chain.root) if chain.root is not None else None,
-            )
-        )
-
-    def request(self, request: ClientCARequest) -> ClientCARequest:
-        return self._one(replace(request, link=self._one(request.link), names=self._one(request.names)))
-
-    def label(self, label: str) -> str:
-        return self._one(label)
-
-
 class _HostTally:
     """The summary's host counts, taken as the hosts are read: by verdict, and the links
     broken or at risk by each horizon (now, in 30 and 90 days, the last public clientAuth day)."""
@@ -370,7 +336,7 @@ class Inventory:
     def estate_findings(self) -> tuple[Finding, ...]:
         """What only several hosts together show; one pass over the hosts, kept until another report comes."""
         if self._estate is None or self._estate[0] != self._probes:
-            names = _Interned()
+            names = Interned()
             identities = [
                 HostIdentity(
                     h.host,
