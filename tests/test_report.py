@@ -308,6 +308,11 @@ def test_an_older_database_is_migrated_and_reported_honestly(lab, lab_files, db_
         # shown with what was recorded: the verdict, the links, the chain's facts
         assert (endpoint["verdict"], endpoint["links"]) == (before[key]["verdict"], before[key]["links"]), key
         assert [c["sha256"] for c in endpoint["chain"]] == [c["sha256"] for c in before[key]["chain"]]
+    # with judging processes, the rows without evidence are put together in the writing one, in order
+    in_workers = report(db_target, targets, root, "--workers", "2")
+    assert [(e["host"], e["port"], e["verdict"], e["findings"]) for e in in_workers["endpoints"]] == [
+        (e["host"], e["port"], e["verdict"], e["findings"]) for e in reported["endpoints"]
+    ]
     # --at cannot move a verdict that is not judged again: the report does not pretend it does
     later = by_endpoint(report(db_target, targets, root, "--at", "2030-01-01"))
     assert {k: e["verdict"] for k, e in later.items()} == {k: e["verdict"] for k, e in endpoints.items()}
