@@ -209,6 +209,10 @@ def test_report_writes_a_prometheus_textfile_and_html_with_each_scanners_freshne
         "report", "--db", two_scanners, *judging(targets, root), "--fail-on", "never", "-f", "csv"
     )
     assert never.returncode == 0 and never.stdout.startswith("host,ip,port,")
+    rows = list(csv.DictReader(io.StringIO(never.stdout)))
+    assert rows and {row["scanner"] for row in rows} == set(SCANNERS)
+    assert all(row["seen_at"].endswith("Z") and row["rejudged"] == "yes" for row in rows)
+    assert all(row["stale"] == "no" and row["vanished"] == "no" for row in rows)
     html = tmp_path / "estate.html"
     assert ekuscan("report", "--db", two_scanners, *judging(targets, root), "-o", str(html)).returncode == 1
     page = html.read_text()

@@ -7,13 +7,14 @@ as text rather than running it as a formula. The values are otherwise as in the 
 
 from __future__ import annotations
 
+import io
 from typing import TextIO
 
-from scanner.model import EndpointReport
+from scanner.model import EndpointReport, Sighting
 from scanner.report.document import iso
-from scanner.report.inventory import Inventory
+from scanner.report.inventory import EndpointSortKey, Inventory
 from scanner.report.safety import CsvRows
-from scanner.report.sink import RunInfo, Writer
+from scanner.report.sink import Renderer, RunInfo, Writer
 from scanner.report.spooling import MemorySpool, SpoolFactory
 
 COLUMNS = (
@@ -48,6 +49,18 @@ COLUMNS = (
     "root_programs",
     "link_conditions",
     "services",
+    # added with issues 11 and 12: who spoke first (listen), the --client-cert preflight, and,
+    # in a report from the history store, where and when the endpoint was seen (else empty)
+    "direction",
+    "client_auth_test",
+    "client_auth_alert",
+    "seen_at",
+    "scanner",
+    "run_id",
+    "age_days",
+    "stale",
+    "vanished",
+    "rejudged",
 )
 
 
@@ -60,8 +73,25 @@ class CsvWriter(Writer):
     def add(self, report: EndpointReport) -> None:
         self._csv.writerow(_cells(report))
 
+    def renderer(self) -> Renderer:
+        return csv_endpoint
+
+    def add_rendered(self, key: EndpointSortKey, rendered: bytes) -> None:
+        self.out.write(rendered.decode())
+
     def finish(self, inventory: Inventory, duration_s: float) -> None:
         self.out.flush()
+
+
+def csv_endpoint(report: EndpointReport) -> bytes:
+    """The endpoint's row, its newline included (``CsvWriter.renderer``)."""
+    line = io.StringIO()
+    CsvRows(line).writerow(_cells(report))
+    return line.getvalue().encode()
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
 
 
 def _cells(report: EndpointReport) -> tuple[object, ...]:
@@ -102,4 +132,22 @@ def _cells(report: EndpointReport) -> tuple[object, ...]:
             f"{link.name}/{link.uses.value}: {link.condition}" for link in report.links if link.condition
         ),
         ";".join(report.services),
+        obs.direction.value,
+        obs.client_auth_test.outcome.value if obs.client_auth_test else "",
+        (obs.client_auth_test.alert or "") if obs.client_auth_test else "",
+        *_sighting_cells(report.sighting),
+    )
+
+
+def _sighting_cells(sighting: Sighting | None) -> tuple[object, ...]:
+    if sighting is None:
+        return ("",) * 7
+    return (
+        iso(sighting.seen_at),
+        sighting.scanner,
+        sighting.run_id,
+        round(sighting.age.total_seconds() / 86400, 1),
+        _yes_no(sighting.stale),
+        _yes_no(sighting.vanished),
+        _yes_no(sighting.rejudged),
     )
