@@ -1,8 +1,10 @@
 """Prometheus metrics in the node_exporter textfile format, through prometheus_client.
 
-The metrics are built in a private ``CollectorRegistry`` and written with
-``write_to_textfile`` (temporary file, then rename: node_exporter never reads half a file), or
-rendered with ``generate_latest`` when they go to stdout. Every series of one endpoint carries
+The metrics are built in a private ``CollectorRegistry`` and rendered by ``generate_latest``
+a family at a time, the endpoints' families a few thousand samples at a time, so the text is
+never held whole (a 20,000-endpoint estate is some 200 MB of it). To a file they go as
+``write_to_textfile`` writes one (temporary file beside it, then rename: node_exporter never
+reads half a file), else to stdout. Every series of one endpoint carries
 ``host``, ``ip``, ``port`` and ``role``; link series add ``link`` and ``uses``.
 
 Alerting examples: ``ekuscan_link_breaks == 1``, ``ekuscan_breaks_on_seconds - time() < 30 * 86400``,
@@ -11,13 +13,18 @@ Alerting examples: ``ekuscan_link_breaks == 1``, ``ekuscan_breaks_on_seconds - t
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
-from collections.abc import Callable, Iterator
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.openmetrics.exposition import ALLOWUTF8, UNDERSCORES
 from prometheus_client.samples import Sample
 
 from scanner.model import EndpointReport, Verdict
@@ -163,6 +170,61 @@ class _EndpointCollector:
             yield family
 
 
+# Samples per generate_latest call of an endpoint family: some 150 bytes of text each.
+SAMPLES_PER_CHUNK = 2000
+
+
+class _Families:
+    """A collector of metrics already made: what ``generate_latest`` renders one at a time."""
+
+    def __init__(self, *metrics: Metric) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metrics
+
+
+def exposition(registry: CollectorRegistry, escaping: str) -> Iterator[bytes]:
+    """``generate_latest(registry, escaping)``, in pieces whose concatenation is the same bytes.
+
+    A family whose samples come from the spool is rendered in chunks of samples: each chunk as
+    a family of its own, minus the HELP and TYPE lines that all of them share.
+    """
+    for metric in registry.collect():
+        if not isinstance(metric.samples, _SpooledSamples):
+            yield generate_latest(_Families(metric), escaping)
+            continue
+        samples = iter(metric.samples)
+        chunk = copy.copy(metric)
+        chunk.samples = []
+        header = generate_latest(_Families(chunk), escaping)
+        yield header
+        while batch := list(itertools.islice(samples, SAMPLES_PER_CHUNK)):
+            chunk.samples = batch
+            text = generate_latest(_Families(chunk), escaping)
+            if not text.startswith(header):  # a gauge's samples never add families; never so
+                raise ValueError(f"{metric.name}: unexpected exposition of a chunk")
+            yield text[len(header) :]
+
+
+def write_textfile(path: Path, pieces: Iterable[bytes]) -> None:
+    """What prometheus_client's ``write_to_textfile`` does, for text given in pieces.
+
+    The same temporary name beside ``path`` (same filesystem, so the rename is atomic), created
+    as ``open`` creates files (mode from the umask), renamed over ``path``, removed on failure.
+    """
+    temporary = f"{path}.{os.getpid()}.{threading.current_thread().ident}"
+    try:
+        with open(temporary, "wb") as textfile:
+            for piece in pieces:
+                textfile.write(piece)
+        os.replace(temporary, path)  # rename(2) on POSIX; replaces the old file on Windows too
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
 def metric_record(report: EndpointReport) -> bytes:
     """The endpoint's metrics, as the spooled record (``PrometheusWriter.renderer``)."""
     ep = report.endpoint
@@ -302,9 +364,12 @@ class PrometheusWriter(Writer):
                 )
         if self.run.scanners:
             self._scanner_gauges()
+        # The escaping each of write_to_textfile and generate_latest defaults to, as before
+        # (they differ only for names outside [a-zA-Z_:][a-zA-Z0-9_:]*, which none of ours is).
         if self.path is not None:
-            write_to_textfile(str(self.path), registry)  # temporary file + rename: atomic
+            write_textfile(self.path, exposition(registry, ALLOWUTF8))
         else:
-            self.out.write(generate_latest(registry).decode())
+            for piece in exposition(registry, UNDERSCORES):
+                self.out.write(piece.decode())
             self.out.flush()
         self._spool.close()
