@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,13 @@ from tests.addresses import LAB_BASE
 from tests.factories import NOW
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A suite started from a background job without job control (``( make test & )`` in a script)
+# inherits SIGINT as ignored, and so would every ekuscan the tests start: exec keeps an ignored
+# signal ignored, and Python then installs no Ctrl-C handler, so the tests that stop a scan with
+# SIGINT would wait out their timeouts. A handler here is reset to the default in each child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # Real public certificates, copied byte for byte with their sources (see SOURCES.md there).
 REALCERTS = REPO / "tests" / "data" / "realcerts"
 
