@@ -26,14 +26,20 @@ from scanner.core.targets import (
     TargetSpec,
     check_sweep_size,
     expand,
+    in_shard,
     parse_csv,
     parse_ports,
     parse_shard,
     parse_target,
-    select_shard,
     share_of,
 )
 from scanner.model import Endpoint, Role
+
+
+def select_shard(endpoints, shard):
+    """The endpoints of ``shard``, in order (what a jump host given ``--shard`` probes)."""
+    return (endpoint for endpoint in endpoints if in_shard(endpoint.host, shard))
+
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CSV = REPO / "targets.example.csv"

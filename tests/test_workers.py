@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from scanner.core.targets import Shard, expand, parse_target
 from scanner.edge.frames import FRAME_HEADER, MAX_FRAME_BYTES, FrameReader, WorkerFailed, encode_frame
 from scanner.edge.frames import merge as _merge
-from scanner.edge.jobs import owned, owned_sweep, sweep
+from scanner.edge.jobs import owned_sweep
 from scanner.edge.sizing import default_workers
+from tests.test_targets import select_shard
 
 
 async def _reader_over(data: bytes) -> FrameReader:
@@ -46,9 +47,25 @@ async def test_broken_frames_fail_the_run(data):
         await reader.next()
 
 
+def sweep(specs, shard):
+    """The reference: the whole sweep's endpoints, in order, restricted to a shard."""
+    endpoints = expand(list(specs))
+    return endpoints if shard is None else select_shard(endpoints, shard)
+
+
+def owned(endpoints, index, count):
+    """The reference: number every endpoint, keep those of worker ``index`` (hosts dealt in turn)."""
+    turn, previous = -1, None
+    for seq, endpoint in enumerate(endpoints):
+        if endpoint.host != previous:
+            previous, turn = endpoint.host, (turn + 1) % count
+        if turn == index:
+            yield seq, endpoint
+
+
 def test_hosts_are_dealt_in_turn_with_all_their_ports():
-    endpoints = list(expand([parse_target("10.0.0.0/29", ports=(5061, 443))]))
-    shares = [list(owned(endpoints, k, 3)) for k in range(3)]
+    specs = [parse_target("10.0.0.0/29", ports=(5061, 443))]
+    shares = [list(owned_sweep(specs, None, k, 3)) for k in range(3)]
     assert sorted(seq for share in shares for seq, _ in share) == list(range(16))
     hosts = [{e.host for _, e in share} for share in shares]
     assert [len(h) for h in hosts] == [3, 3, 2]

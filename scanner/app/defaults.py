@@ -13,7 +13,7 @@ from scanner.edge.sizing import DEFAULT_CONCURRENCY, MAX_WORKERS
 DEFAULT_LISTEN_PORT = 5061  # SIP over TLS: where Expressway zones and CUCM trunks dial
 DEFAULT_LISTEN_DURATION_S = 600.0
 DEFAULT_LISTEN_TIMEOUT_S = 10.0
-DEFAULT_MAX_AGE_DAYS = 7.0  # report: observations older than this are left out
+DEFAULT_MAX_AGE_DAYS = 7.0  # report: endpoints not seen for longer are listed as stale
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

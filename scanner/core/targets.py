@@ -442,9 +442,6 @@ def parse_shard(text: str) -> Shard:
     return shard
 
 
-def select_shard(endpoints: Iterable[Endpoint], shard: Shard) -> Iterator[Endpoint]:
-    """The endpoints of one shard: the shards of a list are disjoint and together make the whole."""
-    wanted = shard.index - 1
-    for endpoint in endpoints:
-        if share_of(endpoint.host, shard.count, SHARD_SALT) == wanted:
-            yield endpoint
+def in_shard(host: str, shard: Shard) -> bool:
+    """Whether ``host`` is in ``shard``: the shards of a list are disjoint and together make the whole."""
+    return share_of(host, shard.count, SHARD_SALT) == shard.index - 1

@@ -2,8 +2,7 @@
 
 A spawned worker gets its ``WorkerJob`` pickled over its stdin and rebuilds the parent's
 ``AnalysisContext`` from ``AnalysisInputs`` (certificates do not pickle); a forked one has both
-in memory. ``sweep`` and ``owned`` say which endpoints a share probes, in which order
-(``owned_sweep`` both at once, without making the endpoints of the other shares).
+in memory. ``owned_sweep`` says which endpoints a share probes, in which order.
 """
 
 from __future__ import annotations
@@ -15,8 +14,7 @@ from typing import Any
 
 from scanner.core.analysis import AnalysisContext
 from scanner.core.policy_schema import parse_policy
-from scanner.core.shares import SHARD_SALT, share_of
-from scanner.core.targets import Shard, TargetSpec, expand, expand_hosts, select_shard
+from scanner.core.targets import Shard, TargetSpec, expand_hosts, in_shard
 from scanner.core.trust import ProgramRoots, load_pem_bundle
 from scanner.edge.files import intermediate_pool, load_packaged_policy
 from scanner.edge.pool import PoolConfig
@@ -67,14 +65,11 @@ class WorkerJob:
     analysis: AnalysisInputs
 
 
-def sweep(specs: Iterable[TargetSpec], shard: Shard | None) -> Iterator[Endpoint]:
-    """The endpoints of a sweep, in order: the expansion of the specs, restricted to a shard."""
-    endpoints = expand(list(specs))
-    return endpoints if shard is None else select_shard(endpoints, shard)
-
-
-def owned(endpoints: Iterable[Endpoint], index: int, count: int) -> Iterator[tuple[int, Endpoint]]:
-    """Number every endpoint; keep those of worker ``index`` of ``count``.
+def owned_sweep(
+    specs: Iterable[TargetSpec], shard: Shard | None, index: int, count: int
+) -> Iterator[tuple[int, Endpoint]]:
+    """The endpoints worker ``index`` of ``count`` probes, each with its number in the whole sweep
+    (the expansion of ``specs``, restricted to ``shard``).
 
     Hosts are dealt out in turn, as cards: each run of endpoints with the same host (a range
     yields all ports of one address together, a name all its ports) goes to the next worker.
@@ -82,31 +77,13 @@ def owned(endpoints: Iterable[Endpoint], index: int, count: int) -> Iterator[tup
     slowest worker; a hash of the host would leave one worker with a third more hosts than
     the other on a few hundred hosts. A host that comes back later in the list (the same
     address in two targets) may land on another worker, so ``--max-per-host`` is then per
-    worker.
+    worker. Every worker walks the whole sweep to number it; the hosts it skips cost their
+    ports' arithmetic, not an ``Endpoint`` each.
     """
-    turn = -1
-    previous: str | None = None
-    for seq, endpoint in enumerate(endpoints):
-        if endpoint.host != previous:
-            previous = endpoint.host
-            turn = (turn + 1) % count
-        if turn == index:
-            yield seq, endpoint
-
-
-def owned_sweep(
-    specs: Iterable[TargetSpec], shard: Shard | None, index: int, count: int
-) -> Iterator[tuple[int, Endpoint]]:
-    """``owned(sweep(specs, shard), index, count)``, making no endpoint of another share.
-
-    Every worker walks the whole sweep to number it; the hosts it skips cost their ports'
-    arithmetic, not an ``Endpoint`` each.
-    """
-    wanted = None if shard is None else shard.index - 1
     seq, turn = 0, -1
     previous: str | None = None
     for host, size, make in expand_hosts(list(specs)):
-        if shard is not None and share_of(host, shard.count, SHARD_SALT) != wanted:
+        if shard is not None and not in_shard(host, shard):
             continue
         if host != previous:
             previous = host

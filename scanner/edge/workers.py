@@ -11,7 +11,7 @@ scanner.edge.workers``) and sends each, on its stdin, one ``WorkerJob``: the tar
 which share is its own, the pool limits and the inputs of the analysis.
 
 Every worker expands the same specs in the same order, numbers the endpoints 0, 1, 2, ...
-and keeps those whose host falls in its share (``owned``: hosts are dealt out in turn, so a
+and keeps those whose host falls in its share (``owned_sweep``: hosts are dealt out in turn, so a
 host's ports go to one worker and ``--max-per-host`` holds). It probes and analyses
 them with the ordinary pool, in order, and writes ``(number, reports)`` frames on its
 stdout. Each worker's stream is ordered, so the parent merges the N streams like sorted
