@@ -31,10 +31,11 @@ certificate (DESIGN.md section 3):
 * TLS 1.3: our side of the handshake completes (``HandshakeDone``); the server's
   ``certificate_required`` alert (116) only shows on the first read, as ``ConnectionEnded``.
 
-Whether the server asked for a certificate is seen through the info callback (the state
-"read server certificate request"), because a server may ask without naming any CA, and
-then ``get_client_ca_list`` is empty. It also keeps the peer's first alert (with
-``--client-cert``, the server's verdict on our certificate) and sees a session ticket.
+Whether the server asked for a certificate is seen through OpenSSL's certificate callback
+(``tls_watch.py``), because a server may ask without naming any CA, and then
+``get_client_ca_list`` is empty. From that request on, the info callback watches the
+connection: it keeps the peer's first alert (with ``--client-cert``, the server's verdict on
+our certificate) and sees a session ticket. Before it, nothing needs watching.
 
 The state machine
 -----------------
@@ -67,14 +68,25 @@ from __future__ import annotations
 
 import enum
 import weakref
-from dataclasses import dataclass
 from typing import Final
 
 from OpenSSL import SSL, crypto
 
 from scanner.protocol.client_credential import ClientCredential, load_credential
 from scanner.protocol.groups import prefer_classical_groups
+from scanner.protocol.tls_events import (
+    NEED_DATA,
+    ApplicationData,
+    ConnectionEnded,
+    Event,
+    FailureKind,
+    HandshakeDone,
+    HandshakeFailed,
+    TLSFacts,
+    _NeedData,
+)
 from scanner.protocol.tls_text import alert_text, name_text
+from scanner.protocol.tls_watch import watch_requests
 
 MAX_BIO_READ: Final = 65536
 TLS_RECORD_CONTENT_TYPES: Final = frozenset({0x14, 0x15, 0x16, 0x17})  # ccs, alert, handshake, data
@@ -112,86 +124,40 @@ def _refused(method: str, state: TLSState, needs: str) -> TLSStateError:
     return TLSStateError(f"{method}() needs {needs}; the connection is {state.value}")
 
 
-class _NeedData(enum.Enum):
-    NEED_DATA = "need-data"
-
-
-NEED_DATA: Final = _NeedData.NEED_DATA
-
-
-class FailureKind(enum.StrEnum):
-    NOT_TLS = "not-tls"  # the first bytes from the server are not a TLS record
-    EOF = "eof"  # the server closed before the handshake finished
-    ALERT = "alert"  # the server sent an alert, or OpenSSL gave up on what it sent
-
-
-@dataclass(frozen=True, slots=True)
-class TLSFacts:
-    """What the handshake revealed, whether or not it completed."""
-
-    version: str | None
-    cipher: str | None
-    chain_der: tuple[bytes, ...]
-    client_cert_requested: bool
-    client_ca_names: tuple[str, ...]
-    # The same names as DER, in the same order: what a name comparison with a chain needs
-    # (OpenSSL compares encodings, not RFC 4514 text).
-    client_ca_names_der: tuple[bytes, ...] = ()
-    peer_alert: int | None = None  # the code of the first alert the peer sent (not close_notify)
-
-
-@dataclass(frozen=True, slots=True)
-class HandshakeDone:
-    """The handshake completed: HANDSHAKING -> ESTABLISHED."""
-
-    facts: TLSFacts
-
-
-@dataclass(frozen=True, slots=True)
-class HandshakeFailed:
-    """The handshake ended without completing: -> FAILED, final."""
-
-    kind: FailureKind
-    detail: str
-    facts: TLSFacts  # may still hold the chain (TLS 1.2 abort after CertificateRequest)
-    banner: bytes = b""  # the first bytes a non-TLS peer sent
-
-
-@dataclass(frozen=True, slots=True)
-class ApplicationData:
-    """Decrypted bytes from the peer, as many as have arrived (never empty)."""
-
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionEnded:
-    """The peer ended an established connection: -> CLOSED, final."""
-
-    alert: str | None  # OpenSSL's text for what ended it (the alert, usually), or None
-
-
-Event = _NeedData | HandshakeDone | HandshakeFailed | ApplicationData | ConnectionEnded
-
 _ENDED_AT_EOF: Final = ConnectionEnded(None)
 
 
+def _owner(conn: SSL.Connection) -> ClientHandshake | None:
+    ref = conn.get_app_data()
+    owner = ref() if isinstance(ref, weakref.ref) else None
+    return owner if isinstance(owner, ClientHandshake) else None
+
+
+def _certificate_requested(conn: SSL.Connection) -> None:
+    # tls_watch: the server sent a CertificateRequest (OpenSSL is preparing our Certificate).
+    owner = _owner(conn)
+    if owner is not None:
+        owner._cert_requested = True
+
+
 def _info_callback(conn: SSL.Connection, where: int, ret: int) -> None:
-    # Called by OpenSSL at each state change. It notes the CertificateRequest, a session ticket
-    # after the handshake (a TLS 1.3 server sends one once it took our Finished and certificate)
-    # and the peer's first alert (``ret`` is level << 8 | code); pyOpenSSL has no message callback.
+    # Called by OpenSSL at each state change (from the certificate request on, see tls_watch).
+    # It notes the CertificateRequest, a session ticket after the handshake (a TLS 1.3 server
+    # sends one once it took our Finished and certificate) and the peer's first alert (``ret``
+    # is level << 8 | code); pyOpenSSL has no message callback.
     alert = where & SSL.SSL_CB_READ_ALERT == SSL.SSL_CB_READ_ALERT and ret & 0xFF != CLOSE_NOTIFY
     state = b"" if alert or not where & SSL.SSL_CB_LOOP else conn.get_state_string()
-    if alert or b"certificate request" in state or b"session ticket" in state:
-        ref = conn.get_app_data()
-        owner = ref() if isinstance(ref, weakref.ref) else None
-        if isinstance(owner, ClientHandshake):
-            if alert:
-                owner._alert = ret & 0xFF if owner._alert is None else owner._alert
-            elif b"certificate request" in state:
-                owner._cert_requested = True
-            else:
-                owner._ticket = True
+    if not (alert or b"certificate request" in state or b"session ticket" in state):
+        return
+    owner = _owner(conn)
+    if owner is None:
+        return
+    if alert:
+        owner._alert = ret & 0xFF if owner._alert is None else owner._alert
+    elif b"certificate request" in state:
+        owner._cert_requested = True
+    else:
+        owner._ticket = True
 
 
 def make_client_context(credential: ClientCredential | None = None) -> SSL.Context:
@@ -207,7 +173,8 @@ def make_client_context(credential: ClientCredential | None = None) -> SSL.Conte
     tls_context.set_cipher_list(b"ALL:@SECLEVEL=0")
     # Old servers without secure renegotiation (RFC 5746) must still show their certificate.
     tls_context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_LEGACY_SERVER_CONNECT | SSL.OP_NO_TICKET)
-    tls_context.set_info_callback(_info_callback)
+    if not watch_requests(tls_context, _certificate_requested, _info_callback):
+        tls_context.set_info_callback(_info_callback)  # the same facts, at every state change
     prefer_classical_groups(tls_context)  # issue 14: one small key share, X25519 (groups.py)
     return tls_context
 
@@ -238,7 +205,7 @@ class ClientHandshake:
             self._conn.set_tlsext_host_name(server_name.encode("idna"))
         self._conn.set_connect_state()
         self._state: TLSState = _HANDSHAKING
-        self._cert_requested = False  # set by _info_callback: an observation, not a state
+        self._cert_requested = False  # set by the callbacks above: an observation, not a state
         self._alert: int | None = None  # likewise: the first alert the peer sent
         self._ticket = False  # likewise: a session ticket came after the handshake
         self._first_bytes = b""  # the start of the peer's first answer, kept for NOT_TLS
@@ -440,3 +407,24 @@ class ClientHandshake:
         except SSL.Error:
             return False  # the connection already failed: nothing polite left to say
         return True
+
+
+# The events live in tls_events.py; drivers and tests import them from here, with the machine.
+__all__ = [
+    "BANNER_BYTES",
+    "MAX_BIO_READ",
+    "NEED_DATA",
+    "SSL2_HEADER_FLAG",
+    "TLS_RECORD_CONTENT_TYPES",
+    "ApplicationData",
+    "ClientHandshake",
+    "ConnectionEnded",
+    "Event",
+    "FailureKind",
+    "HandshakeDone",
+    "HandshakeFailed",
+    "TLSFacts",
+    "TLSState",
+    "TLSStateError",
+    "make_client_context",
+]

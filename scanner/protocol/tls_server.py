@@ -29,17 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL, crypto
 
-from scanner.protocol.tls import (
-    BANNER_BYTES,
-    MAX_BIO_READ,
-    NEED_DATA,
-    SSL2_HEADER_FLAG,
-    TLS_RECORD_CONTENT_TYPES,
-    ApplicationData,
-    ConnectionEnded,
-    FailureKind,
-    _NeedData,
-)
+from scanner.protocol.tls import BANNER_BYTES, MAX_BIO_READ, SSL2_HEADER_FLAG, TLS_RECORD_CONTENT_TYPES
+from scanner.protocol.tls_events import NEED_DATA, ApplicationData, ConnectionEnded, FailureKind, _NeedData
 from scanner.protocol.tls_text import alert_text
 
 
