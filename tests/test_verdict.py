@@ -236,3 +236,19 @@ def test_verdict_rank_order() -> None:
 )
 def test_worst(verdicts: list[Verdict], expected: Verdict) -> None:
     assert worst(verdicts) is expected
+
+
+def test_a_chain_is_judged_once_per_context_and_each_port_keeps_its_own_links() -> None:
+    # The chain's half of analyze (parse, trust, path, usability) is remembered per chain; what
+    # depends on the endpoint (its port's links, the request) is judged per endpoint.
+    root, intermediate, leaf = make_chain("both")
+    analysis = context(RootStore.from_ders([root.der]))
+    on_sip = analyze(observation(leaf, intermediate, port=5061), analysis)
+    on_https = analyze(observation(leaf, intermediate, port=443), analysis)
+    info = analysis.judge_chain.cache_info()  # type: ignore[attr-defined]
+    assert (info.misses, info.hits) == (1, 1)
+    assert on_sip.trust is on_https.trust and on_sip.chain is on_https.chain
+    assert {link.name for link in on_sip.links} != {link.name for link in on_https.links}
+    # The same chain judged afresh in a new context gives the same reports.
+    fresh = context(RootStore.from_ders([root.der]))
+    assert analyze(observation(leaf, intermediate, port=443), fresh) == on_https

@@ -37,6 +37,7 @@ from scanner.app.report_judging import (
 )
 from scanner.core.analysis import AnalysisContext, analyze_host
 from scanner.edge.files import intermediate_pool
+from scanner.edge.heap import freeze_startup_heap
 from scanner.edge.jobs import AnalysisInputs
 from scanner.edge.sizing import MAX_WORKERS, usable_cores
 from scanner.model import EndpointReport, Observation, Verdict
@@ -114,6 +115,7 @@ def run_report(request: ReportRequest, now: datetime) -> ReportOutcome:
     from scanner.app.history import open_store
     from scanner.store import StoreError
 
+    freeze_startup_heap()
     with open_store(request.db, must_exist=True) as store:
         try:
             return _report(store, request, analysis, inputs, now)

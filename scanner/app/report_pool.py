@@ -21,6 +21,7 @@ from dataclasses import replace
 from scanner.app.parse_cache import ParseCache
 from scanner.app.report_judging import JudgedHost, Judging, StoredRow, judge_host
 from scanner.core.analysis import AnalysisContext
+from scanner.edge.heap import freeze_startup_heap
 from scanner.edge.jobs import AnalysisInputs
 
 CHUNK_HOSTS = 32  # hosts per task: enough to pay for the pickling round trip
@@ -32,6 +33,7 @@ _worker: tuple[AnalysisContext, Judging] | None = None  # the worker's, set once
 def _start(inputs: AnalysisInputs, judging: Judging, parse_cache: int) -> None:
     global _worker
     _worker = (replace(inputs.context(), parse=ParseCache(parse_cache)), judging)
+    freeze_startup_heap()
 
 
 def _judge(hosts: list[list[StoredRow]]) -> list[JudgedHost]:

@@ -55,6 +55,7 @@ from scanner.edge import runlog
 from scanner.edge.files import intermediate_pool
 from scanner.edge.forked import ForkedProcess
 from scanner.edge.frames import WorkerFailed
+from scanner.edge.heap import freeze_startup_heap
 from scanner.edge.issuers import IssuerFetcher
 from scanner.edge.jobs import AnalysisInputs
 from scanner.edge.net import ProbeConfig
@@ -313,6 +314,7 @@ def _sweep(plan: _Plan, stream: ReportStream, recorder: Recorder | None) -> Stop
             )
             nursery.cancel_scope.cancel()  # done: stop the progress line and the timer
 
+    freeze_startup_heap()  # imports, roots, intermediates, policy: walked by no collection again
     workers = preforked(plan.specs, plan.shard, plan.pool, plan.inputs, plan.processes, plan.analysis)
     try:
         with workers as forked:

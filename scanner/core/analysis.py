@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from scanner.core.candidate import CandidatePrediction, explain, observe, predict_candidate
 from scanner.core.certs import ParsedCert, name_attributes, parse_der
@@ -24,7 +25,7 @@ from scanner.core.hosts import (
 from scanner.core.policy import LinkSpec, Policy
 from scanner.core.rules import ALL_RULES, ChainUnderTest, PublicClientCA, Rule, RuleContext, evaluate
 from scanner.core.trust import ProgramRoots, RootStore, facts_of
-from scanner.core.usage import usability
+from scanner.core.usage import Usability, usability
 from scanner.core.verdict import (
     PlannedLink,
     earliest_break,
@@ -42,6 +43,7 @@ from scanner.model import (
     RoleSource,
     RootProgram,
     Status,
+    TrustResult,
     UnparsedCert,
     Use,
     Version,
@@ -49,6 +51,7 @@ from scanner.model import (
 
 DEFAULT_ROLE = Role.EXPRESSWAY
 OFFLINE_PORT = 0  # an Endpoint with port 0 stands for certificate files, not a socket
+CHAIN_MEMO_SIZE = 1024  # chains judged once per context: a host's ports, then the next hosts
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,48 @@ class AnalysisContext:
     client_candidate: tuple[bytes, ...] = ()  # --client-cert and --client-chain, leaf first (DER)
 
     @functools.cached_property
+    def judge_chain(self) -> Callable[[tuple[bytes, ...]], JudgedChain]:
+        """``judge_chain`` for this context, remembered per chain: an Expressway shows one chain on
+        every port, and a range repeats its intermediates (bounded; the context fixes the time)."""
+
+        @functools.lru_cache(maxsize=CHAIN_MEMO_SIZE)
+        def judged(chain_der: tuple[bytes, ...]) -> JudgedChain:
+            return judge_chain(chain_der, self)
+
+        return judged
+
+    @functools.cached_property
     def candidate(self) -> CandidatePrediction | None:
         """The --client-cert candidate judged offline as a client certificate, once per run."""
         return predict_candidate(
             self.client_candidate, self.roots, self.intermediates, self.now, self.other_programs
         )
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedChain:
+    """What a chain is, whoever presents it: parsed, its trust and path, its usability per use."""
+
+    parsed: tuple[ParsedCert | UnparsedCert, ...]
+    presented: tuple[CertFacts | UnparsedCert, ...]
+    trust: TrustResult
+    path: tuple[CertFacts, ...]
+    usability: Mapping[Use, Usability]  # empty: no path, nothing to judge
+
+
+def judge_chain(chain_der: tuple[bytes, ...], analysis: AnalysisContext) -> JudgedChain:
+    """The endpoint-independent half of ``analyze``: the same for every port showing the chain."""
+    parsed = tuple(analysis.parse(der) for der in chain_der)
+    trust = classify_completed(
+        parsed, analysis.roots, analysis.intermediates, analysis.now, analysis.other_programs
+    )
+    presented = facts_of(parsed)
+    # The path runs through the presented certificates and those that completed it: an added
+    # intermediate's EKU counts exactly as if the server had sent it.
+    known = [*presented, *(added.facts for added in trust.added)]
+    path: tuple[CertFacts, ...] = tuple(f for f in (known[i] for i in trust.path) if isinstance(f, CertFacts))
+    usab = MappingProxyType({use: usability(path, use, trust.anchor_eku) for use in Use} if path else {})
+    return JudgedChain(parsed, presented, trust, path, usab)
 
 
 def expected_name(host: str, sni: str | None, port: int) -> str | None:
@@ -125,18 +165,11 @@ def analyze(
     release = release_for_role(role, software)  # the release of the product the role is
     version = release if role in EXPRESSWAY_ROLES else None
     port, separate_store = _judged_view(analysis, endpoint.port, role, version)
-    parsed = [analysis.parse(der) for der in observation.chain_der]
-    trust = classify_completed(
-        parsed, analysis.roots, analysis.intermediates, analysis.now, analysis.other_programs
-    )
-    # The path runs through the presented certificates and those that completed it: an added
-    # intermediate's EKU counts exactly as if the server had sent it.
-    known = [*facts_of(parsed), *(added.facts for added in trust.added)]
-    path: tuple[CertFacts, ...] = tuple(f for f in (known[i] for i in trust.path) if isinstance(f, CertFacts))
-    usab = {use: usability(path, use, trust.anchor_eku) for use in Use} if path else {}
+    judged = analysis.judge_chain(observation.chain_der)
+    trust, usab = judged.trust, judged.usability
     chain = ChainUnderTest(
-        presented=facts_of(parsed),
-        path=path,
+        presented=judged.presented,
+        path=judged.path,
         trust=trust,
         client=usab.get(Use.CLIENT),
         server=usab.get(Use.SERVER),
@@ -172,7 +205,7 @@ def analyze(
         usab,
         findings,
         analysis.now,
-        unknown_reason=_unknown_reason(observation, parsed),
+        unknown_reason=_unknown_reason(observation, judged.parsed),
     )
     links = observe(links, chain.client_auth_test, chain.candidate)
     return EndpointReport(

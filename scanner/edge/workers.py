@@ -49,6 +49,7 @@ from scanner.core.hosts import HostGrouper
 from scanner.core.targets import Shard, TargetSpec
 from scanner.edge.forked import ForkedProcess, can_fork, fork_children
 from scanner.edge.frames import FRAME_HEADER, FrameReader, Item, Outcome, WorkerFailed, encode_frame, merge
+from scanner.edge.heap import freeze_startup_heap
 from scanner.edge.issuers import ChainCompleter, IssuerFetcher, RemoteIssuers, answer_request
 from scanner.edge.jobs import AnalysisInputs, WorkerJob, compact, owned_sweep
 from scanner.edge.pool import PoolConfig, scan_ordered
@@ -359,7 +360,9 @@ def _read_job() -> WorkerJob:
 
 
 async def _work(job: WorkerJob, analysis: AnalysisContext | None, in_fd: int, out_fd: int) -> None:
-    analysis = analysis or job.analysis.context()
+    if analysis is None:  # a spawned worker: its start-up is done once its context is loaded
+        analysis = job.analysis.context()
+        freeze_startup_heap()
     out = trio.lowlevel.FdStream(os.dup(out_fd))
     stdin = trio.lowlevel.FdStream(os.dup(in_fd))
 

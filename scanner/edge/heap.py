@@ -1,0 +1,30 @@
+"""After start-up: what it made is kept out of the garbage collector's walks.
+
+A scan's process holds a large, long-lived heap once it is ready: the imported modules
+(cryptography, trio, typer), the root bundle, the packaged intermediates, the policy. Each
+full collection, which the objects of every judged endpoint trigger from time to time, walks
+all of it again, and none of it ever becomes garbage. ``gc.freeze`` moves it to the
+collector's permanent generation. Measured on the live bench (1,000 nginx endpoints,
+``--workers 1``, 3 runs each): 4.37-4.74 s of CPU before, 4.02-4.44 s after, some 7%. Done
+before forking, it also spares the children the copy-on-write faults a collection's writes
+to the shared objects' headers would cause.
+
+Only objects that exist when it is called are frozen, once per process: the heap it leaves
+out of the walks does not grow with the number of targets, and the collector still frees
+every cycle made afterwards.
+"""
+
+from __future__ import annotations
+
+import gc
+
+_frozen = False  # a forked child inherits it: what its parent froze is frozen in it too
+
+
+def freeze_startup_heap() -> None:
+    """Exempt every object alive now from later collections, the first time it is called in a
+    process (once it is ready: a process that runs several scans, a test run, freezes once)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
