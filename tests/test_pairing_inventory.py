@@ -88,3 +88,40 @@ def test_certificate_files_ask_nothing_and_a_scan_without_pairs_compares_nothing
         inventory.add(c_side)
         inventory.add(e_side)
         assert [f.code for f in inventory.summary().findings if f.code.startswith("TRAVERSAL_")] == expected
+
+
+def test_hosts_are_the_same_whether_the_reports_share_objects_or_not():
+    """The inventory takes a tuple of links, or a chain's client chains, once per host when
+    reports share them (as the analysis makes them); copies that share nothing give the same hosts."""
+    import pickle
+
+    from scanner.core.analysis import analyze_host
+
+    root, inter, leaf = make_chain("both", leaf_cn="expe.example.test")
+    _, _, other = make_chain("serverAuth", leaf_cn="expc.example.test")
+    analysis = context()
+    reports = []
+    hosts_seen = [
+        (leaf, Role.EXPRESSWAY_C, (7001, 5061, 8443, 443)),
+        (other, Role.EXPRESSWAY_E, (7001, 5061, 7001)),
+    ]
+    for n, (cert, role, ports) in enumerate(hosts_seen):
+        names = ("CN=Test Intermediate",) if n else ()
+        host = f"192.0.2.{n + 1}"
+        observations = [
+            observation(cert, inter, root, host=host, port=p, role=role, requested=bool(n), ca_names=names)
+            for p in ports
+        ]
+        reports += analyze_host(observations, analysis)
+    reports.append(replace(reports[1], trust=replace(reports[1].trust)))  # same links, another trust object
+
+    def hosts(items):
+        inventory = Inventory(now=NOW, link_pairs=PAIRS)
+        for report in items:
+            inventory.add(report)
+        return list(inventory.each_host())
+
+    shared = hosts(reports)
+    assert reports[2].links is not reports[3].links or reports[2].chain is reports[3].chain
+    assert shared == hosts([pickle.loads(pickle.dumps(r)) for r in reports])
+    assert any(h.client_chains for h in shared) and any(h.ca_requests for h in shared)

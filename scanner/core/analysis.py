@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+import operator
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
+from typing import Generic, TypeVar
 
 from scanner.core.candidate import CandidatePrediction, explain, observe, predict_candidate
 from scanner.core.certs import ParsedCert, name_attributes, parse_der
@@ -22,7 +24,7 @@ from scanner.core.hosts import (
     host_context,
     release_for_role,
 )
-from scanner.core.policy import LinkSpec, Policy
+from scanner.core.policy import Policy
 from scanner.core.rules import ALL_RULES, ChainUnderTest, PublicClientCA, Rule, RuleContext, evaluate
 from scanner.core.trust import ProgramRoots, RootStore, facts_of
 from scanner.core.usage import Usability, usability
@@ -37,7 +39,9 @@ from scanner.core.verdict import (
 from scanner.model import (
     CertFacts,
     EndpointReport,
+    Finding,
     Fingerprint,
+    LinkVerdict,
     Observation,
     Role,
     RoleSource,
@@ -46,12 +50,60 @@ from scanner.model import (
     TrustResult,
     UnparsedCert,
     Use,
+    Verdict,
     Version,
 )
 
 DEFAULT_ROLE = Role.EXPRESSWAY
 OFFLINE_PORT = 0  # an Endpoint with port 0 stands for certificate files, not a socket
 CHAIN_MEMO_SIZE = 1024  # chains judged once per context: a host's ports, then the next hosts
+PLAN_MEMO_SIZE = 256  # an endpoint's links planned once per (role, release, port, host's ports, CSV links)
+FINDINGS_MEMO_SIZE = 256  # the rules' findings once per (chain, what the endpoint adds)
+JUDGEMENT_MEMO_SIZE = 256  # link verdicts once per (those findings, the links planned)
+
+# What the rules' findings depend on besides the analysis context and the chain's DER: every
+# field of ChainUnderTest and RuleContext except those these two determine (the judged chain's
+# parts, the CA names' public CAs, the candidate, the context's time, window and policy). A
+# field added to either class is in the key unless it is named here.
+_DETERMINED = frozenset(
+    {
+        "presented",
+        "path",
+        "trust",
+        "client",
+        "server",
+        "public_client_cas",
+        "candidate",
+        "now",
+        "warn",
+        "policy",
+    }
+)
+_CHAIN_VARIES = operator.attrgetter(*(f.name for f in fields(ChainUnderTest) if f.name not in _DETERMINED))
+_CONTEXT_VARIES = operator.attrgetter(*(f.name for f in fields(RuleContext) if f.name not in _DETERMINED))
+
+
+Memoised = TypeVar("Memoised")
+
+
+class BoundedMemo(Generic[Memoised]):
+    """Values by key, the oldest forgotten beyond ``limit``: hosts come one after another, so
+    what a sweep repeats is recent."""
+
+    __slots__ = ("_limit", "_values")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._values: dict[Hashable, Memoised] = {}
+
+    def get(self, key: Hashable) -> Memoised | None:
+        return self._values.get(key)
+
+    def put(self, key: Hashable, value: Memoised) -> Memoised:
+        if len(self._values) >= self._limit:
+            del self._values[next(iter(self._values))]
+        self._values[key] = value
+        return value
 
 
 @dataclass(frozen=True)
@@ -100,6 +152,26 @@ class AnalysisContext:
             return judge_chain(chain_der, self)
 
         return judged
+
+    @functools.cached_property
+    def _plans(self) -> BoundedMemo[EndpointPlan]:
+        return BoundedMemo(PLAN_MEMO_SIZE)
+
+    @functools.cached_property
+    def _link_plans(self) -> BoundedMemo[LinkPlan]:
+        return BoundedMemo(PLAN_MEMO_SIZE)
+
+    @functools.cached_property
+    def _findings(self) -> BoundedMemo[tuple[Finding, ...]]:
+        return BoundedMemo(FINDINGS_MEMO_SIZE)
+
+    @functools.cached_property
+    def _link_verdicts(self) -> BoundedMemo[dict[PlannedLink, LinkVerdict]]:
+        return BoundedMemo(FINDINGS_MEMO_SIZE)
+
+    @functools.cached_property
+    def _judgements(self) -> BoundedMemo[EndpointJudgement]:
+        return BoundedMemo(JUDGEMENT_MEMO_SIZE)
 
     @functools.cached_property
     def candidate(self) -> CandidatePrediction | None:
@@ -180,47 +252,119 @@ def analyze(
         client_auth_test=observation.client_auth_test,
         candidate=analysis.candidate if observation.client_auth_test is not None else None,
     )
-    role_links = analysis.policy.links_for(role, release)
-    planned = _planned_links(analysis, role_links, port, host, release, endpoint.links)
-    # The rules judge the uses the policy gives this certificate here: a CUCM port whose service
-    # has only server links needs no clientAuth, nor does a host whose CSV names no client link.
-    specified = {(spec.name, spec.uses) for spec in role_links}
-    uses = frozenset(p.uses for p in planned if p.unseen is None and (p.name, p.uses) in specified)
+    plan = _plan(analysis, role, release, port, host.ports, endpoint.links)
     rule_context = RuleContext(
         now=analysis.now,
         warn=analysis.warn,
         role=role,
         # On X15.5+ this certificate is the server certificate only: client rules do not apply.
-        uses=uses - {Use.CLIENT} if separate_store else uses,
+        uses=plan.links.uses - {Use.CLIENT} if separate_store else plan.links.uses,
         policy=analysis.policy,
         software=software,
         expressway_version=version,
         separate_client_store=separate_store,
     )
-    findings = evaluate(chain, rule_context, analysis.rules)
-    # The verdicts follow the findings' effects (SEPARATE_CLIENT_STORE leaves the client links
-    # unknown on X15.5+) and the usability of the chain for each use.
-    links = judge_links(
-        planned,
-        usab,
-        findings,
-        analysis.now,
-        unknown_reason=_unknown_reason(observation, judged.parsed),
-    )
-    links = observe(links, chain.client_auth_test, chain.candidate)
+    # The rules and the link verdicts are pure, so their results are remembered: an Expressway
+    # shows one chain on all its ports, and the uses the rules judge are mostly the same on
+    # each (its client links count wherever the certificate is seen); the links planned are
+    # the port's own, but a fleet repeats them (--show-all's closed ports: one judgement).
+    rules_key = (observation.chain_der, _CHAIN_VARIES(chain), _CONTEXT_VARIES(rule_context))
+    findings = analysis._findings.get(rules_key)
+    if findings is None:
+        findings = analysis._findings.put(rules_key, evaluate(chain, rule_context, analysis.rules))
+    unknown_reason = _unknown_reason(observation, judged.parsed)
+    links_key = (rules_key, plan.links, unknown_reason)
+    judgement = analysis._judgements.get(links_key)
+    if judgement is None or judgement.findings is not findings:
+        judgement = analysis._judgements.put(
+            links_key, _judge(judged, findings, chain, plan, analysis, rules_key, unknown_reason)
+        )
     return EndpointReport(
         observation=observation,
         role=role,
         chain=chain.presented,
         trust=trust,
-        findings=findings,
-        links=links,
-        verdict=worst(link.verdict for link in links),
-        breaks_on=earliest_break(links),
+        findings=judgement.findings,
+        links=judgement.links,
+        verdict=judgement.verdict,
+        breaks_on=judgement.breaks_on,
         role_source=role_source,
         software=software,
-        services=services_of_endpoint(role_links, port),
+        services=plan.services,
     )
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity: one per content
+class LinkPlan:
+    """The links an endpoint's certificate is judged for, from the policy's link table; ports
+    with the same links share one (``_plan``), so their judgement is remembered once."""
+
+    planned: tuple[PlannedLink, ...]
+    # The uses the rules judge: those the policy gives this certificate here (a CUCM port whose
+    # service has only server links needs no clientAuth, nor does a host whose CSV names no
+    # client link).
+    uses: frozenset[Use]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointPlan:
+    links: LinkPlan
+    services: tuple[str, ...]  # whose certificate the port presents
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointJudgement:
+    findings: tuple[Finding, ...]
+    links: tuple[LinkVerdict, ...]
+    verdict: Verdict
+    breaks_on: datetime | None
+
+
+def _plan(
+    analysis: AnalysisContext,
+    role: Role,
+    release: Version | None,
+    port: int,
+    host_ports: frozenset[int],
+    given: tuple[str, ...] | None,
+) -> EndpointPlan:
+    key = (role, release, port, host_ports, given)
+    plan = analysis._plans.get(key)
+    if plan is None:
+        role_links = analysis.policy.links_for(role, release)
+        planned = links_for_endpoint(role_links, port, host_ports, release, given)
+        if analysis.judged_as is not None:  # the links of the side judged
+            planned = tuple(p for p in planned if p.uses is analysis.judged_as)
+        specified = {(spec.name, spec.uses) for spec in role_links}
+        uses = frozenset(p.uses for p in planned if p.unseen is None and (p.name, p.uses) in specified)
+        content = (planned, uses)
+        links = analysis._link_plans.get(content) or analysis._link_plans.put(
+            content, LinkPlan(planned, uses)
+        )
+        plan = analysis._plans.put(key, EndpointPlan(links, services_of_endpoint(role_links, port)))
+    return plan
+
+
+def _judge(
+    judged: JudgedChain,
+    findings: tuple[Finding, ...],
+    chain: ChainUnderTest,
+    plan: EndpointPlan,
+    analysis: AnalysisContext,
+    rules_key: tuple[object, ...],
+    unknown_reason: str,
+) -> EndpointJudgement:
+    # The verdicts follow the findings' effects (SEPARATE_CLIENT_STORE leaves the client links
+    # unknown on X15.5+) and the usability of the chain for each use.
+    # Per (chain, what the endpoint adds, reason): a planned link gets one verdict object,
+    # whichever port plans it.
+    same_verdicts = (rules_key, unknown_reason)
+    known = analysis._link_verdicts.get(same_verdicts)
+    if known is None:
+        known = analysis._link_verdicts.put(same_verdicts, {})
+    links = judge_links(plan.links.planned, judged.usability, findings, analysis.now, unknown_reason, known)
+    links = observe(links, chain.client_auth_test, chain.candidate)
+    return EndpointJudgement(findings, links, worst(link.verdict for link in links), earliest_break(links))
 
 
 def _judged_view(
@@ -239,21 +383,6 @@ def _judged_view(
         and analysis.policy.releases.separate_client_store(version)
     )
     return (port if analysis.judged_as is None else OFFLINE_PORT), separate_store
-
-
-def _planned_links(
-    analysis: AnalysisContext,
-    role_links: tuple[LinkSpec, ...],
-    port: int,
-    host: HostContext,
-    release: Version | None,
-    given: tuple[str, ...] | None,
-) -> tuple[PlannedLink, ...]:
-    """The links judged on this endpoint: those of its port, on the side ``judged_as`` names."""
-    planned = links_for_endpoint(role_links, port, host.ports, release, given)
-    if analysis.judged_as is not None:
-        planned = tuple(p for p in planned if p.uses is analysis.judged_as)
-    return planned
 
 
 def analyze_host(observations: Sequence[Observation], analysis: AnalysisContext) -> list[EndpointReport]:

@@ -117,6 +117,7 @@ def judge_links(
     findings: Iterable[Finding],
     now: datetime,
     unknown_reason: str,
+    known: dict[PlannedLink, LinkVerdict] | None = None,
 ) -> tuple[LinkVerdict, ...]:
     """One verdict per link, from the findings' effects and the chain's usability per use.
 
@@ -125,19 +126,27 @@ def judge_links(
     exists only where a feature is used carries it whatever its verdict; a host that checks
     its peers' client EKU only where configured carries it on the verdict that comes from
     accepting public client CAs.
+
+    ``known``: the verdicts already given for these same usability, findings, time and reason,
+    by planned link; new ones are added. The ports of a host plan the same client links, so
+    most of a port's verdicts are made once per host (and are the same objects).
     """
     planned = [PlannedLink(*w) for w in wanted]
     effects = [f.effect for f in findings if f.effect is not None]
     effects += [e for u in usability.values() if (e := u.effect(now)) is not None]
     verdicts = []
     for link in planned:
-        if link.unseen is not None or not usability:
+        if known is not None and (same := known.get(link)) is not None:
+            verdicts.append(same)
+        elif link.unseen is not None or not usability:
             reason = link.unseen if link.unseen is not None else unknown_reason
             verdicts.append(
                 LinkVerdict(link.name, link.uses, Verdict.UNKNOWN, reason, None, _exists_if(link))
             )
         else:
             verdicts.append(_judge(link, usability[link.uses], effects))
+        if known is not None:
+            known[link] = verdicts[-1]
     return tuple(verdicts)
 
 

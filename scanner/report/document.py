@@ -130,6 +130,18 @@ def _version(software: Fingerprint | None) -> str | None:
 
 
 def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
+    """The endpoint's JSON document: its parts below, in this order (the writers render the
+    parts that endpoints share once: ``writers.json.EndpointLines``)."""
+    return {
+        **endpoint_head(report),
+        **chain_part(report),
+        **judgement_part(report),
+        **endpoint_tail(report),
+    }
+
+
+def endpoint_head(report: EndpointReport) -> dict[str, Any]:
+    """Where the endpoint is and what it said: ``target`` to ``software_version``."""
     obs = report.observation
     ep = obs.endpoint
     return {
@@ -152,16 +164,41 @@ def endpoint_dict(report: EndpointReport) -> dict[str, Any]:
         "http_server": obs.http_server,
         "product": _product(report.software),
         "software_version": _version(report.software),
+    }
+
+
+def chain_part(report: EndpointReport) -> dict[str, Any]:
+    """The chain and its trust, ``chain`` to ``chain_added``: from ``report.chain`` and
+    ``report.trust`` alone, the same for every port that shows the chain."""
+    return {
         "chain": [cert_dict(c) for c in report.chain],
         "trust": report.trust.trust.value,
         "trust_anchor": report.trust.anchor,
         "root_programs": [p.value for p in report.trust.root_programs],
         "trust_basis": report.trust.basis.value,
         "chain_added": [added_dict(a) for a in report.trust.added],
+    }
+
+
+def judgement_part(report: EndpointReport) -> dict[str, Any]:
+    """``findings`` to ``links``: from ``report.findings``, ``verdict``, ``breaks_on`` and ``links`` alone."""
+    return {
         "findings": [finding_dict(f) for f in report.findings],
         "verdict": report.verdict.value,
         "breaks_on": iso(report.breaks_on),
-        "links": [{**link_dict(link), "observed": observed_dict(link.observed)} for link in report.links],
+        "links": [endpoint_link_dict(link) for link in report.links],
+    }
+
+
+def endpoint_link_dict(link: LinkVerdict) -> dict[str, Any]:
+    """One of an endpoint's links, with the preflight's evidence on it."""
+    return {**link_dict(link), "observed": observed_dict(link.observed)}
+
+
+def endpoint_tail(report: EndpointReport) -> dict[str, Any]:
+    """``duration_ms`` to the end: the probe's time, services, direction, preflight and sighting."""
+    obs = report.observation
+    return {
         "duration_ms": obs.duration_ms,
         "services": list(report.services),
         "direction": obs.direction.value,

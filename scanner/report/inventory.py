@@ -65,6 +65,7 @@ class _HostAccumulator:
     links: dict[tuple[str, Use], HostLink] = field(default_factory=dict)
     client_chains: dict[tuple[str, str], ClientChain] = field(default_factory=dict)  # by (link, leaf)
     ca_requests: dict[tuple[str, int], ClientCARequest] = field(default_factory=dict)  # by (link, port)
+    absorbed: list[tuple[object, object, object, Role]] = field(default_factory=list)  # see ``add``
 
     def add(self, report: EndpointReport, pairs: Sequence[LinkPair] = ()) -> None:
         ep = report.endpoint
@@ -79,14 +80,29 @@ class _HostAccumulator:
                     leaf.sha256, leaf.subject, report.trust.trust, leaf.not_after, (ep.port,), report.services
                 )
             )
-        for link in report.links:
-            self._add_link(
-                HostLink(link.name, link.uses, link.verdict, link.reason, link.breaks_on, link.condition)
-            )
+        # Adding a host's links or client chains again changes nothing, and the analysis gives
+        # the ports it judged alike the same objects: the same tuple of links is added once per
+        # host, and the client chains (from the chain, its trust, the links and the role) once
+        # per such tuple with the same chain. The host keeps what it took, so that an identity
+        # stays its own.
+        seen_links = False
+        seen_all = False
+        for links, chain, trust, role in self.absorbed:
+            if links is report.links:
+                seen_links = True
+                if chain is report.chain and trust is report.trust and role is report.role:
+                    seen_all = True
+                    break
+        if not seen_all:
+            self.absorbed.append((report.links, report.chain, report.trust, report.role))
+        if not seen_links:
+            for link in report.links:
+                self._add_link(
+                    HostLink(link.name, link.uses, link.verdict, link.reason, link.breaks_on, link.condition)
+                )
         if pairs:
-            self._add_pairing(
-                client_chains(report, pairs), ca_requests(report, {p.server_link for p in pairs})
-            )
+            chains = () if seen_all else client_chains(report, pairs)
+            self._add_pairing(chains, ca_requests(report, {p.server_link for p in pairs}))
 
     def _add_pairing(self, chains: Iterable[ClientChain], requests: Iterable[ClientCARequest]) -> None:
         for chain in chains:

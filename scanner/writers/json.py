@@ -11,7 +11,16 @@ import json
 from typing import Any, BinaryIO, TextIO, cast
 
 from scanner.model import EndpointReport
-from scanner.report.document import SCHEMA, endpoint_dict, host_dict, iso, summary_dict
+from scanner.report.document import (
+    SCHEMA,
+    chain_part,
+    endpoint_head,
+    endpoint_tail,
+    host_dict,
+    iso,
+    judgement_part,
+    summary_dict,
+)
 from scanner.report.inventory import EndpointSortKey, Inventory, endpoint_sort_key
 from scanner.report.safety import json_text
 from scanner.report.sink import Renderer, RunInfo, Writer
@@ -24,16 +33,77 @@ def _line(value: Any) -> str:
     return json_text(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
 
 
+REMEMBERED_PARTS = 64  # chain parts and judgement parts whose JSON text an EndpointLines keeps
+
+
+class EndpointLines:
+    """An endpoint's document (``endpoint_dict``) as one line of JSON text, ``json.dumps`` with
+    ``separators``, joined from the texts of its four parts (``report.document``).
+
+    Most of a line is its chain and its findings and links (some 6 KB for a certificate with
+    twelve links), and they repeat: every port of a host shows the same chain, and the
+    analysis gives what it judged alike the same objects. So those two parts are rendered once
+    per object (the key is the objects' identity; an entry keeps them, so that the identity
+    cannot be reused while it is remembered). JSON text of an object is its members' texts
+    joined by the item separator: the line is the same, byte for byte, as the whole document
+    rendered at once (``tests/test_json_lines.py``).
+
+    Each ``json.dumps`` call costs some microseconds before it encodes anything, so the parts
+    stay few and whole: rendering each link apart made a line slower, not faster.
+    """
+
+    def __init__(self, separators: tuple[str, str], tail: dict[str, Any] | None = None) -> None:
+        self._separators = separators
+        self._tail = tail or {}  # members after the document's own (JSONL: the schema)
+        self._chains: dict[tuple[int, int], tuple[object, object, str]] = {}
+        self._judgements: dict[tuple[int, int], tuple[object, object, object, object, str]] = {}
+
+    def __call__(self, report: EndpointReport) -> str:
+        chain_key = (id(report.chain), id(report.trust))
+        chain = self._chains.get(chain_key)
+        if chain is None or chain[0] is not report.chain or chain[1] is not report.trust:
+            chain = (report.chain, report.trust, self._members(chain_part(report)))
+            _remember(self._chains, chain_key, chain)
+        judgement_key = (id(report.findings), id(report.links))
+        judged = self._judgements.get(judgement_key)
+        if (
+            judged is None
+            or judged[0] is not report.findings
+            or judged[1] is not report.links
+            or judged[2] != report.verdict
+            or judged[3] != report.breaks_on
+        ):
+            text = self._members(judgement_part(report))
+            judged = (report.findings, report.links, report.verdict, report.breaks_on, text)
+            _remember(self._judgements, judgement_key, judged)
+        tail = endpoint_tail(report)
+        tail.update(self._tail)
+        parts = (self._members(endpoint_head(report)), chain[2], judged[4], self._members(tail))
+        return "{" + self._separators[0].join(parts) + "}"
+
+    def _members(self, part: dict[str, Any]) -> str:
+        """``"key": value`` of each member, joined (the object's text without its braces)."""
+        return json_text(json.dumps(part, ensure_ascii=False, separators=self._separators))[1:-1]
+
+
+def _remember(memo: dict[tuple[int, int], Any], key: tuple[int, int], entry: object) -> None:
+    if len(memo) >= REMEMBERED_PARTS:
+        del memo[next(iter(memo))]  # the oldest: hosts come one after another
+    memo[key] = entry
+
+
+_JSON_LINES = EndpointLines((", ", ": "))
+_JSONL_LINES = EndpointLines((",", ":"), {"schema": SCHEMA})
+
+
 def json_endpoint(report: EndpointReport) -> bytes:
     """The endpoint's line of the JSON document (``JsonWriter.renderer``)."""
-    return _line(endpoint_dict(report)).encode()
+    return _JSON_LINES(report).encode()
 
 
 def jsonl_endpoint(report: EndpointReport) -> bytes:
     """The endpoint's JSONL line, its newline included (``JsonlWriter.renderer``)."""
-    line = endpoint_dict(report)
-    line["schema"] = SCHEMA
-    return (json_text(json.dumps(line, ensure_ascii=False, separators=(",", ":"))) + "\n").encode()
+    return (_JSONL_LINES(report) + "\n").encode()
 
 
 def _utf8_bytes(out: TextIO) -> BinaryIO | None:
