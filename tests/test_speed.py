@@ -20,8 +20,8 @@ from OpenSSL import SSL
 
 from scanner.core.trust import RootStore
 from scanner.edge.connect import Connected, ConnectWatcher, NotConnected, open_tcp
+from scanner.edge.judging import HostJudge
 from scanner.edge.sizing import MAX_WORKERS, PROBES_PER_PROCESS, default_workers
-from scanner.edge.workers import HostJudge
 from scanner.lab import Behaviour, LabPKI
 from scanner.model import Endpoint, EndpointReport, Observation, Status
 from scanner.protocol.groups import prefer_classical_groups

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -88,6 +89,40 @@ def test_workers_give_the_same_inventory_as_one_process(lab, lab_args, tmp_path)
     # Workers judge hosts whole too: roles inferred from banners and listeners, releases read.
     inferred = {h["product"] for h in one["hosts"] if h["role_source"] == "inferred"}
     assert {"expressway-e", "cucm", "cube"} <= inferred
+
+
+@pytest.mark.slow
+def test_workers_give_the_same_output_in_every_format(lab, lab_args, tmp_path):
+    """Workers render their hosts with the writer's renderer (JSON, JSONL, Prometheus) and send
+    the rest as reports (CSV, the table); with --show-all a host's closed ports are in its
+    package. Each output is the one process's, byte for byte apart from times."""
+
+    def timeless(fmt: str, text: str) -> str:
+        if fmt == "prometheus":  # the run's time and duration, and each probe's
+            return "\n".join(
+                line for line in text.splitlines() if "duration" not in line and "_timestamp" not in line
+            )
+        if fmt == "csv":
+            return re.sub(r",\d+\.\d,", ",D,", text)  # duration_ms
+        document = without_durations(json.loads(text))
+        return json.dumps(document, sort_keys=True)
+
+    for fmt, extra in (("json", ["--show-all"]), ("prometheus", []), ("csv", []), ("table", [])):
+        texts = {}
+        for workers in (1, 2):
+            out = tmp_path / f"w{workers}.{fmt}"
+            result = run(
+                "scan", SWEEP, *lab_args, "--workers", str(workers), "-f", fmt, "-o", str(out), *extra
+            )
+            assert result.returncode == 0, result.stderr
+            texts[workers] = out.read_text()
+        if fmt == "table":
+            texts = {
+                k: re.sub(r"\d+(\.\d+)?\s*s\b|\d{4}-\d\d-\d\dT[\d:]+Z", "T", v) for k, v in texts.items()
+            }
+        else:
+            texts = {k: timeless(fmt, v) for k, v in texts.items()}
+        assert texts[2] == texts[1], fmt
 
 
 def test_workers_use_the_policy_given(lab, lab_args, tmp_path):

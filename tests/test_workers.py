@@ -192,3 +192,36 @@ def test_a_worker_rebuilds_the_parents_intermediates():
     assert pool.fetched.entries == ((fetched.der, "http://127.0.0.1:9/ca.crt"),)
     assert pool.fetched_urls == {"http://127.0.0.1:9/ca.crt"}
     assert pool.packaged is not None and len(pool.packaged) == 1637
+
+
+def test_a_worker_packages_each_host_in_the_place_of_its_first_endpoint():
+    """``Packer``: a host's endpoints (closed ports among them) become one package at its first
+    number, counted and rendered as the parent would have; a host where nothing listened
+    goes on as it is; two host names in one group make two packages."""
+    from scanner.core.analysis import analyze
+    from scanner.core.peers import link_pairs
+    from scanner.edge.files import load_packaged_policy
+    from scanner.edge.judging import Packer
+    from scanner.model import Status
+    from scanner.report.sink import HostPackage
+    from scanner.writers.json import json_endpoint
+    from tests.conftest import context
+    from tests.factories import make_chain, observation
+
+    root, inter, leaf = make_chain("both")
+    a5061, a7001, b5061 = (
+        analyze(observation(leaf, inter, root, host=host, port=port), context())
+        for host, port in (("192.0.2.1", 5061), ("192.0.2.1", 7001), ("192.0.2.2", 5061))
+    )
+    pack = Packer(json_endpoint, False, link_pairs(load_packaged_policy()))
+    closed = Status.CLOSED
+    assert pack([(3, (closed,)), (4, (closed,))]) == [(3, (closed,)), (4, (closed,))]
+    [(seq, (package,))] = pack([(3, (closed,)), (4, (a5061,)), (5, (closed,)), (6, (a7001,))])
+    assert seq == 3 and isinstance(package, HostPackage)
+    assert (package.probes, package.live, package.share.probes, package.share.listed) == (4, 2, 4, 2)
+    assert dict(package.share.statuses) == {"closed": 2, "ok": 2}
+    assert [line for _, line in package.rendered] == [json_endpoint(a5061), json_endpoint(a7001)]
+    assert package.share.part is not None and package.share.part.ports == (5061, 7001)
+    two = pack([(7, (a5061,)), (8, (b5061,))])
+    assert [seq for seq, _ in two] == [7, 8]
+    assert [p.share.part.host for _, (p,) in two] == ["192.0.2.1", "192.0.2.2"]

@@ -25,10 +25,11 @@ from scanner.edge.files import OutputError, atomic_output
 from scanner.edge.spool import DiskSpool
 from scanner.model import EndpointReport, Status
 from scanner.report.inventory import EndpointSortKey, HostShare, Inventory
-from scanner.report.sink import ScannerFreshness
+from scanner.report.sink import HostPackage, ScannerFreshness
 from scanner.writers import SUFFIXES, OutputFormat, RunInfo, Writer, make_writer
 
 if TYPE_CHECKING:  # the history store loads only for --db, trio only for a scan (start-up time, memory)
+    from scanner.edge.frames import Outcome
     from scanner.edge.progress import Progress
     from scanner.store.session import RunSession
 
@@ -67,12 +68,18 @@ class ReportStream:
         self.writer, self.inventory = writer, inventory
         self.progress: Progress | None = None
 
-    def record(self, report: EndpointReport | Status) -> None:
-        """An endpoint's report; or only its status, for a probe the output does not list."""
+    def record(self, report: Outcome) -> None:
+        """An endpoint's report; or only its status, for a probe the output does not list; or a
+        host a worker judged and rendered with this stream's writer's renderer."""
         if isinstance(report, Status):
             self.inventory.count_unlisted(report)
             if self.progress is not None:
                 self.progress.advance()
+            return
+        if isinstance(report, HostPackage):
+            self.record_host(report.share, report.rendered)
+            if self.progress is not None:
+                self.progress.add(report.probes, report.live)
             return
         if self.inventory.add(report):
             self.writer.add(report)

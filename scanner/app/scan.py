@@ -311,11 +311,17 @@ def _sweep(plan: _Plan, stream: ReportStream, recorder: Recorder | None) -> Stop
                 plan.analysis,
                 plan.issuers,
                 forked,
+                renderer,
             )
             nursery.cancel_scope.cancel()  # done: stop the progress line and the timer
 
+    # With a renderer (JSON, JSONL, Prometheus; not with --db, whose recorder needs the reports)
+    # each worker renders its own hosts, and this process only adds what they send.
+    renderer = stream.writer.renderer()
     freeze_startup_heap()  # imports, roots, intermediates, policy: walked by no collection again
-    workers = preforked(plan.specs, plan.shard, plan.pool, plan.inputs, plan.processes, plan.analysis)
+    workers = preforked(
+        plan.specs, plan.shard, plan.pool, plan.inputs, plan.processes, plan.analysis, renderer
+    )
     try:
         with workers as forked:
             run_stoppable(body, _PASSTHROUGH)

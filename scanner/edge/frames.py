@@ -14,14 +14,17 @@ from typing import Any
 import trio
 
 from scanner.model import EndpointReport, Status
+from scanner.report.sink import HostPackage
 
 FRAME_HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 256 * 1024
 
+
 # An endpoint's report; or only its status, where the output does not list it (a closed port of
-# a range): that is counted and needs no judging.
-Outcome = EndpointReport | Status
+# a range): that is counted and needs no judging; or a whole host, packaged by a worker (in the
+# place of the host's first endpoint; its other endpoints then have no item).
+Outcome = EndpointReport | Status | HostPackage
 Item = tuple[int, tuple[Outcome, ...]]  # an endpoint's place in the sweep, and its outcomes
 
 

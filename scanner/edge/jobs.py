@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from scanner.core.analysis import AnalysisContext
 from scanner.core.policy_schema import parse_policy
@@ -18,7 +18,10 @@ from scanner.core.targets import Shard, TargetSpec, expand_hosts, in_shard
 from scanner.core.trust import ProgramRoots, load_pem_bundle
 from scanner.edge.files import intermediate_pool, load_packaged_policy
 from scanner.edge.pool import PoolConfig
-from scanner.model import Endpoint, EndpointReport, RootProgram, Status
+from scanner.model import Endpoint, EndpointReport, RootProgram
+from scanner.report.sink import Renderer
+
+Compactable = TypeVar("Compactable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,9 @@ class WorkerJob:
     count: int
     pool: PoolConfig  # the whole sweep's limits; each worker takes its part
     analysis: AnalysisInputs
+    # The output's renderer (``Writer.renderer``): a worker then hands on each host packaged
+    # (``frames.HostPackage``); None: its reports, for a writer or a recorder that needs them.
+    renderer: Renderer | None = None
 
 
 def owned_sweep(
@@ -93,9 +99,10 @@ def owned_sweep(
         seq += size
 
 
-def compact(report: EndpointReport | Status) -> EndpointReport | Status:
-    """The report without the raw DER: writers and the inventory use the parsed facts only."""
-    return report if isinstance(report, Status) else compact_report(report)
+def compact(outcome: Compactable) -> Compactable:
+    """A report without the raw DER (writers and the inventory use the parsed facts only);
+    anything else as it is."""
+    return compact_report(outcome) if isinstance(outcome, EndpointReport) else outcome  # type: ignore[return-value]
 
 
 def compact_report(report: EndpointReport) -> EndpointReport:

@@ -66,6 +66,12 @@ class Progress:
             self.live += 1
         self.redraw()
 
+    def add(self, probes: int, live: int) -> None:
+        """Several probes done at once (a host a worker packaged), ``live`` of them found listening."""
+        self.done += probes
+        self.live += live
+        self.redraw()
+
     def advance(self) -> None:
         """One probe done that found nothing listening (counted, not judged)."""
         self.done += 1

@@ -14,10 +14,14 @@ Every worker expands the same specs in the same order, numbers the endpoints 0, 
 and keeps those whose host falls in its share (``owned_sweep``: hosts are dealt out in turn, so a
 host's ports go to one worker and ``--max-per-host`` holds). It probes and analyses
 them with the ordinary pool, in order, and writes ``(number, reports)`` frames on its
-stdout. Each worker's stream is ordered, so the parent merges the N streams like sorted
-files: it waits until each running worker has its next item buffered and passes on the
-smallest number. Nothing is sorted and nothing grows with the sweep: each worker holds its
-pool window, each pipe a few frames.
+stdout. Where the output renders each endpoint itself (JSON, JSONL, Prometheus, without
+``--db``), a worker sends each host as a ``HostPackage`` instead (``Packer``): its share of
+the inventory and its endpoints' rendered bytes, so that the parent, which also probes a
+share of its own, does not unpickle, count and render the whole sweep. Each worker's stream
+is ordered, so the parent merges the N streams like sorted files: it waits until each
+running worker has its next item buffered and passes on the smallest number. Nothing is
+sorted and nothing grows with the sweep: each worker holds its pool window, each pipe a
+few frames.
 
 The parent talks to workers over pipes only: closing a worker's stdin tells it to stop (a
 parent that dies, however it dies, closes it too, so no worker outlives it), and a worker
@@ -44,23 +48,30 @@ from typing import Any, Protocol
 
 import trio
 
-from scanner.core.analysis import AnalysisContext, analyze, analyze_host, host_contexts
-from scanner.core.hosts import HostGrouper
+from scanner.core.analysis import AnalysisContext
+from scanner.core.peers import link_pairs
 from scanner.core.targets import Shard, TargetSpec
 from scanner.edge.forked import ForkedProcess, can_fork, fork_children
-from scanner.edge.frames import FRAME_HEADER, FrameReader, Item, Outcome, WorkerFailed, encode_frame, merge
+from scanner.edge.frames import (
+    FRAME_HEADER,
+    FrameReader,
+    Item,
+    Outcome,
+    WorkerFailed,
+    encode_frame,
+    merge,
+)
 from scanner.edge.heap import freeze_startup_heap
 from scanner.edge.issuers import ChainCompleter, IssuerFetcher, RemoteIssuers, answer_request
 from scanner.edge.jobs import AnalysisInputs, WorkerJob, compact, owned_sweep
+from scanner.edge.judging import HostJudge, Packer, ProbedItem
 from scanner.edge.pool import PoolConfig, scan_ordered
-from scanner.model import Observation
-from scanner.report.inventory import is_listed
+from scanner.report.sink import Renderer
 
 BATCH_ITEMS = 64  # endpoints per frame at most; a frame goes as soon as nothing more is ready
 BUFFERED_FRAMES = 4  # per worker, in the parent
 STOP_GRACE_SECONDS = 1.0  # after its stdin closes, a worker has this long before it is killed
 
-ProbedItem = tuple[int, tuple[Observation, ...]]  # ... and its observations (one per address)
 
 # --- the parent -----------------------------------------------------------------------------
 
@@ -86,6 +97,7 @@ def preforked(
     inputs: AnalysisInputs,
     count: int,
     analysis: AnalysisContext,
+    renderer: Renderer | None = None,
 ) -> Iterator[list[ForkedProcess]]:
     """Before trio runs: fork the ``count - 1`` workers of a sweep, if this process may fork.
 
@@ -100,7 +112,7 @@ def preforked(
     spec_tuple = tuple(specs)
 
     def body(index: int, read_fd: int, write_fd: int) -> None:
-        job = WorkerJob(spec_tuple, shard, index, count, pool, inputs)
+        job = WorkerJob(spec_tuple, shard, index, count, pool, inputs, renderer)
         run_worker(job, analysis, read_fd, write_fd)
 
     children = fork_children(count, body, "ekuscan-w")
@@ -173,8 +185,10 @@ async def merge_workers(
     analysis: AnalysisContext,
     issuers: IssuerFetcher | None = None,
     forked: Sequence[ForkedProcess] = (),
+    renderer: Renderer | None = None,
 ) -> None:
-    """Run the sweep in ``count`` shares; hand every report to ``record``, in target order.
+    """Run the sweep in ``count`` shares; hand every report to ``record``, in target order
+    (a worker's hosts as ``HostPackage``s with a ``renderer``).
 
     This process probes share 0 itself; the ``count - 1`` others are the ``forked`` workers
     (``preforked``), or else workers it spawns now.
@@ -188,7 +202,7 @@ async def merge_workers(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True
             )
             processes.append(spawned)
-            job = WorkerJob(spec_tuple, shard, index, count, pool, inputs)
+            job = WorkerJob(spec_tuple, shard, index, count, pool, inputs, renderer)
             assert spawned.stdin is not None
             payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
             try:
@@ -241,6 +255,7 @@ async def judge_sweep(
     analysis: AnalysisContext,
     issuers: IssuerFetcher | None = None,
     forked: Sequence[ForkedProcess] = (),
+    renderer: Renderer | None = None,
 ) -> None:
     """Probe and judge a sweep in ``processes`` shares, handing every report to ``record`` in target order.
 
@@ -250,9 +265,12 @@ async def judge_sweep(
     collecting, with what came (a worker's partial host is lost with the worker). With
     ``issuers`` (--fetch-issuers) the issuers a chain misses are fetched before it is judged, by
     this process for every share. ``forked``: the workers ``preforked`` started for this sweep.
+    ``renderer``: the output's (``Writer.renderer``), with which the workers render their hosts.
     """
     if processes > 1:
-        await merge_workers(specs, shard, pool, inputs, processes, record, analysis, issuers, forked)
+        await merge_workers(
+            specs, shard, pool, inputs, processes, record, analysis, issuers, forked, renderer
+        )
         return
     judge = HostJudge(analysis, inputs.judge_unlisted)
 
@@ -309,42 +327,6 @@ async def _probe_and_judge(
                 await deliver(rest)
 
 
-class HostJudge:
-    """Judges an ordered stream of probed endpoints a host at a time (``HostGrouper``), whole."""
-
-    def __init__(self, analysis: AnalysisContext, judge_unlisted: bool = True) -> None:
-        self.analysis = analysis
-        self.judge_unlisted = judge_unlisted  # False: what the output does not list is only counted
-        self.hosts: HostGrouper[ProbedItem] = HostGrouper()
-
-    def add(self, item: ProbedItem) -> list[Item]:
-        return [judged for host in self.hosts.add(item[1][0].endpoint, item) for judged in self._judge(host)]
-
-    def flush(self) -> list[Item]:
-        return self._judge(self.hosts.flush())
-
-    def _judge(self, items: list[ProbedItem]) -> list[Item]:
-        if not items:
-            return []
-        every = [o for _, observations in items for o in observations]
-        outcomes: Iterator[Outcome]
-        if self.judge_unlisted:
-            outcomes = iter(analyze_host(every, self.analysis))
-        else:
-            # The host's context comes from all its probes (the ports sought shape its links),
-            # but only what the output lists is judged; a host where nothing listened costs
-            # no context either.
-            listed = [is_listed(o, False) for o in every]
-            hosts = host_contexts(every, self.analysis) if any(listed) else {}
-            outcomes = iter(
-                [
-                    analyze(o, self.analysis, hosts[o.endpoint.ip]) if wanted else o.status
-                    for o, wanted in zip(every, listed, strict=True)
-                ]
-            )
-        return [(seq, tuple(next(outcomes) for _ in observations)) for seq, observations in items]
-
-
 # --- the worker -----------------------------------------------------------------------------
 
 
@@ -397,7 +379,10 @@ async def _work(job: WorkerJob, analysis: AnalysisContext | None, in_fd: int, ou
 
     async with out, stdin, trio.open_nursery() as nursery:
         nursery.start_soon(watch_parent, nursery.cancel_scope)
-        judge = HostJudge(analysis, job.analysis.judge_unlisted)
+        pack = None
+        if job.renderer is not None:
+            pack = Packer(job.renderer, job.analysis.judge_unlisted, link_pairs(analysis.policy))
+        judge = HostJudge(analysis, job.analysis.judge_unlisted, pack)
         await _probe_and_judge(job, judge, deliver, ChainCompleter(remote) if remote else None)
         await send_frame("done", None)
         nursery.cancel_scope.cancel()

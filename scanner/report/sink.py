@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TextIO
 
 from scanner.model import EndpointReport
-from scanner.report.inventory import Inventory
+from scanner.report.inventory import HostShare, Inventory
 from scanner.report.ordering import EndpointSortKey
 from scanner.report.spooling import MemorySpool, SpoolFactory
 
@@ -63,3 +63,15 @@ class Writer:
 
     def finish(self, inventory: Inventory, duration_s: float) -> None:
         raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class HostPackage:
+    """A host's reports as a worker hands them on when the output renders each endpoint itself
+    (JSON, JSONL, Prometheus): its share of the inventory and its listed endpoints rendered,
+    a few bytes per endpoint instead of the report (``ReportStream.record`` takes either)."""
+
+    share: HostShare
+    rendered: tuple[tuple[EndpointSortKey, bytes], ...]
+    probes: int  # for the progress line: probes done ...
+    live: int  # ... and those where something listened
