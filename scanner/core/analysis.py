@@ -56,7 +56,7 @@ from scanner.model import (
 
 DEFAULT_ROLE = Role.EXPRESSWAY
 OFFLINE_PORT = 0  # an Endpoint with port 0 stands for certificate files, not a socket
-CHAIN_MEMO_SIZE = 1024  # chains judged once per context: a host's ports, then the next hosts
+CHAIN_MEMO_SIZE = 128  # chains judged once per context: a host's ports, a cluster's shared certificate
 PLAN_MEMO_SIZE = 256  # an endpoint's links planned once per (role, release, port, host's ports, CSV links)
 FINDINGS_MEMO_SIZE = 256  # the rules' findings once per (chain, what the endpoint adds)
 JUDGEMENT_MEMO_SIZE = 256  # link verdicts once per (those findings, the links planned)
