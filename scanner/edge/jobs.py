@@ -67,7 +67,7 @@ class WorkerJob:
     pool: PoolConfig  # the whole sweep's limits; each worker takes its part
     analysis: AnalysisInputs
     # The output's renderer (``Writer.renderer``): a worker then hands on each host packaged
-    # (``frames.HostPackage``); None: its reports, for a writer or a recorder that needs them.
+    # (``report.sink.HostPackage``); None: its reports, for a writer or a recorder that needs them.
     renderer: Renderer | None = None
 
 

@@ -6,7 +6,7 @@ worker's results. Sent as reports, each of those is unpickled, counted into the 
 rendered by the parent: work for the whole sweep in one process (issue 14). Where the output
 renders each endpoint itself (JSON, JSONL, Prometheus; ``Writer.renderer``) and nothing else
 needs the reports (no ``--db``), a worker does that part for its own hosts and sends each as a
-``frames.HostPackage``; ``app.output.ReportStream.record`` adds it as it would have added its
+``report.sink.HostPackage``; ``app.output.ReportStream.record`` adds it as it would have added its
 reports.
 """
 
