@@ -93,6 +93,7 @@ def test_certificate_files_ask_nothing_and_a_scan_without_pairs_compares_nothing
 def test_hosts_are_the_same_whether_the_reports_share_objects_or_not():
     """The inventory takes a tuple of links, or a chain's client chains, once per host when
     reports share them (as the analysis makes them); copies that share nothing give the same hosts."""
+    import itertools
     import pickle
 
     from scanner.core.analysis import analyze_host
@@ -113,7 +114,11 @@ def test_hosts_are_the_same_whether_the_reports_share_objects_or_not():
             for p in ports
         ]
         reports += analyze_host(observations, analysis)
-    reports.append(replace(reports[1], trust=replace(reports[1].trust)))  # same links, another trust object
+    # The paths that take shared objects once: a port seen again (the same report), and the same
+    # links with another trust object or another chain (their client chains are computed again).
+    reports.append(reports[0])
+    reports.append(replace(reports[1], trust=replace(reports[1].trust)))
+    reports.append(replace(reports[1], chain=reports[5].chain, trust=reports[5].trust))  # another leaf
 
     def hosts(items):
         inventory = Inventory(now=NOW, link_pairs=PAIRS)
@@ -122,6 +127,15 @@ def test_hosts_are_the_same_whether_the_reports_share_objects_or_not():
         return list(inventory.each_host())
 
     shared = hosts(reports)
-    assert reports[2].links is not reports[3].links or reports[2].chain is reports[3].chain
-    assert shared == hosts([pickle.loads(pickle.dumps(r)) for r in reports])
+    copies = [pickle.loads(pickle.dumps(r)) for r in reports]
+    assert not any(a.links is b.links for a, b in itertools.combinations(copies, 2))
+    assert shared == hosts(copies)
+    # ... and both are the hosts the reports make, taken one by one.
+    for host in shared:
+        mine = [r for r in reports if r.endpoint.host == host.host]
+        assert {(link.name, link.uses) for link in host.links} == {
+            (x.name, x.uses) for r in mine for x in r.links
+        }
+        expected_chains = {(c.link, c.leaf_sha256) for r in mine for c in client_chains(r, PAIRS)}
+        assert {(c.link, c.leaf_sha256) for c in host.client_chains} == expected_chains
     assert any(h.client_chains for h in shared) and any(h.ca_requests for h in shared)

@@ -355,9 +355,8 @@ def _judge(
     unknown_reason: str,
 ) -> EndpointJudgement:
     # The verdicts follow the findings' effects (SEPARATE_CLIENT_STORE leaves the client links
-    # unknown on X15.5+) and the usability of the chain for each use.
-    # Per (chain, what the endpoint adds, reason): a planned link gets one verdict object,
-    # whichever port plans it.
+    # unknown on X15.5+) and the usability of the chain for each use; per (chain, what the
+    # endpoint adds, reason), a planned link gets one verdict object, whichever port plans it.
     same_verdicts = (rules_key, unknown_reason)
     known = analysis._link_verdicts.get(same_verdicts)
     if known is None:

@@ -122,12 +122,11 @@ class _PackedHost:
         self.rendered: list[tuple[EndpointSortKey, bytes]] = []
         self.probes = self.live = 0
 
-    def add(self, outcome: Outcome, name: str | None, renderer: Renderer) -> None:
+    def add(self, outcome: EndpointReport | Status, name: str | None, renderer: Renderer) -> None:
         self.probes += 1
         if isinstance(outcome, Status):
             self.inventory.count_unlisted(outcome)
             return
-        assert not isinstance(outcome, HostPackage)  # ``Packer`` refused those
         self.name = name
         observation = outcome.observation
         self.live += observation.connected or observation.status is Status.OK
