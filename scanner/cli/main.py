@@ -9,6 +9,7 @@ from typing import NoReturn
 import typer
 
 from scanner.app.errors import ScanFailed, UsageFailure, error_line
+from scanner.app.startup import pause_collections, resume_collections
 from scanner.cli import commands, plain_values
 from scanner.cli.listen_command import listen
 from scanner.cli.report_command import report
@@ -29,6 +30,14 @@ app.command()(commands.lab)
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; every way out goes through one exit code."""
+    pause_collections()  # until the command is ready: see scanner.app.startup
+    try:
+        _run(argv)
+    finally:
+        resume_collections()
+
+
+def _run(argv: list[str] | None) -> NoReturn:
     plain_values.install()  # well-formed values converted without pydantic: ~0.1 s of CPU per run
     command = typer.main.get_command(app)
     try:

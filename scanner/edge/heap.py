@@ -12,6 +12,16 @@ to the shared objects' headers would cause.
 Only objects that exist when it is called are frozen, once per process: the heap it leaves
 out of the walks does not grow with the number of targets, and the collector still frees
 every cycle made afterwards.
+
+Before that, start-up itself: every object the imports make lives as long as the process,
+yet the collector walks each one while it is young and again in the middle generation. The
+command line pauses the collector (``pause_collections``) until the process is ready:
+``freeze_startup_heap`` resumes it, and so does ``resume_collections`` for a command that
+never freezes. Pausing alone would only defer the walks (the collector goes on counting
+allocations while paused, and the first collection after it takes them all); the freeze
+that follows is what spares them. Measured with ``gc.callbacks`` on ``scan`` of one closed
+port: 11.7 ms of collections before the freeze (102 of them, none of the oldest
+generation); paused until the freeze, the process took 207 ms of CPU against 218.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import gc
 
 _frozen = False  # a forked child inherits it: what its parent froze is frozen in it too
+_paused = False  # pause_collections turned the collector off; resuming turns it back on
 
 
 def freeze_startup_heap() -> None:
@@ -28,3 +39,23 @@ def freeze_startup_heap() -> None:
     if not _frozen:
         _frozen = True
         gc.freeze()
+    resume_collections()
+
+
+def pause_collections() -> None:
+    """Turn the collector off until the process is ready (the command line's first step).
+
+    Only a collector that is on is paused, so a caller that had it off keeps it off.
+    """
+    global _paused
+    if gc.isenabled():
+        gc.disable()
+        _paused = True
+
+
+def resume_collections() -> None:
+    """Undo ``pause_collections``, if it paused the collector; otherwise nothing."""
+    global _paused
+    if _paused:
+        _paused = False
+        gc.enable()
