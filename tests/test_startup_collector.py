@@ -92,8 +92,8 @@ def _run(tmp_path: Path, argv: list[str], module: str, function: str, call: bool
     argv = [part.format(tmp=tmp_path) for part in argv]
     code = PROBE.format(module=module, function=function, call=call, argv=argv)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    last = result.stdout.strip().splitlines()[-1]
-    return dict(json.loads(last))
+    assert result.stdout.strip(), result.stderr  # the probe prints its line at exit
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 @pytest.mark.parametrize("command", sorted(RESUMED_ON_LOAD))
