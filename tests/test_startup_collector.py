@@ -1,9 +1,10 @@
-"""The collector is paused while the command line starts and on again once the command is ready.
+"""The collector is paused while ``scan`` and ``report`` start, and on whenever a command works.
 
-``scanner.app.startup``: the CLI pauses the cyclic collector first; ``scan`` and ``report``
-resume it when they freeze their start-up heap, every other command once its application
-module has loaded. A command left paused would run its whole job without collections, so
-each command is run here in a process of its own and asked at the moment its work begins.
+``scanner.app.startup``: those two pause the cyclic collector before they load their
+application modules and resume it when they freeze their start-up heap; ``main`` resumes it
+for one that ends before its freeze; the other commands never pause. A command left paused
+would run its whole job without collections, so each command is run here in a process of
+its own and asked at the moment its work begins.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ RESUMED_ON_LOAD = {
     "lab": (["--duration", "1"], "scanner.app.lab_service", "run_lab"),
     "listen": (["--duration", "1"], "scanner.app.listen", "run_listen"),
 }
-# These resume when they freeze their start-up heap, before their work.
+# These pause, and resume when they freeze their start-up heap, before their work.
 RESUMED_ON_FREEZE = {
     "scan": (["127.0.0.1:9", "--timeout", "1", "-f", "json", "-o", "{tmp}/out.json"], "scanner.app.scan"),
     "report": (["--db", "{tmp}/missing.sqlite"], "scanner.app.report"),
@@ -108,6 +109,11 @@ def test_scan_and_report_resume_when_they_freeze(tmp_path: Path, command: str) -
     argv, module = RESUMED_ON_FREEZE[command]
     seen = _run(tmp_path, [command, *argv], module, "freeze_startup_heap", call=True)
     assert seen == {"seen": [False, True], "at_exit": True}
+
+
+def test_a_scan_that_ends_before_its_freeze_leaves_the_collector_on(tmp_path: Path) -> None:
+    seen = _run(tmp_path, ["scan", "not a target!"], "scanner.app.scan", "freeze_startup_heap", call=True)
+    assert seen == {"seen": [], "at_exit": True}
 
 
 def test_every_command_is_checked() -> None:

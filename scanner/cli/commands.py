@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 
-from scanner.app.startup import resume_collections
 from scanner.cli.options import (
     AtOption,
     DbOption,
@@ -84,8 +83,6 @@ def inspect(
     """
     from scanner.app.inspect import InspectRequest, run_inspect  # loaded when run, not for --help
 
-    resume_collections()  # loaded: start-up is over (scanner.app.startup)
-
     request = InspectRequest(
         tuple(files),
         role,
@@ -109,8 +106,6 @@ def rules(
 ) -> int:
     """List every finding code with its severity and what it means, or explain one with its fix."""
     from scanner.app.catalogue import rules_text
-
-    resume_collections()  # loaded: start-up is over (scanner.app.startup)
 
     sys.stdout.write(rules_text(code))
     return ExitCode.OK
@@ -137,8 +132,6 @@ def policy_show(policy_file: PolicyOption = None) -> int:
     Save it, edit it, and pass it back with --policy FILE.
     """
     from scanner.app.catalogue import policy_text
-
-    resume_collections()  # loaded: start-up is over (scanner.app.startup)
 
     sys.stdout.write(policy_text(policy_file))
     return ExitCode.OK
@@ -168,8 +161,6 @@ def diff(
     """
     from scanner.app.history import diff_runs, diff_text  # the store loads only when used
 
-    resume_collections()  # loaded: start-up is over (scanner.app.startup)
-
     comparisons = diff_runs(db, runs, scanner)
     sys.stdout.write(diff_text(comparisons, fmt is ReportFormat.JSON))
     return ExitCode.FINDINGS if any(not c.empty for c in comparisons) else ExitCode.OK
@@ -194,8 +185,6 @@ def history(
     Example: ekuscan history expe.example.com:7001 --db history.sqlite
     """
     from scanner.app.history import endpoint_history, no_observation_line
-
-    resume_collections()  # loaded: start-up is over (scanner.app.startup)
 
     text, found = endpoint_history(db, endpoint, fmt is ReportFormat.JSON)
     sys.stdout.write(text)
@@ -251,8 +240,6 @@ def lab(
 ) -> int:
     """Serve the built-in lab: a simulated Expressway estate in trouble, on loopback."""
     from scanner.app.lab_service import LabRequest, run_lab
-
-    resume_collections()  # loaded: start-up is over (scanner.app.startup)
 
     run_lab(LabRequest(base, write_targets, public_root_out, duration, intermediates_out), datetime.now(UTC))
     return ExitCode.OK

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scanner.app.defaults import DEFAULT_LISTEN_DURATION_S, DEFAULT_LISTEN_PORT, DEFAULT_LISTEN_TIMEOUT_S
-from scanner.app.startup import resume_collections
 from scanner.cli.options import (
     AtOption,
     DbOption,
@@ -162,8 +161,6 @@ def listen(
     Example: ekuscan listen --address 0.0.0.0 --port 5061 --sip --role expressway-c
     """
     from scanner.app.listen import ListenRequest, run_listen  # loaded when run, not for --help
-
-    resume_collections()  # loaded: start-up is over (scanner.app.startup)
 
     request = ListenRequest(
         address=address,

@@ -9,7 +9,7 @@ from typing import NoReturn
 import typer
 
 from scanner.app.errors import ScanFailed, UsageFailure, error_line
-from scanner.app.startup import pause_collections, resume_collections
+from scanner.app.startup import resume_collections
 from scanner.cli import commands, plain_values
 from scanner.cli.listen_command import listen
 from scanner.cli.report_command import report
@@ -30,11 +30,10 @@ app.command()(commands.lab)
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; every way out goes through one exit code."""
-    pause_collections()  # until the command is ready: see scanner.app.startup
     try:
         _run(argv)
     finally:
-        resume_collections()
+        resume_collections()  # scan and report pause the collector; one that ends early is mended here
 
 
 def _run(argv: list[str] | None) -> NoReturn:

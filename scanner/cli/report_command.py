@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from scanner.app.defaults import DEFAULT_MAX_AGE_DAYS
+from scanner.app.startup import pause_collections
 from scanner.cli.options import (
     AtOption,
     DbOption,
@@ -78,6 +79,7 @@ def report(
 
       ekuscan report --db history.sqlite --at 2027-03-15 --policy my-policy.json
     """
+    pause_collections()  # until the start-up heap is frozen (scanner.app.startup)
     from scanner.app.report import ReportRequest, run_report  # loaded when run, not for --help
 
     request = ReportRequest(

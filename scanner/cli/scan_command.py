@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scanner.app.defaults import DEFAULT_CONCURRENCY, MAX_WORKERS
+from scanner.app.startup import pause_collections
 from scanner.cli.client_cert_options import (
     ClientCertOption,
     ClientChainOption,
@@ -288,6 +289,7 @@ def scan(
 
       ekuscan scan expe.example.com:7001 cucm.example.com:5061 --client-cert new.pem --client-key new.key
     """
+    pause_collections()  # until the start-up heap is frozen (scanner.app.startup)
     from scanner.app.scan import ScanRequest, run_scan  # loaded when run, not for --help
 
     options = dict(ctx.params)  # ScanRequest's fields are named as the options are
