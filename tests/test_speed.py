@@ -19,7 +19,7 @@ import trio
 from OpenSSL import SSL
 
 from scanner.core.trust import RootStore
-from scanner.edge.connect import Connected, ConnectWatcher, NotConnected, open_tcp
+from scanner.edge.connect import ConnectWatcher, NotConnected, RawConnected, open_tcp
 from scanner.edge.judging import HostJudge
 from scanner.edge.sizing import MAX_WORKERS, PROBES_PER_PROCESS, default_workers
 from scanner.lab import Behaviour, LabPKI
@@ -176,7 +176,7 @@ async def test_the_watched_connects_say_what_the_plain_connect_says(nursery):
             watcher.start("127.0.0.1", closed, "closed")
             watcher.start("fe80::1%no-such-interface", 443, "unusable")
             watcher.end()
-            ended: dict[str, Connected] = {}
+            ended: dict[str, RawConnected] = {}
             while batch := await watcher.finished():
                 ended.update(batch)
         finally:

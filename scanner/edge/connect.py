@@ -30,7 +30,8 @@ class NotConnected:
 
 
 REFUSED = NotConnected(Status.CLOSED, "connection refused")
-Connected = trio.socket.SocketType | NotConnected  # what a connect ends with
+Connected = trio.socket.SocketType | NotConnected  # what ``open_tcp`` ends with
+RawConnected = socket.socket | NotConnected  # what a ``ConnectWatcher`` connect ends with
 Key = TypeVar("Key")  # what the caller of ConnectWatcher tells its connects apart by
 
 
@@ -74,8 +75,14 @@ def _timed_out(limit_seconds: float) -> NotConnected:
 
 def _ended(raw: socket.socket, code: int) -> Connected:
     """A connect that ended with ``code`` (``SO_ERROR``): the connected socket, or why not (closed)."""
+    ended = _ended_raw(raw, code)
+    return trio.socket.from_stdlib_socket(ended) if isinstance(ended, socket.socket) else ended
+
+
+def _ended_raw(raw: socket.socket, code: int) -> RawConnected:
+    """``_ended``, where a connected socket stays a plain, non-blocking one."""
     if code == 0:
-        return trio.socket.from_stdlib_socket(raw)
+        return raw
     raw.close()
     if code == errno.ECONNREFUSED:
         return REFUSED
@@ -101,14 +108,15 @@ class ConnectWatcher(Generic[Key]):
     the same limit, the oldest one in flight is always the next to expire.
 
     Linux only (``select.epoll``): elsewhere ``available()`` is False and probes use
-    ``open_tcp``. The outcomes and their texts are ``open_tcp``'s.
+    ``open_tcp``. The outcomes and their texts are ``open_tcp``'s; a connected socket comes back
+    as the plain, non-blocking socket it is (``sessions.SessionWatcher`` takes it from there).
     """
 
     def __init__(self, limit_seconds: float) -> None:
         self._limit = limit_seconds
         self._epoll = select.epoll()
         self._connecting: OrderedDict[int, _Connecting[Key]] = OrderedDict()  # by fd, oldest first
-        self._ready: list[tuple[Key, Connected]] = []  # ended at once, in ``start``
+        self._ready: list[tuple[Key, RawConnected]] = []  # ended at once, in ``start``
         self._idle = trio.lowlevel.ParkingLot()  # ``finished`` waits here while nothing is in flight
         self._ending = False  # no more starts: ``finished`` gives [] once nothing is in flight
 
@@ -139,7 +147,7 @@ class ConnectWatcher(Generic[Key]):
             raw.close()
             raise
         else:
-            self._ready.append((key, _ended(raw, code)))
+            self._ready.append((key, _ended_raw(raw, code)))
         if self._idle:
             self._idle.unpark_all()
 
@@ -148,7 +156,7 @@ class ConnectWatcher(Generic[Key]):
         self._ending = True
         self._idle.unpark_all()
 
-    async def finished(self) -> list[tuple[Key, Connected]]:
+    async def finished(self) -> list[tuple[Key, RawConnected]]:
         """Wait until connects end: each ended one with its key (a socket, or why not).
 
         At least one, unless ``end`` was called and nothing is left: then [].
@@ -171,8 +179,8 @@ class ConnectWatcher(Generic[Key]):
             connecting = self._connecting.pop(fd)
             code = connecting.raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code == 0:
-                self._epoll.unregister(fd)  # trio registers it again for the TLS that follows
-            self._ready.append((connecting.key, _ended(connecting.raw, code)))
+                self._epoll.unregister(fd)  # the TLS that follows watches it elsewhere
+            self._ready.append((connecting.key, _ended_raw(connecting.raw, code)))
         now = trio.current_time()
         while self._connecting:
             fd, connecting = next(iter(self._connecting.items()))

@@ -13,8 +13,9 @@ and lets the worker processes (``workers.py``) be merged without a sort.
 Where nothing but the sockets in flight is capped (no ``max_per_host``, ``rate`` or
 ``retries``) and the OS has epoll, an endpoint with an address gets no task of its own: the
 producer takes its socket token and starts the connect, one task watches every connect in
-flight (``connect.ConnectWatcher``), and only a connect that succeeds gets a task, for its
-TLS. A refused probe of a sweep then costs a socket, a connect and its Observation.
+flight (``connect.ConnectWatcher``), and a connect that succeeds goes on as a probe session
+that one more task drives with all the others (``sessions.SessionWatcher``). A refused probe
+of a sweep then costs a socket, a connect and its Observation; a live one, no task either.
 
 Inside a task, each address is probed under four limits, taken in this order:
 ``max_per_host`` (connections to one address at once), ``concurrency`` (sockets in flight,
@@ -45,10 +46,12 @@ import trio
 from OpenSSL import SSL
 
 from scanner.edge.connect import ConnectWatcher, NotConnected
-from scanner.edge.net import ProbeConfig, not_connected, probe, probe_connected, resolve
+from scanner.edge.net import ProbeConfig, not_connected, probe, resolve
 from scanner.edge.ratelimit import TokenBucket
+from scanner.edge.sessions import SessionWatcher
 from scanner.edge.sizing import DEFAULT_CONCURRENCY
 from scanner.model import Endpoint, Observation, Status
+from scanner.protocol.probe_session import probe_session
 from scanner.protocol.tls import make_client_context
 
 FDS_PER_PROBE = 1
@@ -222,47 +225,56 @@ WatchedKey = tuple[int, Endpoint, float]  # a watched connect's seq, endpoint an
 
 
 class _WatchedProbes:
-    """The plain case (``_Prober.plain``, Linux): the producer starts an address's connect and one
-    task watches all of them (``ConnectWatcher``); only a connect that succeeds gets a task, for
-    its TLS. A refused probe costs no task and no cancel scope."""
+    """The plain case (``_Prober.plain``, Linux): no task per probe. The producer starts an
+    address's connect and one task watches all of them (``ConnectWatcher``); a connect that
+    succeeds goes on as a probe session that another task drives, with every other session,
+    over one epoll (``SessionWatcher``). A refused probe costs a socket, a connect and its
+    Observation; a live one costs its syscalls and its session."""
 
     def __init__(
         self, prober: _Prober, finished: dict[int, tuple[Observation, ...]], wakeup: trio.lowlevel.ParkingLot
     ) -> None:
         self.prober, self.finished, self.wakeup = prober, finished, wakeup
         self.watcher: ConnectWatcher[WatchedKey] = ConnectWatcher(prober.config.probe.connect_timeout)
-        self.handshakes = 0  # connects that succeeded whose TLS is still running
+        self.sessions: SessionWatcher[int] = SessionWatcher()
+
+    @property
+    def handshakes(self) -> int:
+        """Probes past their connect whose TLS (or goodbye) is still running."""
+        return len(self.sessions)
 
     async def start(self, seq: int, endpoint: Endpoint, ip: str) -> None:
         await self.prober.take_socket(seq)
         self.watcher.start(ip, endpoint.port, (seq, endpoint, trio.current_time()))
 
     async def run(self, nursery: trio.Nursery) -> None:
-        """Until ``watcher.end()`` and the last connect: each ended connect to its observation, or
-        to the task of its TLS."""
-        while ended := await self.watcher.finished():
-            for (seq, endpoint, started), connected in ended:
-                if isinstance(connected, NotConnected):
-                    self.prober.sockets.release_on_behalf_of(seq)
-                    self.finished[seq] = (not_connected(endpoint, connected, started),)
-                else:
-                    self.handshakes += 1
-                    nursery.start_soon(self._handshake, seq, endpoint, connected, started)
-            self.wakeup.unpark_all()
-
-    async def _handshake(
-        self, seq: int, endpoint: Endpoint, sock: trio.socket.SocketType, started: float
-    ) -> None:
+        """Until ``watcher.end()`` and the last probe: each ended connect to its observation, or to
+        its session."""
+        nursery.start_soon(self._run_sessions)
         prober = self.prober
         try:
-            observation = await probe_connected(
-                endpoint, sock, prober.tls_context, prober.config.probe, started
-            )
+            while ended := await self.watcher.finished():
+                for (seq, endpoint, started), connected in ended:
+                    if isinstance(connected, NotConnected):
+                        prober.sockets.release_on_behalf_of(seq)
+                        self.finished[seq] = (not_connected(endpoint, connected, started),)
+                    else:
+                        session = probe_session(endpoint, prober.tls_context, prober.config.probe)
+                        self.sessions.start(connected, session, seq, started)
+                self.wakeup.unpark_all()
         finally:
-            prober.sockets.release_on_behalf_of(seq)
-            self.handshakes -= 1
-        self.finished[seq] = (observation,)
-        self.wakeup.unpark_all()
+            self.sessions.end()
+
+    async def _run_sessions(self) -> None:
+        while ended := await self.sessions.finished():
+            for seq, observation in ended:
+                self.prober.sockets.release_on_behalf_of(seq)
+                self.finished[seq] = (observation,)
+            self.wakeup.unpark_all()
+
+    def close(self) -> None:
+        self.watcher.close()
+        self.sessions.close()
 
 
 async def scan_ordered(
@@ -340,7 +352,7 @@ async def scan_ordered(
             wakeup.unpark_all()
     finally:
         if watched is not None:
-            watched.watcher.close()
+            watched.close()
 
 
 class ScanTerminated(Exception):

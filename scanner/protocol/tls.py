@@ -4,7 +4,9 @@ Theory of operation
 -------------------
 ``ClientHandshake`` owns one ``SSL.Connection(tls_context, None)``; ``None`` makes pyOpenSSL use
 memory BIOs, so OpenSSL never touches a socket, and nothing here blocks, sleeps or reads a
-clock. The driver (``scanner/edge/net.py``) owns the socket and loops, h11-style::
+clock. The probe session (``probe_session.py``) decides what to do with it, and a driver
+(``scanner/edge/net.py``, ``scanner/edge/sessions.py``) owns the socket; together they loop,
+h11-style::
 
     while True:
         event = hs.next_event()           # advance OpenSSL as far as the bytes we have allow
