@@ -9,9 +9,11 @@ over real loopback sockets and the observations compared whole, apart from the d
 from __future__ import annotations
 
 import socket
+import weakref
 from collections.abc import Generator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import trio
@@ -23,6 +25,7 @@ from scanner.edge.pool import PoolConfig
 from scanner.edge.sessions import SessionWatcher
 from scanner.lab import Behaviour, LabPKI
 from scanner.model import Endpoint, Observation, Status
+from scanner.protocol import probe_session as probe_session_module
 from scanner.protocol.probe_session import (
     FAILED,
     SENT,
@@ -35,7 +38,7 @@ from scanner.protocol.probe_session import (
     ShutdownWrite,
     probe_session,
 )
-from scanner.protocol.tls import make_client_context
+from scanner.protocol.tls import ClientHandshake, make_client_context
 from tests.factories import CA_, SA
 from tests.netutil import context_for, endpoint, lab_leaf, scan_endpoints, serve, tls_handler
 
@@ -267,3 +270,40 @@ async def test_a_probe_that_ends_or_times_out_early_is_handed_back_while_others_
     # Without a wake-up, "at once" would wait for the short probe's deadline (0.3 s later),
     # and the short one for the long one's (5 s).
     assert handed[0][2] - at_once < 0.15 and handed[1][2] - started < 1.5
+
+
+async def test_the_goodbye_holds_no_openssl_state(nursery, pki, monkeypatch):
+    """By the goodbye's FIN, the session has let go of its ClientHandshake (and its OpenSSL
+    connection): a probe waiting for the peer's end holds a socket and little else."""
+    made: list[weakref.ref[ClientHandshake]] = []
+
+    class Watched(ClientHandshake):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(probe_session_module, "ClientHandshake", Watched)
+    ctx = context_for(pki, lab_leaf(pki), [pki.private_ca])
+    port = await serve(nursery, tls_handler(ctx, Behaviour.TLS))
+    sock = trio.socket.socket()
+    await sock.connect(("127.0.0.1", port))
+    session = probe_session(endpoint("127.0.0.1", port), make_client_context(), ProbeConfig(timeout=5))
+    answer: Answer = None
+    with trio.fail_after(10), sock:
+        while not isinstance(action := session.send(answer), ShutdownWrite):
+            if isinstance(action, Send):
+                await sock.send(action.data)
+                answer = SENT
+            else:
+                answer = await sock.recv(65536)
+        assert len(made) == 1 and made[0]() is None
+        sock.shutdown(socket.SHUT_WR)
+        answer = SENT
+        while True:
+            try:
+                action = session.send(answer)
+            except StopIteration as done:
+                observation = done.value
+                break
+            answer = await sock.recv(65536)
+    assert observation.status is Status.OK and observation.chain_der
